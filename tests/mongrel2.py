@@ -1,0 +1,149 @@
+"""A real mongrel2 on 127.0.0.1 for tests and benchmarks.
+
+Each instance gets free loopback ports and a fresh chroot, is loaded with
+``m2sh load`` and started directly, so that it can be stopped by pid.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+SERVER_UUID = "f400bf85-4538-4f7a-8908-67e313d515c2"
+SEND_IDENT = "34f9ceee-cd52-4b7f-b197-88bf2f0ec378"
+
+CONFIG = """
+app = Handler(send_spec='tcp://127.0.0.1:{send_port}',
+              send_ident='{send_ident}',
+              recv_spec='tcp://127.0.0.1:{recv_port}', recv_ident='',
+              protocol='{protocol}')
+
+main = Server(
+    uuid="{uuid}", name="test",
+    chroot="{chroot}",
+    access_log="/logs/access.log", error_log="/logs/error.log",
+    pid_file="/run/mongrel2.pid", default_host="localhost",
+    bind_addr="127.0.0.1", port={http_port},
+    hosts=[Host(name="localhost", routes={{
+        '{route}': app,
+        '/static/': Dir(base='static/', index_file='index.html',
+                        default_ctype='text/plain')}})])
+
+settings = {{"server.daemonize": 0, "zeromq.threads": 1,
+            "limits.content_length": {content_length},
+            "upload.temp_store": "/tmp/upload.XXXXXX",
+            "upload.temp_store_mode": "0644"{extra}}}
+servers = [main]
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout, interval=0.02, what="condition"):
+    """Poll ``condition`` until it returns a true value or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+class Mongrel2:
+    def __init__(self, base_dir, protocol="json", content_length=20480, route="/",
+                 settings=None):
+        self.base = os.path.abspath(base_dir)
+        self.chroot = os.path.join(self.base, "chroot")
+        self.protocol = protocol
+        self.content_length = content_length
+        self.route = route
+        self.settings = settings or {}
+        self.http_port = free_port()
+        self.send_port = free_port()
+        self.recv_port = free_port()
+        self.proc = None
+
+    @property
+    def recv_spec(self):
+        """Where wsgid PULLs from (mongrel2's send_spec)."""
+        return "tcp://127.0.0.1:%d" % self.send_port
+
+    @property
+    def send_spec(self):
+        """Where wsgid PUBlishes to (mongrel2's recv_spec)."""
+        return "tcp://127.0.0.1:%d" % self.recv_port
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.http_port
+
+    def upload_dir(self):
+        return os.path.join(self.chroot, "tmp")
+
+    def write_config(self):
+        for sub in ("logs", "run", "tmp", "static"):
+            os.makedirs(os.path.join(self.chroot, sub), exist_ok=True)
+        extra = "".join(', "%s": %s' % (k, v) for k, v in self.settings.items())
+        conf = CONFIG.format(send_port=self.send_port, recv_port=self.recv_port,
+                             send_ident=SEND_IDENT, uuid=SERVER_UUID, chroot=self.chroot,
+                             http_port=self.http_port, protocol=self.protocol,
+                             content_length=self.content_length, route=self.route,
+                             extra=extra)
+        path = os.path.join(self.base, "mongrel2.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        db = os.path.join(self.base, "config.sqlite")
+        if os.path.exists(db):
+            os.unlink(db)
+        subprocess.run(["m2sh", "load", "-config", path, "-db", db], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=dict(os.environ, LOGNAME="root"))
+        return db
+
+    def start(self, timeout=10):
+        db = self.write_config()
+        pid_file = os.path.join(self.chroot, "run", "mongrel2.pid")
+        if os.path.exists(pid_file):
+            os.unlink(pid_file)
+        self.proc = subprocess.Popen(["mongrel2", db, SERVER_UUID], cwd=self.base,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.proc.poll() is not None or port_open(self.http_port), timeout,
+                 what="mongrel2 on port %d" % self.http_port)
+        if self.proc.poll() is not None:
+            raise RuntimeError("mongrel2 exited at start with %s" % self.proc.returncode)
+        return self
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,5 @@
+import sys
+
+from wsgid.cli import main
+
+sys.exit(main())

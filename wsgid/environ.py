@@ -1,0 +1,81 @@
+"""A mongrel2 request turned into a PEP 3333 environ."""
+
+import io
+import os
+import sys
+from urllib.parse import unquote_to_bytes
+
+import wsgid
+
+SERVER_SOFTWARE = "wsgid/%s" % wsgid.__version__
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+# mongrel2's own keys and the upload markers are not client headers.
+_NOT_CLIENT_HEADERS = frozenset(("x-mongrel2-upload-start", "x-mongrel2-upload-done"))
+_CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+def _script_name(pattern, path_info):
+    """SCRIPT_NAME is the route without its trailing slash, when it prefixes
+    the path literally (a regex route leaves SCRIPT_NAME empty)."""
+    script = (pattern or "").rstrip("/")
+    if script and (path_info == script or path_info.startswith(script + "/")):
+        return script
+    return ""
+
+
+def _server_name_port(host, scheme):
+    if host.startswith("["):  # IPv6 literal
+        name, _, port = host.partition("]")
+        name, port = name + "]", port.lstrip(":")
+    else:
+        name, _, port = host.partition(":")
+    return name, port or DEFAULT_PORTS.get(scheme, "80")
+
+
+def build(request, wsgi_input=None, errors=sys.stderr):
+    """Return the WSGI environ for ``request``.
+
+    ``wsgi_input`` is the body stream (an open upload file); by default the
+    in-message body.
+    """
+    headers = request.headers
+    path = unquote_to_bytes(headers["PATH"]).decode("latin-1")
+    script_name = _script_name(headers.get("PATTERN"), path)
+    scheme = headers.get("URL_SCHEME", "http")
+    if scheme not in DEFAULT_PORTS:
+        scheme = "http"
+    environ = {
+        "REQUEST_METHOD": headers["METHOD"],
+        "SCRIPT_NAME": script_name,
+        "PATH_INFO": path[len(script_name):],
+        "QUERY_STRING": headers.get("QUERY", ""),
+        "SERVER_PROTOCOL": headers.get("VERSION", "HTTP/1.1"),
+        "SERVER_SOFTWARE": SERVER_SOFTWARE,
+        "REMOTE_ADDR": headers.get("REMOTE_ADDR", ""),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scheme,
+        "wsgi.input": wsgi_input if wsgi_input is not None else io.BytesIO(request.body),
+        "wsgi.errors": errors,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for name, value in headers.items():
+        if not name.islower() or "_" in name or name in _NOT_CLIENT_HEADERS:
+            # Upper-case keys are mongrel2's; a name holding "_" could pose
+            # as another header once dashes become underscores.
+            continue
+        if isinstance(value, list):
+            value = ",".join(value)
+        key = _CGI_NAMES.get(name) or "HTTP_" + name.upper().replace("-", "_")
+        environ[key] = value
+    environ["SERVER_NAME"], environ["SERVER_PORT"] = _server_name_port(
+        environ.get("HTTP_HOST", ""), scheme)
+    if not environ["SERVER_NAME"]:
+        environ["SERVER_NAME"] = "localhost"
+    if wsgi_input is not None:  # an upload file: chunked bodies have no length
+        environ["CONTENT_LENGTH"] = str(os.fstat(wsgi_input.fileno()).st_size)
+    elif "CONTENT_LENGTH" not in environ and request.body:
+        environ["CONTENT_LENGTH"] = str(len(request.body))
+    return environ

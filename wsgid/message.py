@@ -1,0 +1,149 @@
+"""The mongrel2 wire format: requests in, reply frames out.
+
+A request is ``UUID SP CONN_ID SP PATH SP HEADERS BODY`` where HEADERS is a
+JSON netstring (``LEN:{...},``) or a tnetstring dict (``LEN:...}``),
+depending on the handler's ``protocol`` in mongrel2, and BODY a netstring.
+"""
+
+import json
+
+import tnetstring
+
+__all__ = ["MessageError", "Request", "parse", "reply", "CLOSE"]
+
+#: The body of a reply that makes mongrel2 close the connection.
+CLOSE = b""
+
+
+class MessageError(ValueError):
+    """A message that is not a well-formed mongrel2 request.
+
+    ``sender`` and ``conn_id`` are set when the envelope could be read, so
+    that the caller can still answer the client with an error.
+    """
+
+    def __init__(self, reason, sender=None, conn_id=None):
+        super().__init__(reason)
+        self.sender = sender
+        self.conn_id = conn_id
+
+
+class Request:
+    """One parsed mongrel2 message.
+
+    ``headers`` maps names to ``str`` values (latin-1 decoded, as PEP 3333
+    wants them), or to lists of ``str`` for a header the client repeated.
+    mongrel2's own keys (METHOD, PATH, ...) are upper-case; client header
+    names arrive lower-cased.
+    """
+
+    __slots__ = ("sender", "conn_id", "path", "headers", "body")
+
+    def __init__(self, sender, conn_id, path, headers, body):
+        self.sender = sender
+        self.conn_id = conn_id
+        self.path = path
+        self.headers = headers
+        self.body = body
+
+    @property
+    def method(self):
+        return self.headers.get("METHOD")
+
+    @property
+    def is_control(self):
+        """A ``METHOD: JSON`` message (disconnect, credits): never a request."""
+        return self.headers.get("METHOD") == "JSON"
+
+    def control(self):
+        """The decoded JSON body of a control message, or ``{}``."""
+        try:
+            value = json.loads(self.body.decode("latin-1"), strict=False)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def is_disconnect(self):
+        return self.is_control and self.control().get("type") == "disconnect"
+
+
+def _netstring(data, start):
+    """Split ``LEN:PAYLOAD`` at ``start``; return payload, terminator, end."""
+    colon = data.find(b":", start, start + 11)
+    if colon <= start:
+        raise MessageError("bad netstring length")
+    length_text = data[start:colon]
+    if not length_text.isdigit():
+        raise MessageError("bad netstring length")
+    end = colon + 1 + int(length_text)
+    if end >= len(data):
+        raise MessageError("truncated netstring")
+    return data[colon + 1:end], data[end:end + 1], end + 1
+
+
+def _text(value):
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _header_value(value):
+    if isinstance(value, list):
+        return [_text(v) for v in value]
+    return _text(value)
+
+
+def _decode_headers(payload, terminator):
+    if terminator == b",":
+        # mongrel2 escapes only '"' and '\' in JSON headers: raw control and
+        # non-UTF-8 bytes pass through, hence latin-1 and strict=False.
+        try:
+            headers = json.loads(payload.decode("latin-1"), strict=False)
+        except ValueError as exc:
+            raise MessageError("headers are not valid JSON: %s" % exc) from None
+    elif terminator == b"}":
+        try:
+            headers = tnetstring.loads(b"%d:%s}" % (len(payload), payload))
+        except ValueError as exc:
+            raise MessageError("headers are not a valid tnetstring: %s" % exc) from None
+    else:
+        raise MessageError("headers are neither JSON nor a tnetstring dict")
+    if not isinstance(headers, dict):
+        raise MessageError("headers are not a dict")
+    return {_text(k): _header_value(v) for k, v in headers.items()}
+
+
+def parse(data):
+    """Parse one raw mongrel2 message into a :class:`Request`."""
+    parts = data.split(b" ", 3)
+    if len(parts) != 4:
+        raise MessageError("not a mongrel2 message")
+    sender, conn_id, path, rest = parts
+    if not conn_id.isdigit() or not sender:
+        raise MessageError("bad sender or connection id")
+    try:
+        payload, terminator, end = _netstring(rest, 0)
+        headers = _decode_headers(payload, terminator)
+        body, terminator, end = _netstring(rest, end)
+        if terminator != b",":
+            raise MessageError("body is not a netstring")
+        method = headers.get("METHOD")
+        if not isinstance(method, str):
+            raise MessageError("METHOD header missing")
+        if method != "JSON" and not isinstance(headers.get("PATH"), str):
+            raise MessageError("PATH header missing")
+    except MessageError as exc:
+        exc.sender, exc.conn_id = sender, conn_id
+        raise
+    return Request(sender, conn_id, path, headers, body)
+
+
+def reply(sender, conn_ids, body):
+    """Frame ``body`` for mongrel2, addressed to one or several connections.
+
+    ``conn_ids`` is one id or a sequence of them (bytes, str or int). An
+    empty ``body`` (:data:`CLOSE`) closes those connections.
+    """
+    if isinstance(conn_ids, (bytes, str, int)):
+        conn_ids = (conn_ids,)
+    ids = b" ".join(i if isinstance(i, bytes) else str(i).encode() for i in conn_ids)
+    return b"%s %d:%s, %s" % (sender, len(ids), ids, body)

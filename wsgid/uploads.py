@@ -1,0 +1,80 @@
+"""mongrel2 async uploads: the temp file mongrel2 wrote, checked and opened.
+
+For a body over ``limits.content_length`` mongrel2 sends the headers twice:
+first with ``x-mongrel2-upload-start: PATH`` (ignored here), then with
+``x-mongrel2-upload-done: PATH`` once the file under its chroot is complete.
+"""
+
+import os
+import stat
+
+START = "x-mongrel2-upload-start"
+DONE = "x-mongrel2-upload-done"
+
+
+class UploadRefused(Exception):
+    """The upload cannot be served: ``status`` is the HTTP reply to give."""
+
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+
+
+def is_start(headers):
+    """True for the first of the two messages: nothing to answer yet."""
+    return START in headers and DONE not in headers
+
+
+def is_done(headers):
+    return DONE in headers
+
+
+def resolve(headers, mongrel2_chroot):
+    """Return the real path of a finished upload, or raise UploadRefused.
+
+    The path must stay inside ``mongrel2_chroot`` once every ``..`` and
+    symlink is resolved, and start and done must name the same file.
+    """
+    start, done = headers.get(START), headers.get(DONE)
+    if not isinstance(done, str) or start != done:
+        raise UploadRefused("400 Bad Request", "upload start and done paths differ")
+    if not mongrel2_chroot:
+        raise UploadRefused("500 Internal Server Error",
+                            "async upload received but --mongrel2-chroot is not set")
+    root = os.path.realpath(mongrel2_chroot)
+    path = os.path.normpath(os.path.join(root, done.lstrip("/")))
+    for candidate in (path, os.path.realpath(path)):
+        if os.path.commonpath((root, candidate)) != root or candidate == root:
+            raise UploadRefused("400 Bad Request",
+                                "upload path %r is outside the mongrel2 chroot" % done)
+    return path
+
+
+def open_upload(path, headers, body):
+    """Open the upload for reading; a symlink (mongrel2 writes none) is
+    refused, even one swapped in since :func:`resolve` looked.
+
+    mongrel2 passes client headers through, so a client can send its own
+    upload headers: the real done message has an empty body and a file of
+    exactly Content-Length bytes (a chunked body has none to compare).
+    """
+    if body:
+        raise UploadRefused("400 Bad Request", "upload done message with a body")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UploadRefused("400 Bad Request", "upload file unusable: %s" % exc.strerror) from None
+    info = os.fstat(fd)
+    length = headers.get("content-length", str(info.st_size))
+    if not stat.S_ISREG(info.st_mode) or str(info.st_size) != length:
+        os.close(fd)
+        raise UploadRefused("400 Bad Request",
+                            "upload file is not a regular file of Content-Length bytes")
+    return os.fdopen(fd, "rb")
+
+
+def remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,214 @@
+"""The serving loop of one worker: socket -> message -> environ -> app -> response -> socket.
+
+A worker is a unit the master forks: it creates its own ZeroMQ context, PULLs
+requests from mongrel2's send_spec and PUBlishes replies to its recv_spec.
+Nothing a request carries can make it exit.
+"""
+
+import logging
+import os
+import signal
+import sys
+import traceback
+
+import zmq
+
+from wsgid import environ as wsgi_environ
+from wsgid import message, uploads
+from wsgid.response import Response, error_reply
+
+log = logging.getLogger("wsgid")
+
+_COPY_THRESHOLD = 1 << 16  # below this pyzmq copies faster than it tracks
+_WEBSOCKET = ("WEBSOCKET_HANDSHAKE", "WEBSOCKET")
+
+
+class Worker:
+    """Serve ``app`` on the given mongrel2 addresses until told to stop.
+
+    ``on_tick`` is called at least every ``tick`` seconds and after each
+    request (the master's heartbeat hangs on it).
+    """
+
+    def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
+                 max_requests=0, on_tick=None, tick=1.0):
+        self.app = app
+        self.recv_spec = recv
+        self.send_spec = send
+        self.mongrel2_chroot = mongrel2_chroot
+        self.debug = debug
+        self.max_requests = max_requests
+        self.on_tick = on_tick or (lambda: None)
+        self.tick_ms = int(tick * 1000)
+        self.alive = True
+        self.requests = 0
+        self.ppid = os.getppid()
+
+    # -- lifecycle -------------------------------------------------------------
+    def _install_signals(self, wakeup_w):
+        def graceful(signum, frame):
+            self.alive = False
+
+        def fast(signum, frame):
+            sys.exit(0)
+
+        signal.signal(signal.SIGTERM, graceful)
+        signal.signal(signal.SIGINT, fast)
+        signal.signal(signal.SIGQUIT, fast)
+        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1):
+            signal.signal(sig, signal.SIG_IGN)
+        signal.set_wakeup_fd(wakeup_w, warn_on_full_buffer=False)
+
+    def run(self):
+        wakeup_r, wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._install_signals(wakeup_w)
+        context = zmq.Context(1)
+        self.pub = context.socket(zmq.XPUB)
+        self.pull = context.socket(zmq.PULL)
+        for sock in (self.pub, self.pull):
+            sock.setsockopt(zmq.LINGER, 2000)
+        try:
+            self.pub.connect(self.send_spec)
+            self._wait_for_subscriber(wakeup_r)
+            if self.alive:
+                self.pull.connect(self.recv_spec)
+                log.info("Worker ready to serve requests (recv %s, send %s)",
+                         self.recv_spec, self.send_spec)
+                self._loop(wakeup_r)
+        finally:
+            signal.set_wakeup_fd(-1)
+            self.pull.close(linger=0)
+            self.pub.close()
+            context.term()
+            os.close(wakeup_r)
+            os.close(wakeup_w)
+
+    def _wait_for_subscriber(self, wakeup_r):
+        """Take no request before mongrel2's SUB side has subscribed: a reply
+        PUBlished earlier would be dropped and its client left hanging."""
+        poller = zmq.Poller()
+        poller.register(self.pub, zmq.POLLIN)
+        poller.register(wakeup_r, zmq.POLLIN)
+        waited = 0
+        while self.alive:
+            events = dict(poller.poll(self.tick_ms))
+            if self.pub in events:
+                self.pub.recv()  # the subscription message
+                return
+            self._drain(wakeup_r)
+            self._check_parent()
+            self.on_tick()
+            waited += 1
+            if waited == 5:
+                log.info("Waiting for mongrel2 to connect at %s", self.send_spec)
+
+    def _loop(self, wakeup_r):
+        poller = zmq.Poller()
+        poller.register(self.pull, zmq.POLLIN)
+        poller.register(self.pub, zmq.POLLIN)
+        poller.register(wakeup_r, zmq.POLLIN)
+        while self.alive:
+            events = dict(poller.poll(self.tick_ms))
+            if self.pull in events:
+                self.handle(self.pull.recv())
+                self.requests += 1
+                if self.max_requests and self.requests >= self.max_requests:
+                    log.info("Worker reached %d requests, exiting to be replaced", self.requests)
+                    self.alive = False
+            if self.pub in events:
+                self.pub.recv()  # (un)subscriptions of mongrel2 (re)starting
+            if wakeup_r in events:
+                self._drain(wakeup_r)
+            self._check_parent()
+            self.on_tick()
+
+    @staticmethod
+    def _drain(fd):
+        try:
+            while os.read(fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _check_parent(self):
+        if os.getppid() != self.ppid:
+            log.warning("Master process is gone, worker exiting")
+            self.alive = False
+
+    # -- one message ------------------------------------------------------------
+    def send(self, sender, conn_id, body):
+        self.pub.send(message.reply(sender, conn_id, body), copy=len(body) < _COPY_THRESHOLD)
+
+    def refuse(self, sender, conn_id, status, version="HTTP/1.1"):
+        self.send(sender, conn_id, error_reply(status, version))
+        self.send(sender, conn_id, message.CLOSE)
+
+    def handle(self, data):
+        """Answer one raw message. Never raises for anything it carries."""
+        try:
+            request = message.parse(data)
+        except message.MessageError as exc:
+            log.warning("Dropped a bad message (%s): %r", exc, data[:120])
+            if exc.sender and exc.conn_id:
+                self.refuse(exc.sender, exc.conn_id, "400 Bad Request")
+            return
+        try:
+            self.handle_request(request)
+        except Exception:  # a bug of ours must not kill the worker either
+            log.exception("Internal error while handling a request")
+
+    def handle_request(self, request):
+        headers = request.headers
+        if request.is_control:
+            return
+        if request.method in _WEBSOCKET:
+            log.debug("Refused a WebSocket message on connection %s", request.conn_id)
+            self.refuse(request.sender, request.conn_id, "501 Not Implemented")
+            return
+        if uploads.is_start(headers):
+            return
+        if not uploads.is_done(headers):
+            self.call_app(request, None)
+            return
+        try:
+            path = uploads.resolve(headers, self.mongrel2_chroot)
+            body = uploads.open_upload(path, headers, request.body)
+        except uploads.UploadRefused as exc:
+            log.warning("Refused an async upload: %s", exc)
+            self.refuse(request.sender, request.conn_id, exc.status, headers.get("VERSION"))
+            return
+        try:
+            with body:
+                self.call_app(request, body)
+        finally:
+            uploads.remove(path)
+
+    def call_app(self, request, body):
+        headers = request.headers
+        sender, conn_id = request.sender, request.conn_id
+        version = headers.get("VERSION", "HTTP/1.1")
+        response = Response(lambda data: self.send(sender, conn_id, data),
+                            version, headers["METHOD"], headers.get("connection"))
+        result = None
+        try:
+            environ = wsgi_environ.build(request, body)
+            result = self.app(environ, response.start_response)
+            for chunk in result:
+                response.write(chunk)
+            response.finish()
+        except Exception:
+            log.exception("Error in the application for %s %s",
+                          headers.get("METHOD"), headers.get("URI", headers.get("PATH")))
+            if not response.headers_sent:
+                detail = traceback.format_exc().encode("utf-8", "replace") if self.debug else None
+                self.send(sender, conn_id, error_reply("500 Internal Server Error", version,
+                                                       detail and b"500 Internal Server Error\n\n" + detail))
+            response.close = True
+        finally:
+            if hasattr(result, "close"):
+                try:
+                    result.close()
+                except Exception:
+                    log.exception("Error in the application's close()")
+        if response.close:
+            self.send(sender, conn_id, message.CLOSE)
