@@ -1,0 +1,183 @@
+"""The core gateway through a real mongrel2, for both handler protocols."""
+
+import hashlib
+import http.client
+import json
+import os
+import socket
+
+import pytest
+
+from conftest import WsgidProcess, get, make_app_folder, requires_mongrel2
+from mongrel2 import Mongrel2, wait_for
+
+pytestmark = [requires_mongrel2, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module", params=["json", "tnetstring"])
+def served(request, tmp_path_factory):
+    base = tmp_path_factory.mktemp("gw-%s" % request.param)
+    m2 = Mongrel2(str(base / "m2"), protocol=request.param).start()
+    app_path = make_app_folder(str(base), "e2e_app.py")
+    proc = WsgidProcess(m2, app_path, "--wsgi-app", "e2e_app:app")
+    try:
+        proc.start()
+        yield m2, proc
+    finally:
+        proc.stop()
+        m2.stop()
+
+
+def raw_exchange(port, data, until_close=True, timeout=10):
+    """Send raw bytes; read until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            block = s.recv(65536)
+            if not block:
+                return b"".join(chunks)
+            chunks.append(block)
+
+
+def test_get_with_query(served):
+    m2, _ = served
+    status, headers, body = get(m2.url, "/some/where?a=1&b=%20x&c")
+    assert status == 200
+    data = json.loads(body)
+    assert data["REQUEST_METHOD"] == "GET"
+    assert data["PATH_INFO"] == "/some/where"
+    assert data["QUERY_STRING"] == "a=1&b=%20x&c"
+    assert data["SCRIPT_NAME"] == ""
+    assert data["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert data["REMOTE_ADDR"] == "127.0.0.1"
+    assert data["SERVER_NAME"] == "127.0.0.1" and data["SERVER_PORT"] == str(m2.http_port)
+    assert data["wsgi.url_scheme"] == "http"
+    assert headers["x-wsgid"]
+    assert int(headers["content-length"]) == len(body)
+
+
+def test_percent_encoded_utf8_path(served):
+    m2, _ = served
+    data = json.loads(get(m2.url, "/caf%C3%A9/na%20me")[2])
+    assert data["PATH_INFO"] == "/caf\xc3\xa9/na me"
+    assert data["PATH_INFO"].encode("latin-1").decode("utf-8") == "/café/na me"
+
+
+def test_custom_headers(served):
+    m2, _ = served
+    data = json.loads(get(m2.url, "/", headers={"X-Custom-Thing": "v1", "X_Sneaky": "no"})[2])
+    assert data["headers"]["HTTP_X_CUSTOM_THING"] == "v1"
+    assert "HTTP_X_SNEAKY" not in data["headers"]
+
+
+def test_repeated_header_joined(served):
+    m2, _ = served
+    data = raw_exchange(m2.http_port, b"GET /rep HTTP/1.1\r\nHost: x\r\nX-Dup: a\r\nX-Dup: b\r\n"
+                                      b"Connection: close\r\n\r\n")
+    body = json.loads(data.split(b"\r\n\r\n", 1)[1])
+    assert body["headers"]["HTTP_X_DUP"] == "a,b"
+
+
+def test_post_body(served):
+    m2, _ = served
+    status, _, body = get(m2.url, "/post", method="POST", body=b"a=1&b=two",
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    data = json.loads(body)
+    assert status == 200
+    assert data["REQUEST_METHOD"] == "POST"
+    assert data["body"] == "a=1&b=two"
+    assert data["CONTENT_LENGTH"] == "9"
+    assert data["CONTENT_TYPE"] == "application/x-www-form-urlencoded"
+
+
+def test_head_has_no_body(served):
+    m2, _ = served
+    status, headers, body = get(m2.url, "/gen", method="HEAD")
+    assert status == 200 and body == b""
+    assert headers["content-length"] == str(len(b"chunk-0\n") * 3)
+    # The raw bytes too: nothing after the header block.
+    data = raw_exchange(m2.http_port, b"HEAD /head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert data.endswith(b"\r\n\r\n")
+
+
+def test_http10_closes(served):
+    m2, _ = served
+    data = raw_exchange(m2.http_port, b"GET /ten HTTP/1.0\r\n\r\n")
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.0 200")
+    assert json.loads(body)["SERVER_PROTOCOL"] == "HTTP/1.0"
+
+
+def test_connection_close_header_closes(served):
+    m2, _ = served
+    data = raw_exchange(m2.http_port, b"GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert b"\r\nConnection: close\r\n" in data.split(b"\r\n\r\n")[0]
+
+
+def test_two_requests_on_one_keepalive_connection(served):
+    m2, _ = served
+    conn = http.client.HTTPConnection("127.0.0.1", m2.http_port, timeout=10)
+    try:
+        conn.request("GET", "/first")
+        r1 = conn.getresponse()
+        first = json.loads(r1.read())
+        sock = conn.sock
+        conn.request("GET", "/second")
+        second = json.loads(conn.getresponse().read())
+        assert conn.sock is sock  # the same TCP connection
+    finally:
+        conn.close()
+    assert (first["PATH_INFO"], second["PATH_INFO"]) == ("/first", "/second")
+
+
+def test_generator_three_chunks(served):
+    m2, _ = served
+    status, headers, body = get(m2.url, "/gen")
+    assert status == 200
+    assert body == b"chunk-0\nchunk-1\nchunk-2\n"
+
+
+def test_write_callable(served):
+    m2, _ = served
+    assert get(m2.url, "/write")[2] == b"written;returned"
+
+
+def test_exception_gives_500_then_next_request_served(served):
+    m2, proc = served
+    status, headers, body = get(m2.url, "/boom")
+    assert status == 500
+    assert b"Traceback" not in body
+    status, _, body = get(m2.url, "/after")
+    assert status == 200 and json.loads(body)["PATH_INFO"] == "/after"
+    assert "RuntimeError: boom" in proc.output()
+
+
+def test_large_streamed_download(served):
+    m2, _ = served
+    size = 8 * 1024 * 1024 + 123
+    status, headers, body = get(m2.url, "/download?%d" % size, timeout=30)
+    assert status == 200
+    assert headers.get("transfer-encoding") == "chunked"
+    expected = (bytes(range(256)) * 256 * (size // 65536 + 1))[:size]
+    assert hashlib.sha256(body).hexdigest() == hashlib.sha256(expected).hexdigest()
+
+
+def test_30mb_post_through_temp_file(served):
+    m2, proc = served
+    size = 30 * 1024 * 1024
+    block = os.urandom(1024 * 1024)
+    digest = hashlib.sha256()
+
+    def body():
+        for _ in range(size // len(block)):
+            digest.update(block)
+            yield block
+    status, _, resp = get(m2.url, "/sha256", method="POST", body=body(),
+                          headers={"Content-Length": str(size),
+                                   "Content-Type": "application/octet-stream"}, timeout=60)
+    assert status == 200
+    data = json.loads(resp)
+    assert data == {"sha256": digest.hexdigest(), "size": size, "pid": data["pid"]}
+    # The temp file is deleted once the request is over.
+    wait_for(lambda: os.listdir(m2.upload_dir()) == [], 5, what="upload temp file removal")
