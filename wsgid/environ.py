@@ -40,7 +40,9 @@ def build(request, wsgi_input=None, errors=sys.stderr):
     in-message body.
     """
     headers = request.headers
-    path = unquote_to_bytes(headers["PATH"]).decode("latin-1")
+    # PATH is latin-1 decoded bytes: encode back the same way (unquote_to_bytes
+    # would encode a str as UTF-8 and mangle raw bytes >= 0x80).
+    path = unquote_to_bytes(headers["PATH"].encode("latin-1")).decode("latin-1")
     script_name = _script_name(headers.get("PATTERN"), path)
     scheme = headers.get("URL_SCHEME", "http")
     if scheme not in DEFAULT_PORTS:

@@ -75,6 +75,7 @@ class Response:
             elif lname not in _FRAMING:
                 kept.append((name, value))
         self.status, self.headers, self.length = status, kept, length
+        self.no_body = _no_body_status(status)  # 1xx/204/304: body never sent
         self._buffer, self._buffered, self.written = [], 0, 0
         return self.write
 
@@ -123,7 +124,8 @@ class Response:
             if tail:
                 self._send(tail)
         self._buffer = []
-        if self.length is not None and self.written < self.length and not self.head:
+        if (self.length is not None and self.written < self.length
+                and not self.head and not self.no_body):
             self.close = True  # the client waits for bytes that never come
 
     # -- framing -------------------------------------------------------------

@@ -1,0 +1,536 @@
+#!/usr/bin/env python3
+"""Benchmark wsgid against a raw pyzmq handler behind a real mongrel2.
+
+One run does, in order:
+
+1. throughput: a hello-world WSGI app served by wsgid, loaded with
+   ``wrk -t2 -c50 -d5s --latency`` (loopback only);
+2. memory: the wsgid worker's RSS while it streams a 1 GiB upload (mongrel2
+   spools it to a temp file; the app reads ``wsgi.input`` in 64 KiB blocks and
+   answers its sha256);
+3. throughput baseline: wsgid stopped, a minimal raw pyzmq handler (same
+   number of processes) with a canned reply, same wrk run;
+4. a summary: req/s and p99 for both, the ratio wsgid/raw (target >= 0.7),
+   and the upload's RSS delta (target < 10 MiB above idle).
+
+Run it from anywhere with the venv's interpreter::
+
+    /work/venv/bin/python bench/gateway.py [--processes N] [--duration 5]
+
+Exit status: 0 when both targets are met, 1 when one is missed, 2 when
+something failed (wsgid did not answer, wrong sha256, wrk errors, ...).
+"""
+
+import argparse
+import glob
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from mongrel2 import Mongrel2, wait_for  # noqa: E402  (tests/mongrel2.py)
+
+MiB = 1 << 20
+RATIO_TARGET = 0.7
+RSS_TARGET_MIB = 10.0
+BODY = b"Hello, world!\n"
+
+APP = r'''
+import hashlib
+
+BODY = %r
+
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/upload":
+        read = environ["wsgi.input"].read
+        digest = hashlib.sha256()
+        size = 0
+        while True:
+            block = read(65536)
+            if not block:
+                break
+            size += len(block)
+            digest.update(block)
+        out = ("%%s %%d\n" %% (digest.hexdigest(), size)).encode("ascii")
+    else:
+        out = BODY
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(out)))])
+    return [out]
+''' % BODY
+
+RAW_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(BODY), BODY))
+
+
+# -- the raw pyzmq handler (run in its own processes) ---------------------------
+def raw_handler(recv_spec, send_spec):
+    """PULL from mongrel2's send_spec, PUB to its recv_spec, canned reply.
+
+    XPUB only to wait for mongrel2's subscription before taking requests
+    (as wsgid does), so that no reply of the warm-up is dropped; sending on
+    it costs the same as on a PUB socket.
+    """
+    import zmq
+
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    ctx = zmq.Context(1)
+    pub = ctx.socket(zmq.XPUB)
+    pub.connect(send_spec)
+    pub.recv()  # mongrel2's subscription
+    pull = ctx.socket(zmq.PULL)
+    pull.connect(recv_spec)
+    recv, send = pull.recv, pub.send
+    while True:
+        msg = recv()
+        sender, conn_id, path, rest = msg.split(b" ", 3)
+        if path == b"@*":  # disconnect notices: nothing to answer
+            continue
+        send(b"%s %d:%s, %s" % (sender, len(conn_id), conn_id, RAW_RESPONSE))
+
+
+# -- processes -----------------------------------------------------------------
+def children_of(pid):
+    kids = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.split("/")[2]))
+    return sorted(kids)
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_process(proc, timeout=10):
+    """SIGTERM (graceful), then SIGKILL; only the process we started."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class Wsgid:
+    def __init__(self, args, m2, base):
+        self.args, self.m2 = args, m2
+        self.app_path = os.path.join(base, "wsgid-app")
+        os.makedirs(os.path.join(self.app_path, "app"), exist_ok=True)
+        with open(os.path.join(self.app_path, "app", "benchapp.py"), "w") as f:
+            f.write(APP)
+        self.out_path = os.path.join(base, "wsgid.out")
+        self.proc = None
+
+    def start(self):
+        cmd = [self.args.python, "-m", "wsgid", "--no-daemon",
+               "--app-path", self.app_path, "--wsgi-app", "benchapp:app",
+               "--recv", self.m2.recv_spec, "--send", self.m2.send_spec,
+               "--mongrel2-chroot", self.m2.chroot]
+        if self.args.processes > 1:
+            cmd += ["--workers", str(self.args.processes)]
+        if self.args.profile:
+            cmd[1:3] = ["-m", "cProfile", "-o", self.args.profile, "-m", "wsgid"]
+        self.out = open(self.out_path, "ab")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.out, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, PYTHONPATH=ROOT))
+        return self
+
+    def worker_pids(self):
+        """pid/worker/*.pid of live workers; else the master's children;
+        else (one in-process worker) the wsgid process itself."""
+        pids = []
+        for path in glob.glob(os.path.join(self.app_path, "pid", "worker", "*.pid")):
+            try:
+                pid = int(os.path.basename(path)[:-4])
+            except ValueError:
+                continue
+            if alive(pid):
+                pids.append(pid)
+        if not pids:
+            pids = [p for p in children_of(self.proc.pid) if alive(p)]
+        return sorted(pids) or [self.proc.pid]
+
+    def failed(self):
+        return self.proc.poll() is not None
+
+    def output_tail(self, n=30):
+        try:
+            with open(self.out_path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            lines = []
+        log = os.path.join(self.app_path, "logs", "wsgid.log")
+        if os.path.exists(log):
+            with open(log, "rb") as f:
+                lines += ["-- %s --" % log] + f.read().decode("utf-8", "replace").splitlines()
+        return "\n".join(lines[-n:])
+
+    def stop(self):
+        stop_process(self.proc)
+        if self.proc is not None:
+            self.out.close()
+
+
+class RawHandlers:
+    def __init__(self, args, m2):
+        self.args, self.m2 = args, m2
+        self.procs = []
+
+    def start(self):
+        for _ in range(self.args.processes):
+            self.procs.append(subprocess.Popen(
+                [self.args.python, os.path.abspath(__file__), "--raw-handler",
+                 self.m2.recv_spec, self.m2.send_spec], stderr=subprocess.DEVNULL))
+        return self
+
+    def failed(self):
+        return any(p.poll() is not None for p in self.procs)
+
+    def stop(self):
+        for p in self.procs:
+            stop_process(p)
+
+
+# -- HTTP ----------------------------------------------------------------------
+def get(url, path="/", timeout=2.0):
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def wait_until_serving(url, server, what, timeout=30):
+    """Until the handler answers: wsgid connects its PULL socket only once
+    mongrel2 subscribed, and requests sent before are held by mongrel2."""
+    def answered():
+        if server.failed():
+            raise RuntimeError("%s exited before serving" % what)
+        try:
+            status, body = get(url, timeout=1.0)
+        except OSError:
+            return False
+        if status != 200 or body != BODY:
+            raise RuntimeError("%s answered %s %r" % (what, status, body[:200]))
+        return True
+    wait_for(answered, timeout, interval=0.1, what="%s to answer" % what)
+    for _ in range(20):  # every process up, a few warm requests
+        get(url, timeout=5.0)
+
+
+# -- wrk -----------------------------------------------------------------------
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def cpu_seconds(pid):
+    """utime + stime of ``pid`` in seconds (0 once it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(args, url, handler_pids, m2_pid):
+    """The measured wrk run; also the CPU the handler processes and mongrel2
+    used meanwhile (100% = one core busy), to tell who the bottleneck is."""
+    cmd = ["wrk", "-t%d" % args.threads, "-c%d" % args.connections,
+           "-d%ds" % args.duration, "--latency", url + "/"]
+    if args.warmup:
+        subprocess.run(cmd[:3] + ["-d%ds" % args.warmup, url + "/"], check=True,
+                       stdout=subprocess.DEVNULL, timeout=args.warmup + 30)
+    pids = list(handler_pids) + [m2_pid]
+    before = [cpu_seconds(p) for p in pids]
+    t0 = time.monotonic()
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         timeout=args.duration + 30).stdout
+    wall = time.monotonic() - t0
+    used = [cpu_seconds(p) - b for p, b in zip(pids, before)]
+    handler_cpu = 100 * sum(used[:-1]) / wall
+    m2_cpu = 100 * used[-1] / wall
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+    p99 = float(m.group(1)) * _UNITS[m.group(2)]
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = []
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if m:
+        errors.append("%s non-2xx/3xx responses" % m.group(1))
+    m = re.search(r"Socket errors:(.*)", out)
+    if m:
+        errors.append("socket errors:" + m.group(1))
+    return {"cmd": " ".join(cmd), "rps": rps, "p99_ms": p99, "requests": total,
+            "errors": errors, "output": out, "handler_cpu": handler_cpu, "m2_cpu": m2_cpu}
+
+
+# -- upload / RSS ----------------------------------------------------------------
+def proc_status(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024  # kB
+    raise KeyError(key)
+
+
+def reset_hwm(pid):
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False if not allowed."""
+    try:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pids, interval):
+        super().__init__(daemon=True)
+        self.pids, self.interval = pids, interval
+        self.peak = {pid: 0 for pid in pids}
+        self.samples = 0
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            for pid in self.pids:
+                try:
+                    self.peak[pid] = max(self.peak[pid], proc_status(pid, "VmRSS"))
+                except (OSError, KeyError):
+                    pass
+            self.samples += 1
+            self.done.wait(self.interval)
+
+    def stop(self):
+        self.done.set()
+        self.join()
+
+
+def upload_body(size, digest, block=MiB):
+    """Yield ``size`` bytes in ``block`` pieces, hashing them as they go:
+    the 1 GiB body never exists in memory or on the client's disk."""
+    base = bytearray(os.urandom(block))
+    sent = 0
+    n = 0
+    while sent < size:
+        base[:8] = n.to_bytes(8, "little")
+        piece = bytes(base[:min(block, size - sent)])
+        digest.update(piece)
+        sent += len(piece)
+        n += 1
+        yield piece
+
+
+def measure_upload(args, m2, wsgid):
+    size = args.upload_mib * MiB
+    pids = wsgid.worker_pids()
+    time.sleep(0.5)  # settle after wrk
+    idle = {pid: proc_status(pid, "VmRSS") for pid in pids}
+    hwm_ok = all(reset_hwm(pid) for pid in pids)
+    sampler = RssSampler(pids, args.sample_interval)
+    sampler.start()
+    digest = hashlib.sha256()
+    host, port = m2.url.split("//", 1)[1].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=args.upload_timeout)
+    t0 = time.monotonic()
+    try:
+        conn.request("POST", "/upload", body=upload_body(size, digest),
+                     headers={"Content-Length": str(size),
+                              "Content-Type": "application/octet-stream"})
+        resp = conn.getresponse()
+        status, answer = resp.status, resp.read()
+    finally:
+        conn.close()
+        elapsed = time.monotonic() - t0
+        sampler.stop()
+    hwm = {}
+    if hwm_ok:
+        for pid in pids:
+            try:
+                hwm[pid] = proc_status(pid, "VmHWM")
+            except (OSError, KeyError):
+                pass
+    expected = "%s %d" % (digest.hexdigest(), size)
+    got = answer.decode("latin-1").strip()
+    # the worker that served it is the one whose memory moved most
+    def peak_of(pid):
+        return max(sampler.peak[pid], hwm.get(pid, 0))
+    pid = max(pids, key=lambda p: peak_of(p) - idle[p])
+    leftovers = os.listdir(m2.upload_dir())
+    return {"status": status, "ok": status == 200 and got == expected,
+            "answer": got, "expected": expected, "seconds": elapsed, "pid": pid,
+            "idle": idle[pid], "peak_sampled": sampler.peak[pid],
+            "peak_hwm": hwm.get(pid), "peak": peak_of(pid),
+            "samples": sampler.samples, "leftovers": leftovers}
+
+
+# -- main ----------------------------------------------------------------------
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--processes", type=int, default=1,
+                   help="wsgid workers and raw handler processes (default 1); "
+                        "--workers N is passed to wsgid only when N > 1")
+    p.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
+    p.add_argument("--connections", type=int, default=50, help="wrk -c (default 50)")
+    p.add_argument("--duration", type=int, default=5, help="wrk -d seconds (default 5)")
+    p.add_argument("--warmup", type=int, default=1,
+                   help="seconds of unmeasured wrk before each run (default 1, 0: none)")
+    p.add_argument("--upload-mib", type=int, default=1024,
+                   help="upload size in MiB (default 1024 = 1 GiB, 0: skip)")
+    p.add_argument("--upload-timeout", type=float, default=600)
+    p.add_argument("--sample-interval", type=float, default=0.005,
+                   help="RSS sampling period in seconds (default 0.005)")
+    p.add_argument("--python", default=sys.executable,
+                   help="interpreter for wsgid and the raw handler (default: this one)")
+    p.add_argument("--profile", metavar="FILE",
+                   help="run wsgid under cProfile, stats to FILE "
+                        "(only useful with one process)")
+    p.add_argument("--keep", action="store_true", help="keep the temp folder")
+    p.add_argument("--raw-handler", nargs=2, metavar=("RECV", "SEND"), help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def fmt_wrk(name, r):
+    line = ("%-6s %9.1f req/s   p99 %7.2f ms   (%d requests; CPU: handler %.0f%%, "
+            "mongrel2 %.0f%%)" % (name, r["rps"], r["p99_ms"], r["requests"],
+                                  r["handler_cpu"], r["m2_cpu"]))
+    if r["errors"]:
+        line += "   ERRORS: " + "; ".join(r["errors"])
+    return line
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.raw_handler:
+        raw_handler(*args.raw_handler)
+        return 0
+    if args.profile:
+        args.profile = os.path.abspath(args.profile)
+    base = tempfile.mkdtemp(prefix="wsgid-bench-")
+    m2 = Mongrel2(os.path.join(base, "m2"))
+    wsgid = raw = None
+    results = {}
+    failures = []
+    try:
+        m2.start()
+        print("mongrel2 %s  (chroot %s), %d process(es), python %s" % (
+            m2.url, m2.chroot, args.processes, args.python), flush=True)
+
+        wsgid = Wsgid(args, m2, base).start()
+        try:
+            wait_until_serving(m2.url, wsgid, "wsgid")
+        except Exception as exc:
+            print("wsgid failed to serve: %s\n%s" % (exc, wsgid.output_tail()))
+            return 2
+        try:
+            wait_for(lambda: len(wsgid.worker_pids()) >= args.processes, 10, interval=0.1,
+                     what="%d wsgid workers" % args.processes)
+        except TimeoutError:
+            pass
+        pids = wsgid.worker_pids()
+        print("wsgid worker pid(s): %s" % ", ".join(map(str, pids)), flush=True)
+        if len(pids) != args.processes:
+            print("WARNING: %d wsgid worker process(es) found, %d asked for: the comparison "
+                  "with the raw handler is not like for like" % (len(pids), args.processes),
+                  flush=True)
+        print("wrk against wsgid ...", flush=True)
+        results["wsgid"] = run_wrk(args, m2.url, wsgid.worker_pids(), m2.proc.pid)
+        print(fmt_wrk("wsgid", results["wsgid"]), flush=True)
+
+        if args.upload_mib:
+            print("uploading %d MiB to wsgid ..." % args.upload_mib, flush=True)
+            up = results["upload"] = measure_upload(args, m2, wsgid)
+            if not up["ok"]:
+                failures.append("upload: got %s %r, expected %r" % (
+                    up["status"], up["answer"][:200], up["expected"]))
+            if up["leftovers"]:
+                failures.append("upload temp file(s) left in mongrel2's chroot: %s"
+                                % up["leftovers"])
+        if wsgid.failed():
+            failures.append("wsgid exited during the run:\n" + wsgid.output_tail())
+        wsgid.stop()
+        wsgid = None
+
+        raw = RawHandlers(args, m2).start()
+        wait_until_serving(m2.url, raw, "raw handler")
+        print("wrk against the raw pyzmq handler ...", flush=True)
+        results["raw"] = run_wrk(args, m2.url, [p.pid for p in raw.procs], m2.proc.pid)
+        print(fmt_wrk("raw", results["raw"]), flush=True)
+        raw.stop()
+        raw = None
+    finally:
+        for thing in (wsgid, raw, m2):
+            if thing is not None:
+                thing.stop()
+        if args.keep:
+            print("kept %s" % base)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+    w, r = results["wsgid"], results["raw"]
+    ratio = w["rps"] / r["rps"]
+    print()
+    print("=" * 72)
+    print("wsgid gateway benchmark: %s, %d process(es)" % (w["cmd"], args.processes))
+    print("-" * 72)
+    print(fmt_wrk("wsgid", w))
+    print(fmt_wrk("raw", r))
+    print("ratio wsgid/raw req/s: %.3f   (target >= %.2f)   %s" % (
+        ratio, RATIO_TARGET, "PASS" if ratio >= RATIO_TARGET else "MISS"))
+    print("p99 wsgid/raw: %.2f ms / %.2f ms" % (w["p99_ms"], r["p99_ms"]))
+    for name in ("wsgid", "raw"):
+        if results[name]["errors"]:
+            failures.append("wrk against %s: %s" % (name, "; ".join(results[name]["errors"])))
+    rss_ok = True
+    if "upload" in results:
+        up = results["upload"]
+        delta = (up["peak"] - up["idle"]) / MiB
+        rss_ok = delta < RSS_TARGET_MIB
+        print("-" * 72)
+        print("upload %d MiB in %.1f s (%.0f MiB/s), HTTP %s, sha256 %s" % (
+            args.upload_mib, up["seconds"], args.upload_mib / up["seconds"], up["status"],
+            "matches" if up["ok"] else "WRONG"))
+        print("wsgid worker pid %d RSS: idle %.1f MiB, peak %.1f MiB "
+              "(sampled VmRSS %.1f MiB x%d samples, VmHWM %s)" % (
+                  up["pid"], up["idle"] / MiB, up["peak"] / MiB, up["peak_sampled"] / MiB,
+                  up["samples"],
+                  "%.1f MiB" % (up["peak_hwm"] / MiB) if up["peak_hwm"] else "n/a"))
+        print("RSS delta during upload: %+.1f MiB   (target < %.0f MiB)   %s" % (
+            delta, RSS_TARGET_MIB, "PASS" if rss_ok else "MISS"))
+    print("=" * 72)
+    for f in failures:
+        print("FAILURE: " + f)
+    if failures:
+        return 2
+    return 0 if ratio >= RATIO_TARGET and rss_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,587 @@
+"""wsgid.response: start_response, HTTP framing and streaming of one response."""
+
+import sys
+
+import pytest
+
+import wire
+import wsgid
+from wsgid import response as response_mod
+from wsgid.response import FLUSH_BYTES, FLUSH_SECONDS, Response, error_reply
+
+VERSION = wsgid.__version__
+
+
+class FakeTime:
+    """Stands in for the ``time`` module inside wsgid.response."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch):
+    """A frozen clock: no time-based flush unless a test moves it."""
+    fake = FakeTime()
+    monkeypatch.setattr(response_mod, "time", fake)
+    return fake
+
+
+def make(version="HTTP/1.1", method="GET", connection=None):
+    sent = []
+    return Response(sent.append, version, method, connection), sent
+
+
+def run(app, version="HTTP/1.1", method="GET", connection=None):
+    """Drive ``app`` the way the worker does; return (response, sent messages)."""
+    resp, sent = make(version, method, connection)
+    result = app({}, resp.start_response)
+    try:
+        for chunk in result:
+            resp.write(chunk)
+        resp.finish()
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    return resp, sent
+
+
+def simple_app(body_chunks, status="200 OK", headers=(("Content-Type", "text/plain"),)):
+    def app(environ, start_response):
+        start_response(status, list(headers))
+        return list(body_chunks)
+    return app
+
+
+# -- small bodies ---------------------------------------------------------------------
+
+def test_small_body_one_message_with_content_length():
+    resp, sent = run(simple_app([b"hello"]))
+    assert len(sent) == 1
+    assert sent[0] == (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+                       b"X-Wsgid: " + VERSION.encode() + b"\r\n\r\nhello")
+    assert resp.close is False
+
+
+def test_several_small_chunks_coalesced_into_one_message():
+    chunks = [b"a" * 100, b"b" * 1000, b"", b"c" * 10000]
+    resp, sent = run(simple_app(chunks))
+    assert len(sent) == 1
+    r = wire.parse_response(sent)
+    assert r.status == 200
+    assert r.get_all("Content-Length") == [str(len(b"".join(chunks)))]
+    assert "Transfer-Encoding" not in r
+    assert "Connection" not in r
+    assert r.body == b"".join(chunks)
+    assert resp.close is False
+
+
+def test_empty_body_gets_content_length_zero():
+    resp, sent = run(simple_app([]))
+    assert len(sent) == 1
+    r = wire.parse_response(sent)
+    assert r.get_all("Content-Length") == ["0"]
+    assert r.raw_body == b""
+    assert resp.close is False
+
+
+def test_write_callable_and_iterable_both_count():
+    def app(environ, start_response):
+        write = start_response("200 OK", [])
+        write(b"via write;")
+        return [b"via iterable"]
+    resp, sent = run(app)
+    assert len(sent) == 1
+    r = wire.parse_response(sent)
+    assert r.body == b"via write;via iterable"
+    assert r.get("Content-Length") == str(len(r.body))
+
+
+def test_status_line_and_app_headers_kept_in_order():
+    hdrs = [("Content-Type", "text/html; charset=utf-8"), ("Set-Cookie", "a=1"),
+            ("X-Custom", "x"), ("Set-Cookie", "b=2")]
+    resp, sent = run(simple_app([b"<p>"], status="404 Not Found", headers=hdrs))
+    r = wire.parse_response(sent)
+    assert r.status_line == "HTTP/1.1 404 Not Found"
+    assert r.headers[:4] == hdrs
+    assert r.get_all("Set-Cookie") == ["a=1", "b=2"]
+
+
+@pytest.mark.parametrize("version", ["HTTP/1.0", "HTTP/1.1"])
+def test_status_line_version_follows_request(version):
+    resp, sent = run(simple_app([b"x"]), version=version, connection="keep-alive")
+    assert sent[0].startswith(version.encode() + b" 200 OK\r\n")
+
+
+# -- Content-Length given by the app ---------------------------------------------------
+
+@pytest.mark.parametrize("name", ["Content-Length", "content-length", "CONTENT-LENGTH"])
+def test_app_content_length_not_duplicated(name):
+    resp, sent = run(simple_app([b"hello"], headers=[(name, "5")]))
+    assert len(sent) == 1
+    r = wire.parse_response(sent)
+    assert r.get_all("Content-Length") == ["5"]
+    assert r.body == b"hello"
+    assert resp.close is False
+
+
+def test_bytes_beyond_app_content_length_not_sent():
+    resp, sent = run(simple_app([b"hel", b"lo wor", b"ld", b"!!!"],
+                                headers=[("Content-Length", "5")]))
+    raw = b"".join(sent)
+    assert raw.endswith(b"\r\n\r\nhello")
+    r = wire.parse_response(sent)
+    assert r.raw_body == b"hello"
+    assert r.get_all("Content-Length") == ["5"]
+    assert resp.close is False
+
+
+def test_fewer_bytes_than_app_content_length_closes():
+    resp, sent = run(simple_app([b"hello"], headers=[("Content-Length", "10")]))
+    r = wire.parse_response(sent)
+    assert r.get_all("Content-Length") == ["10"]
+    assert r.raw_body == b"hello"
+    assert resp.close is True
+
+
+def test_large_body_with_app_content_length_is_not_chunked():
+    piece = bytes(range(256)) * 256       # 64 KiB
+    chunks = [piece] * 40                 # 2.5 MiB
+    total = len(piece) * len(chunks)
+    resp, sent = run(simple_app(chunks, headers=[("Content-Length", str(total))]))
+    r = wire.parse_response(sent)
+    assert "Transfer-Encoding" not in r
+    assert r.get_all("Content-Length") == [str(total)]
+    assert r.raw_body == b"".join(chunks)
+    assert 2 <= len(sent) <= total // FLUSH_BYTES + 1
+    assert resp.close is False
+
+
+# -- streamed bodies --------------------------------------------------------------------
+
+def test_large_streamed_body_is_chunked_in_few_messages():
+    piece = bytes(range(256)) * 256       # 64 KiB
+    chunks = [piece] * 48 + [b"tail" * 1000]
+    body = b"".join(chunks)
+    assert len(body) > 3 * FLUSH_BYTES
+    resp, sent = run(simple_app(chunks))
+    r = wire.parse_response(sent)
+    assert r.status == 200
+    assert r.get_all("Transfer-Encoding") == ["chunked"]
+    assert "Content-Length" not in r
+    assert r.body == body
+    assert b"".join(sent).endswith(b"\r\n0\r\n\r\n")
+    # coalesced: about one message per FLUSH_BYTES, far under mongrel2's 16
+    assert 2 <= len(sent) <= len(body) // FLUSH_BYTES + 2
+    # bounded memory: no message much bigger than FLUSH_BYTES
+    assert max(map(len, sent)) < FLUSH_BYTES + len(piece) + 1024
+    # every message after the first holds whole chunks; the last one ends the stream
+    assert sent[-1].endswith(b"0\r\n\r\n")
+    for data in sent[1:-1]:
+        decoded, rest = wire.decode_chunked(data + b"0\r\n\r\n")
+        assert decoded and rest == b""
+    decoded, rest = wire.decode_chunked(sent[-1])
+    assert rest == b""
+    assert resp.close is False
+
+
+def test_chunked_terminator_sent_exactly_once():
+    chunks = [b"x" * (FLUSH_BYTES + 1), b"y" * 10]
+    resp, sent = run(simple_app(chunks))
+    raw = b"".join(sent)
+    assert raw.count(b"\r\n0\r\n\r\n") == 1
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert body == (b"%x\r\n" % (FLUSH_BYTES + 1) + b"x" * (FLUSH_BYTES + 1) + b"\r\n"
+                    + b"a\r\n" + b"y" * 10 + b"\r\n0\r\n\r\n")
+
+
+def test_empty_writes_after_headers_do_not_end_the_chunked_stream():
+    resp, sent = make()
+    write = resp.start_response("200 OK", [])
+    write(b"z" * FLUSH_BYTES)
+    assert len(sent) == 1
+    write(b"")
+    assert len(sent) == 1
+    write(b"more")
+    resp.finish()
+    r = wire.parse_response(sent)
+    assert r.body == b"z" * FLUSH_BYTES + b"more"
+
+
+def test_http10_unknown_length_is_close_delimited():
+    chunks = [b"q" * 65536] * 20          # 1.25 MiB: the head leaves before the end is known
+    resp, sent = run(simple_app(chunks), version="HTTP/1.0")
+    r = wire.parse_response(sent)
+    assert r.status_line == "HTTP/1.0 200 OK"
+    assert "Content-Length" not in r
+    assert "Transfer-Encoding" not in r
+    assert r.get_all("Connection") == ["close"]
+    assert r.raw_body == b"".join(chunks)
+    assert resp.close is True
+
+
+def test_http10_small_body_without_keep_alive_closes():
+    resp, sent = run(simple_app([b"hi"]), version="HTTP/1.0")
+    r = wire.parse_response(sent)
+    assert r.get_all("Content-Length") == ["2"]
+    assert r.get_all("Connection") == ["close"]
+    assert r.body == b"hi"
+    assert resp.close is True
+
+
+@pytest.mark.parametrize("connection", ["keep-alive", "Keep-Alive"])
+def test_http10_keep_alive_with_known_length_stays_open(connection):
+    resp, sent = run(simple_app([b"hello"]), version="HTTP/1.0", connection=connection)
+    assert len(sent) == 1
+    r = wire.parse_response(sent)
+    assert r.get_all("Connection") == ["keep-alive"]
+    assert r.get_all("Content-Length") == ["5"]
+    assert r.body == b"hello"
+    assert resp.close is False
+
+
+def test_http10_keep_alive_with_app_content_length_and_large_body():
+    chunks = [b"k" * 65536] * 20
+    total = 65536 * 20
+    resp, sent = run(simple_app(chunks, headers=[("Content-Length", str(total))]),
+                     version="HTTP/1.0", connection="keep-alive")
+    r = wire.parse_response(sent)
+    assert r.get_all("Connection") == ["keep-alive"]
+    assert r.get_all("Content-Length") == [str(total)]
+    assert r.raw_body == b"".join(chunks)
+    assert resp.close is False
+
+
+def test_http10_keep_alive_but_unknown_length_closes():
+    chunks = [b"u" * 65536] * 20
+    resp, sent = run(simple_app(chunks), version="HTTP/1.0", connection="keep-alive")
+    r = wire.parse_response(sent)
+    assert r.get_all("Connection") == ["close"]
+    assert "Content-Length" not in r and "Transfer-Encoding" not in r
+    assert r.raw_body == b"".join(chunks)
+    assert resp.close is True
+
+
+@pytest.mark.parametrize("connection", ["close", "Close", "CLOSE"])
+def test_connection_close_request_header(connection):
+    resp, sent = run(simple_app([b"bye"]), connection=connection)
+    assert len(sent) == 1
+    r = wire.parse_response(sent)
+    assert r.get_all("Connection") == ["close"]
+    assert r.get_all("Content-Length") == ["3"]
+    assert r.body == b"bye"
+    assert resp.close is True
+
+
+def test_connection_close_request_with_chunked_body():
+    chunks = [b"c" * 65536] * 20
+    resp, sent = run(simple_app(chunks), connection="close")
+    r = wire.parse_response(sent)
+    assert r.get_all("Connection") == ["close"]
+    assert r.get_all("Transfer-Encoding") == ["chunked"]
+    assert r.body == b"".join(chunks)
+    assert resp.close is True
+
+
+def test_app_connection_close_header():
+    resp, sent = run(simple_app([b"x"], headers=[("Connection", "close")]))
+    r = wire.parse_response(sent)
+    assert r.get_all("Connection") == ["close"]
+    assert resp.close is True
+
+
+def test_app_connection_keep_alive_header_is_not_echoed_twice():
+    resp, sent = run(simple_app([b"x"], headers=[("Connection", "keep-alive")]))
+    r = wire.parse_response(sent)
+    assert len(r.get_all("Connection")) <= 1
+    assert "close" not in [v.lower() for v in r.get_all("Connection")]
+    assert resp.close is False
+
+
+def test_app_transfer_encoding_header_is_replaced_by_ours():
+    resp, sent = run(simple_app([b"x" * (FLUSH_BYTES + 5)],
+                                headers=[("Transfer-Encoding", "chunked")]))
+    r = wire.parse_response(sent)
+    assert r.get_all("Transfer-Encoding") == ["chunked"]
+    assert r.body == b"x" * (FLUSH_BYTES + 5)
+
+
+# -- HEAD, 204, 304 -------------------------------------------------------------------------
+
+def test_head_sends_no_body_but_computed_content_length():
+    resp, sent = run(simple_app([b"0123456789", b"abc"]), method="HEAD")
+    assert len(sent) == 1
+    assert sent[0].endswith(b"\r\n\r\n")
+    r = wire.parse_response(sent, head=True)
+    assert r.get_all("Content-Length") == ["13"]
+    assert r.raw_body == b""
+    assert resp.close is False
+
+
+def test_head_with_large_body_still_one_message_no_body():
+    chunks = [b"h" * 65536] * 40
+    resp, sent = run(simple_app(chunks), method="HEAD")
+    assert len(sent) == 1
+    r = wire.parse_response(sent, head=True)
+    assert r.get_all("Content-Length") == [str(65536 * 40)]
+    assert "Transfer-Encoding" not in r
+    assert r.raw_body == b""
+    assert resp.close is False
+
+
+def test_head_with_app_content_length_and_no_body():
+    resp, sent = run(simple_app([], headers=[("Content-Length", "1234")]), method="HEAD")
+    r = wire.parse_response(sent, head=True)
+    assert r.get_all("Content-Length") == ["1234"]
+    assert r.raw_body == b""
+    assert resp.close is False
+
+
+def test_head_with_slow_chunks_sends_nothing_early(clock):
+    resp, sent = make(method="HEAD")
+    write = resp.start_response("200 OK", [])
+    for _ in range(5):
+        write(b"abc")
+        clock.now += 10
+    assert sent == []
+    resp.finish()
+    r = wire.parse_response(sent, head=True)
+    assert r.get("Content-Length") == "15"
+    assert r.raw_body == b""
+
+
+@pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified"])
+@pytest.mark.parametrize("body", [[], [b"should not be sent"]])
+def test_no_body_status(status, body):
+    resp, sent = run(simple_app(body, status=status, headers=[("ETag", '"x"')]))
+    assert len(sent) == 1
+    assert sent[0].endswith(b"\r\n\r\n")
+    r = wire.parse_response(sent)
+    assert r.status_line == "HTTP/1.1 " + status
+    assert r.raw_body == b""
+    assert "Content-Length" not in r
+    assert "Transfer-Encoding" not in r
+    assert r.get("ETag") == '"x"'
+    assert resp.close is False
+
+
+def test_no_body_status_with_large_body_sends_nothing_of_it():
+    resp, sent = run(simple_app([b"n" * (FLUSH_BYTES + 10)], status="204 No Content"))
+    raw = b"".join(sent)
+    assert raw.endswith(b"\r\n\r\n")
+    assert b"n" not in raw.partition(b"\r\n\r\n")[2]
+    assert b"nnn" not in raw
+    assert resp.close is False
+
+
+def test_304_with_app_content_length_keeps_connection():
+    resp, sent = run(simple_app([], status="304 Not Modified",
+                                headers=[("Content-Length", "100")]))
+    r = wire.parse_response(sent)
+    assert "Content-Length" not in r
+    assert r.raw_body == b""
+    assert resp.close is False
+
+
+# -- X-Wsgid ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("app_headers", [
+    [],
+    [("X-Wsgid", "fake")],
+    [("x-wsgid", "fake"), ("X-WSGID", "fake2")],
+])
+def test_x_wsgid_header_present_once(app_headers):
+    resp, sent = run(simple_app([b"x"], headers=app_headers))
+    r = wire.parse_response(sent)
+    assert r.get_all("X-Wsgid") == [VERSION]
+    assert b"fake" not in sent[0]
+
+
+def test_x_wsgid_on_chunked_and_head_responses():
+    for kwargs in ({}, {"method": "HEAD"}, {"version": "HTTP/1.0"}):
+        resp, sent = run(simple_app([b"x" * (FLUSH_BYTES + 1)]), **kwargs)
+        r = wire.parse_response(sent, head=kwargs.get("method") == "HEAD")
+        assert r.get_all("X-Wsgid") == [VERSION], kwargs
+
+
+# -- start_response rules -----------------------------------------------------------------
+
+def test_start_response_twice_without_exc_info_raises():
+    resp, sent = make()
+    resp.start_response("200 OK", [])
+    with pytest.raises(AssertionError):
+        resp.start_response("500 Internal Server Error", [])
+    assert sent == []
+
+
+def test_start_response_with_exc_info_before_headers_sent_replaces_response():
+    resp, sent = make()
+    write = resp.start_response("200 OK", [("X-First", "1")])
+    write(b"partial output of the failed attempt")
+    assert sent == []
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        write = resp.start_response("500 Internal Server Error",
+                                    [("Content-Type", "text/plain")], sys.exc_info())
+    write(b"error page")
+    resp.finish()
+    assert len(sent) == 1
+    r = wire.parse_response(sent)
+    assert r.status == 500
+    assert "X-First" not in r
+    assert r.get("Content-Length") == "10"
+    assert r.body == b"error page"
+
+
+def test_start_response_with_exc_info_after_headers_sent_reraises():
+    resp, sent = make()
+    write = resp.start_response("200 OK", [])
+    write(b"x" * FLUSH_BYTES)
+    assert resp.headers_sent and len(sent) == 1
+    error = ValueError("late failure")
+    try:
+        raise error
+    except ValueError:
+        info = sys.exc_info()
+    with pytest.raises(ValueError) as raised:
+        resp.start_response("500 Internal Server Error", [], info)
+    assert raised.value is error
+    assert raised.value.__traceback__ is not None
+    assert len(sent) == 1                 # nothing more sent
+    assert resp.status == "200 OK"
+
+
+def test_write_before_start_response_raises():
+    resp, sent = make()
+    with pytest.raises(AssertionError):
+        resp.write(b"x")
+    assert sent == []
+
+
+def test_finish_without_start_response_raises():
+    resp, sent = make()
+    with pytest.raises(AssertionError):
+        resp.finish()
+    assert sent == []
+
+
+@pytest.mark.parametrize("status", ["OK", "", "20 OK", "abc Nope", None, 200])
+def test_bad_status_raises(status):
+    resp, sent = make()
+    with pytest.raises(ValueError):
+        resp.start_response(status, [])
+    assert sent == []
+
+
+# -- time-based flush ------------------------------------------------------------------------
+
+def test_fast_chunks_are_coalesced(clock):
+    resp, sent = make()
+    write = resp.start_response("200 OK", [])
+    for i in range(100):
+        write(b"%03d" % i)
+        clock.now += FLUSH_SECONDS / 1000
+    assert sent == []
+    resp.finish()
+    assert len(sent) == 1
+    r = wire.parse_response(sent)
+    assert r.get("Content-Length") == "300"
+
+
+def test_slow_chunks_are_flushed_as_they_come(clock):
+    resp, sent = make()
+    write = resp.start_response("200 OK", [])
+
+    write(b"first")                       # t=0: held back (may be the whole body)
+    assert sent == []
+
+    clock.now += FLUSH_SECONDS * 10
+    write(b"second")                      # later: head + both chunks go out, chunked
+    assert len(sent) == 1
+    r = wire.parse_response(sent[0] + b"0\r\n\r\n")
+    assert r.get_all("Transfer-Encoding") == ["chunked"]
+    assert "Content-Length" not in r
+    assert r.body == b"firstsecond"
+
+    clock.now += FLUSH_SECONDS * 10
+    write(b"third")                       # headers sent, FLUSH_SECONDS passed: at once
+    assert sent[1:] == [b"5\r\nthird\r\n"]
+
+    clock.now += FLUSH_SECONDS * 1.5
+    write(b"fourth")
+    assert sent[2:] == [b"6\r\nfourth\r\n"]
+
+    clock.now += FLUSH_SECONDS / 10
+    write(b"quick")                       # too soon after the last flush: buffered
+    assert len(sent) == 3
+    clock.now += FLUSH_SECONDS
+    write(b"later")                       # goes out together with "quick"
+    assert sent[3:] == [b"a\r\nquicklater\r\n"]
+
+    resp.finish()
+    assert sent[4:] == [b"0\r\n\r\n"]
+    r = wire.parse_response(sent)
+    assert r.body == b"firstsecondthirdfourthquicklater"
+    assert resp.close is False
+
+
+def test_time_flush_with_flush_seconds_zero(monkeypatch):
+    monkeypatch.setattr(response_mod, "FLUSH_SECONDS", 0)
+    resp, sent = make()
+    write = resp.start_response("200 OK", [])
+    write(b"a")
+    write(b"b")                           # headers go out with a+b
+    write(b"c")
+    write(b"d")
+    resp.finish()
+    assert len(sent) == 4
+    assert sent[1:] == [b"1\r\nc\r\n", b"1\r\nd\r\n", b"0\r\n\r\n"]
+    assert wire.parse_response(sent).body == b"abcd"
+
+
+def test_time_flush_http10_close_delimited(clock):
+    resp, sent = make(version="HTTP/1.0")
+    write = resp.start_response("200 OK", [])
+    write(b"one")
+    clock.now += 1
+    write(b"two")
+    clock.now += 1
+    write(b"three")
+    resp.finish()
+    assert sent[1:] == [b"three"]
+    r = wire.parse_response(sent)
+    assert r.raw_body == b"onetwothree"
+    assert "Content-Length" not in r
+    assert resp.close is True
+
+
+# -- error_reply -----------------------------------------------------------------------------------
+
+def test_error_reply_format():
+    assert error_reply("400 Bad Request") == (
+        b"HTTP/1.1 400 Bad Request\r\n"
+        b"Content-Type: text/plain\r\n"
+        b"Content-Length: 16\r\n"
+        b"Connection: close\r\n"
+        b"X-Wsgid: " + VERSION.encode() + b"\r\n"
+        b"\r\n"
+        b"400 Bad Request\n")
+
+
+def test_error_reply_http10_and_custom_body():
+    raw = error_reply("500 Internal Server Error", "HTTP/1.0", b"trace\nback")
+    r = wire.parse_response(raw)
+    assert r.status_line == "HTTP/1.0 500 Internal Server Error"
+    assert r.get_all("Content-Length") == ["10"]
+    assert r.get_all("Connection") == ["close"]
+    assert r.get_all("X-Wsgid") == [VERSION]
+    assert r.body == b"trace\nback"
+
+
+@pytest.mark.parametrize("version", [None, "HTTP/1.1", "HTTP/2"])
+def test_error_reply_defaults_to_http11(version):
+    assert error_reply("501 Not Implemented", version).startswith(b"HTTP/1.1 501 Not Implemented\r\n")

@@ -1,0 +1,182 @@
+"""A live worker fed through ZeroMQ sockets the test owns (it plays mongrel2)."""
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+import zmq
+
+from conftest import make_app_folder, wsgid_command
+from mongrel2 import free_port
+
+SENDER = b"54c6755b-9628-40a4-9a2d-cc82a816345e"
+
+
+def request(headers, body=b"", conn_id=b"1", sender=SENDER):
+    head = json.dumps(headers).encode("latin-1")
+    return b"%s %s %s %d:%s,%d:%s," % (sender, conn_id, headers.get("PATH", "/").encode(),
+                                        len(head), head, len(body), body)
+
+
+def get_headers(path="/", **extra):
+    headers = {"PATH": path, "METHOD": "GET", "VERSION": "HTTP/1.1", "URI": path,
+               "PATTERN": "/", "host": "localhost", "REMOTE_ADDR": "127.0.0.1"}
+    headers.update(extra)
+    return headers
+
+
+class FakeMongrel2:
+    """Binds PUSH (requests out) and SUB (replies in) like mongrel2 does."""
+
+    def __init__(self):
+        self.context = zmq.Context()
+        self.push = self.context.socket(zmq.PUSH)
+        self.sub = self.context.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.push_port, self.sub_port = free_port(), free_port()
+        self.push.bind("tcp://127.0.0.1:%d" % self.push_port)
+        self.sub.bind("tcp://127.0.0.1:%d" % self.sub_port)
+
+    def send(self, data, timeout=20.0):
+        """PUSH one message. Until a worker has connected, keep polling the
+        SUB socket: a bound SUB only sends its subscription to a new peer
+        when its own thread uses it (mongrel2 polls it all the time)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.push.send(data, zmq.NOBLOCK)
+            except zmq.Again:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no worker connected") from None
+                self.sub.poll(20)
+
+    def replies(self, timeout=5.0):
+        """Replies until one closes the connection (empty body)."""
+        out = []
+        while self.sub.poll(int(timeout * 1000)):
+            msg = self.sub.recv()
+            sender, ids, body = msg.split(b" ", 2)
+            out.append((ids, body))
+            if body == b"":
+                return out
+            if body.startswith(b"HTTP/1.1 200") and b"Connection: close" not in body:
+                return out
+        return out
+
+    def close(self):
+        self.push.close(0)
+        self.sub.close(0)
+        self.context.term()
+
+
+@pytest.fixture
+def fake_m2(tmp_path):
+    m2 = FakeMongrel2()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    proc = subprocess.Popen(wsgid_command(
+        "--no-daemon", "--stdout", "--app-path", app_path, "--wsgi-app", "e2e_app:app",
+        "--recv", "tcp://127.0.0.1:%d" % m2.push_port,
+        "--send", "tcp://127.0.0.1:%d" % m2.sub_port,
+        "--mongrel2-chroot", str(tmp_path)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    m2.proc = proc
+    yield m2
+    proc.terminate()
+    proc.wait(timeout=10)
+    m2.close()
+
+
+GARBAGE = [
+    b"",
+    b"garbage",
+    b"a b c d",
+    SENDER + b" 1 / 5:abc",                                # truncated netstring
+    SENDER + b" 1 / 99999999999:x",                        # absurd length
+    SENDER + b" 1 / 2:[],0:,",                             # headers not a dict
+    SENDER + b" 1 / 3:1:a,0:,",                            # not a dict either
+    SENDER + b" 1 / 13:{\"PATH\": \"/\"},0:,",             # no METHOD
+    SENDER + b" 1 / 17:{\"METHOD\": \"GET\"},0:,",         # no PATH
+    SENDER + b" x / 2:{},0:,",                             # bad conn id
+    SENDER + b" 1 / 2:{}X0:,",                             # bad terminator
+    SENDER + b" 1 / 2:{},5:ab,",                           # truncated body
+    b"\xff\xfe\x00 1 / 2:{},0:,",
+]
+
+
+def test_worker_survives_garbage_then_serves(fake_m2):
+    # The first valid request proves the worker is up (it waits for our SUB).
+    fake_m2.send(request(get_headers("/warmup"), conn_id=b"1"))
+    assert fake_m2.replies()[0][1].startswith(b"HTTP/1.1 200")
+    for data in GARBAGE:
+        fake_m2.send(data)
+    fake_m2.send(request(get_headers("/after"), conn_id=b"42"))
+    replies = fake_m2.replies()
+    # Garbage whose envelope was readable got a 400 and a close; then ours.
+    oks = [(ids, body) for ids, body in replies if body.startswith(b"HTTP/1.1 200")]
+    while not oks:
+        more = fake_m2.replies()
+        assert more, "no answer to the valid request after garbage"
+        replies += more
+        oks = [(ids, body) for ids, body in more if body.startswith(b"HTTP/1.1 200")]
+    assert oks[0][0] == b"2:42,"
+    assert b'"PATH_INFO": "/after"' in oks[0][1]
+    bad = [body for ids, body in replies if body.startswith(b"HTTP/1.1 400")]
+    assert bad, "no 400 for malformed messages with a readable envelope"
+    assert fake_m2.proc.poll() is None
+
+
+def test_disconnect_and_control_messages_never_answered(fake_m2):
+    fake_m2.send(request(get_headers("/warmup")))
+    assert fake_m2.replies()
+    disconnect = SENDER + b' 7 @* 16:6:METHOD,4:JSON,}21:{"type":"disconnect"},'
+    fake_m2.send(disconnect)
+    fake_m2.send(SENDER + b' 7 @* 17:{"METHOD":"JSON"},21:{"type":"disconnect"},')
+    fake_m2.send(request(get_headers("/next"), conn_id=b"8"))
+    replies = fake_m2.replies()
+    assert [ids for ids, _ in replies] == [b"1:8,"]
+
+
+def test_websocket_refused_cleanly(fake_m2):
+    fake_m2.send(request(get_headers("/ws", METHOD="WEBSOCKET_HANDSHAKE"), conn_id=b"9"))
+    replies = fake_m2.replies()
+    assert replies[0][1].startswith(b"HTTP/1.1 501")
+    assert replies[-1] == (b"1:9,", b"")
+
+
+@pytest.mark.parametrize("done,start,status", [
+    ("/../../etc/passwd", "/../../etc/passwd", b"400"),
+    ("/etc/passwd", "/etc/passwd", b"400"),          # absolute, but inside the chroot: missing
+    ("/tmp/upload.a", "/tmp/upload.b", b"400"),       # start/done differ
+    ("/link", "/link", b"400"),                      # a symlink leading out
+])
+def test_hostile_upload_paths(fake_m2, tmp_path, done, start, status):
+    outside = tmp_path.parent / ("outside-%s" % os.getpid())
+    outside.write_bytes(b"secret")
+    link = tmp_path / "link"
+    if not link.exists():
+        link.symlink_to(outside)
+    headers = get_headers("/sha256", METHOD="POST", **{
+        "x-mongrel2-upload-start": start, "x-mongrel2-upload-done": done,
+        "content-length": "6"})
+    fake_m2.send(request(headers, conn_id=b"5"))
+    replies = fake_m2.replies()
+    assert replies[0][1].startswith(b"HTTP/1.1 " + status), replies
+    assert replies[-1] == (b"1:5,", b"")
+    assert outside.read_bytes() == b"secret"
+    outside.unlink()
+
+
+def test_upload_inside_chroot_served_and_removed(fake_m2, tmp_path):
+    (tmp_path / "tmp").mkdir()
+    upload = tmp_path / "tmp" / "upload.XYZ"
+    upload.write_bytes(b"hello upload")
+    headers = get_headers("/sha256", METHOD="POST", **{
+        "x-mongrel2-upload-start": "/tmp/upload.XYZ", "x-mongrel2-upload-done": "/tmp/upload.XYZ",
+        "content-length": "12"})
+    fake_m2.send(request(headers, conn_id=b"6"))
+    replies = fake_m2.replies()
+    assert replies[0][1].startswith(b"HTTP/1.1 200")
+    assert b'"size": 12' in replies[0][1]
+    assert not upload.exists()
