@@ -27,11 +27,12 @@ class Worker:
     """Serve ``app`` on the given mongrel2 addresses until told to stop.
 
     ``on_tick`` is called at least every ``tick`` seconds and after each
-    request (the master's heartbeat hangs on it).
+    request (the master's heartbeat hangs on it); ``on_ready`` once, when
+    requests start to be taken.
     """
 
     def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
-                 max_requests=0, on_tick=None, tick=1.0):
+                 max_requests=0, on_tick=None, on_ready=None, tick=1.0):
         self.app = app
         self.recv_spec = recv
         self.send_spec = send
@@ -39,6 +40,7 @@ class Worker:
         self.debug = debug
         self.max_requests = max_requests
         self.on_tick = on_tick or (lambda: None)
+        self.on_ready = on_ready or (lambda: None)
         self.tick_ms = int(tick * 1000)
         self.alive = True
         self.requests = 0
@@ -74,7 +76,9 @@ class Worker:
                 self.pull.connect(self.recv_spec)
                 log.info("Worker ready to serve requests (recv %s, send %s)",
                          self.recv_spec, self.send_spec)
+                self.on_ready()
                 self._loop(wakeup_r)
+                self._serve_queued()
         finally:
             signal.set_wakeup_fd(-1)
             self.pull.close(linger=0)
@@ -121,6 +125,15 @@ class Worker:
                 self._drain(wakeup_r)
             self._check_parent()
             self.on_tick()
+
+    def _serve_queued(self):
+        """On a graceful stop, take no new request from mongrel2 but serve
+        those already queued at this worker (else their clients hang)."""
+        if os.getppid() != self.ppid:
+            return
+        self.pull.disconnect(self.recv_spec)
+        while self.pull.poll(50):
+            self.handle(self.pull.recv())
 
     @staticmethod
     def _drain(fd):

@@ -1,2 +1,76 @@
 """One module per wsgid command, each with ``run(given) -> exit status``;
-``given`` holds the options given on the command line."""
+``given`` holds the options given on the command line.
+
+The helpers below are shared by the commands that only look at the app
+folder (status, stop, restart, reload): they read the command line alone,
+never wsgid.json, so a broken wsgid.json cannot keep you from stopping wsgid.
+"""
+
+import os
+import signal
+import sys
+
+from wsgid import appfolder
+from wsgid.options import BY_NAME, OptionError
+
+
+def app_folder(given):
+    """The absolute app folder named on the command line (default: the
+    current directory); OptionError when it does not exist."""
+    path = os.path.abspath(given.get("app_path", BY_NAME["app_path"].default))
+    if not os.path.isdir(path):
+        raise OptionError("app folder %s does not exist (run wsgid init)" % path)
+    return path
+
+
+def signal_name(signum):
+    try:
+        return "%d (%s)" % (signum, signal.Signals(signum).name)
+    except ValueError:
+        return str(signum)
+
+
+def check_signal(signum):
+    if signum not in signal.valid_signals():
+        raise OptionError("--send-signal: %d is not a valid signal number" % signum)
+    return signum
+
+
+def signal_live(app_path, kind, signum):
+    """Send ``signum`` to every live ``kind`` process of the app folder.
+
+    Pid files of processes that are gone (or die before the signal lands)
+    are removed and skipped. Returns ``(signaled, refused)``: the pids
+    signaled, and ``(pid, error)`` for those the OS refused (EPERM).
+    """
+    signaled, refused = [], []
+    for pid in appfolder.pids(app_path, kind):
+        if pid <= 0 or not appfolder.is_alive(pid):
+            appfolder.remove_pid(app_path, kind, pid)
+            continue
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            appfolder.remove_pid(app_path, kind, pid)
+        except OSError as exc:
+            refused.append((pid, exc))
+        else:
+            signaled.append(pid)
+    return signaled, refused
+
+
+def signal_command(given, kind, signum):
+    """The body of stop, restart and reload: signal, print one line per
+    process signaled (stdout) or refused (stderr); exit status 1 only when
+    the OS refused a signal."""
+    app_path = app_folder(given)
+    check_signal(signum)
+    signaled, refused = signal_live(app_path, kind, signum)
+    for pid in signaled:
+        print("Sent signal %s to %s %d" % (signal_name(signum), kind, pid))
+    for pid, exc in refused:
+        print("wsgid: error: cannot signal %s %d: %s" % (kind, pid, exc.strerror or exc),
+              file=sys.stderr)
+    if not signaled and not refused:
+        print("No running %s for %s" % (kind, app_path))
+    return 1 if refused else 0

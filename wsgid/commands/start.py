@@ -1,10 +1,14 @@
-"""``wsgid [start]``: serve the app folder."""
+"""``wsgid [start]``: check the options, daemonize, run the master."""
 
+import logging
 import os
+import random
 
-from wsgid import log, options as opts
-from wsgid.loaders import load
+from wsgid import appfolder, loaders, log, options as opts, privileges, proctitle
+from wsgid.master import BOOT_ERROR, Master
 from wsgid.worker import Worker
+
+logger = logging.getLogger("wsgid")
 
 
 def check(options):
@@ -14,14 +18,51 @@ def check(options):
     for name in ("recv", "send"):
         if not getattr(options, name):
             raise opts.OptionError("--%s is required to start" % name)
+    if options.workers < 1:
+        raise opts.OptionError("--workers must be at least 1")
+
+
+def run_worker(options, proc, ready_fd):
+    """The body of a forked worker: load the app, then serve."""
+    proctitle.set("worker")
+    pid = os.getpid()
+    os.environ.update(options.envs)
+    try:
+        app = loaders.load(options)
+    except Exception as exc:  # LoaderError or the app's own import error
+        logger.error("Worker %d could not load the application: %s", pid, exc,
+                     exc_info=not isinstance(exc, loaders.LoaderError))
+        return BOOT_ERROR
+    max_requests = options.max_requests
+    if max_requests and options.max_requests_jitter:
+        max_requests += random.randint(0, options.max_requests_jitter)
+    heartbeat = proc.heartbeat.fileno()
+    spin = [0]
+
+    def tick():
+        spin[0] ^= 1
+        os.fchmod(heartbeat, spin[0])
+
+    Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
+           max_requests, on_tick=tick,
+           on_ready=lambda: os.write(ready_fd, b"%d\n" % pid)).run()
+    return 0
 
 
 def run(given):
     options = opts.resolve(given)
     check(options)
-    log.setup(options)
-    os.environ.update(options.envs)
-    app = load(options)
-    Worker(app, options.recv, options.send, options.mongrel2_chroot,
-           options.debug, options.max_requests).run()
-    return 0
+    appfolder.create(options.app_path)
+    stream = log.setup(options)
+    if not options.no_daemon:
+        import daemon
+
+        with daemon.DaemonContext(umask=0o022, working_directory=os.getcwd(),
+                                  files_preserve=[stream], detach_process=True):
+            return _serve(options)
+    return _serve(options)
+
+
+def _serve(options):
+    options.app_path = privileges.setup(options.app_path, options.chroot)
+    return Master(options, lambda proc, fd: run_worker(options, proc, fd)).run()

@@ -1,0 +1,23 @@
+"""``wsgid init``: create the app folder layout (parents too); safe to run
+again on an existing app folder, whose content is left alone."""
+
+import os
+
+from wsgid import appfolder
+from wsgid.options import BY_NAME, OptionError
+
+
+def run(given):
+    app_path = os.path.abspath(given.get("app_path", BY_NAME["app_path"].default))
+    missing = [sub for sub in appfolder.FOLDERS
+               if not os.path.isdir(os.path.join(app_path, sub))]
+    try:
+        appfolder.create(app_path)
+    except OSError as exc:
+        raise OptionError("cannot create app folder %s: %s"
+                          % (app_path, exc.strerror or exc)) from None
+    if missing:
+        print("Created app folder %s" % app_path)
+    else:
+        print("App folder %s already exists, nothing to create" % app_path)
+    return 0

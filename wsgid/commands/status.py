@@ -1,0 +1,33 @@
+"""``wsgid status``: three lines on stdout::
+
+    Status: Running
+    Master pid(s): 4711
+    Worker pid(s): 4712, 4713, 4714(dead)
+
+``Running`` when at least one worker is alive. Pids sorted numerically; a pid
+file whose process is gone is marked ``(dead)`` (masters too). An empty list
+leaves nothing after the ``": "``. Read only: no pid file is removed.
+"""
+
+from wsgid import appfolder
+from wsgid.commands import app_folder
+
+
+def describe(app_path, kind):
+    """``[(pid, alive)]`` for the pid files of ``kind``, sorted by pid."""
+    return [(pid, appfolder.is_alive(pid)) for pid in appfolder.pids(app_path, kind)]
+
+
+def pid_list(entries):
+    return ", ".join("%d" % pid if alive else "%d(dead)" % pid for pid, alive in entries)
+
+
+def run(given):
+    app_path = app_folder(given)
+    masters = describe(app_path, appfolder.MASTER)
+    workers = describe(app_path, appfolder.WORKER)
+    running = any(alive for _, alive in workers)
+    print("Status: %s" % ("Running" if running else "Stopped"))
+    print("Master pid(s): %s" % pid_list(masters))
+    print("Worker pid(s): %s" % pid_list(workers))
+    return 0

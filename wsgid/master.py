@@ -1,0 +1,302 @@
+"""The master: forks the workers, keeps them alive, and acts on signals.
+
+TERM: graceful stop (workers finish the request in hand). INT/QUIT: fast
+stop. HUP: graceful reload (new workers first, then the old ones retired).
+TTIN/TTOU: one worker more/less. A worker silent for longer than
+``--timeout`` is killed and replaced; one that keeps dying at start-up is
+replaced with growing back-off.
+"""
+
+import errno
+import logging
+import os
+import random
+import select
+import signal
+import sys
+import tempfile
+import time
+
+from wsgid import appfolder, proctitle
+
+log = logging.getLogger("wsgid")
+
+BOOT_ERROR = 3          # a worker's exit status when the app failed to load
+MAX_BACKOFF = 30.0
+_SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "CHLD")
+
+
+class WorkerProc:
+    """The master's record of one forked worker."""
+
+    def __init__(self, pid, heartbeat, generation):
+        self.pid = pid
+        self.heartbeat = heartbeat      # a temp file whose ctime the worker refreshes
+        self.generation = generation
+        self.started = time.monotonic()
+        self.ready = False
+        self.retiring = False
+
+    def last_beat(self):
+        return os.fstat(self.heartbeat.fileno()).st_ctime
+
+
+class Master:
+    """``run_worker(worker_proc, ready_fd)`` runs in the forked child and
+    never returns; everything else here runs in the master."""
+
+    def __init__(self, options, run_worker):
+        self.options = options
+        self.run_worker = run_worker
+        self.app_path = options.app_path
+        self.num_workers = options.workers
+        self.workers = {}
+        self.generation = 0
+        self.signals = []
+        self.stopping = False
+        self.failures = 0
+        self.next_spawn = 0.0
+        self.spawned = 0
+        self._reload_pending = False
+
+    # -- set-up ------------------------------------------------------------------
+    def run(self):
+        self.pid = os.getpid()
+        appfolder.write_pid(self.app_path, appfolder.MASTER, self.pid)
+        proctitle.set("master %s" % self.app_path)
+        self.ready_r, self.ready_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        for name in _SIGNALS:
+            signal.signal(getattr(signal, "SIG" + name), self._queue_signal)
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        log.info("Master process started (%d workers)", self.num_workers)
+        try:
+            self._manage()
+            self._loop()
+        finally:
+            appfolder.remove_pid(self.app_path, appfolder.MASTER, self.pid)
+            log.info("Master process exiting")
+        return 0
+
+    def _queue_signal(self, signum, frame):
+        if signum != signal.SIGCHLD:
+            self.signals.append(signum)
+
+    # -- the loop ------------------------------------------------------------------
+    def _loop(self):
+        while True:
+            self._sleep()
+            self._reap()
+            while self.signals:
+                if self._handle_signal(self.signals.pop(0)):
+                    return
+            self._read_ready()
+            self._murder_silent()
+            self._manage()
+            if not self.workers and not self.options.keep_alive:
+                log.info("All workers are gone and keep-alive is off")
+                return
+
+    def _sleep(self):
+        timeout = 1.0
+        if self.next_spawn:
+            timeout = max(0.0, min(timeout, self.next_spawn - time.monotonic()))
+        try:
+            ready, _, _ = select.select([self.wake_r, self.ready_r], [], [], timeout)
+        except InterruptedError:
+            return
+        if self.wake_r in ready:
+            self._drain(self.wake_r)
+
+    @staticmethod
+    def _drain(fd):
+        try:
+            return os.read(fd, 4096)
+        except BlockingIOError:
+            return b""
+
+    def _handle_signal(self, signum):
+        """Act on one signal; True when the master should exit now."""
+        if signum == signal.SIGTERM:
+            log.info("Graceful stop requested")
+            self.stop(graceful=True)
+            return True
+        if signum in (signal.SIGINT, signal.SIGQUIT):
+            log.info("Fast stop requested")
+            self.stop(graceful=False)
+            return True
+        if signum == signal.SIGHUP:
+            log.info("Graceful reload requested")
+            self.reload()
+        elif signum == signal.SIGTTIN:
+            self.num_workers += 1
+            log.info("Number of workers raised to %d", self.num_workers)
+        elif signum == signal.SIGTTOU and self.num_workers > 1:
+            self.num_workers -= 1
+            log.info("Number of workers lowered to %d", self.num_workers)
+        return False
+
+    def _read_ready(self):
+        data = self._drain(self.ready_r)
+        for line in data.split():
+            worker = self.workers.get(int(line))
+            if worker is not None:
+                worker.ready = True
+                self.failures = 0
+        if self._reload_pending and self._new_workers_ready():
+            self._retire_old()
+
+    # -- workers ---------------------------------------------------------------------
+    def _active(self):
+        return [w for w in self.workers.values() if not w.retiring]
+
+    def _manage(self):
+        """Bring the number of active workers to num_workers."""
+        if self.stopping or self._reload_pending:
+            return
+        active = self._active()
+        if len(active) > self.num_workers:
+            extra = sorted(active, key=lambda w: w.started)[:len(active) - self.num_workers]
+            for worker in extra:
+                self._retire(worker)
+            return
+        missing = self.num_workers - len(active)
+        if missing <= 0:
+            return
+        if not self.options.keep_alive and self.spawned:
+            return
+        now = time.monotonic()
+        if now < self.next_spawn:
+            return
+        self.next_spawn = 0.0
+        for _ in range(missing):
+            self._spawn()
+
+    def _spawn(self):
+        heartbeat = tempfile.TemporaryFile(prefix="wsgid-heartbeat-")
+        worker = WorkerProc(0, heartbeat, self.generation)
+        pid = os.fork()
+        if pid == 0:
+            self._child(worker)
+        worker.pid = pid
+        self.workers[pid] = worker
+        self.spawned += 1
+        appfolder.write_pid(self.app_path, appfolder.WORKER, pid)
+        log.info("Worker created (pid=%d)", pid)
+        return worker
+
+    def _child(self, worker):
+        status = 1
+        try:
+            worker.pid = os.getpid()
+            signal.set_wakeup_fd(-1)
+            for name in _SIGNALS:
+                signal.signal(getattr(signal, "SIG" + name), signal.SIG_DFL)
+            for fd in (self.wake_r, self.wake_w, self.ready_r):
+                os.close(fd)
+            for other in self.workers.values():
+                other.heartbeat.close()
+            random.seed()
+            status = self.run_worker(worker, self.ready_w)
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            log.exception("Worker crashed")
+        finally:
+            logging.shutdown()
+            os._exit(status or 0)
+
+    def _reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None)
+            appfolder.remove_pid(self.app_path, appfolder.WORKER, pid)
+            if worker is None:
+                continue
+            worker.heartbeat.close()
+            code = os.waitstatus_to_exitcode(status)
+            if worker.retiring or self.stopping:
+                log.info("Worker %d exited", pid)
+            elif not worker.ready:
+                self.failures += 1
+                delay = min(MAX_BACKOFF, 0.5 * 2 ** (self.failures - 1))
+                self.next_spawn = time.monotonic() + delay
+                log.error("Worker %d failed to start (exit status %s); next try in %.1fs",
+                          pid, code, delay)
+            else:
+                log.warning("Worker %d died (exit status %s)%s", pid, code,
+                            "; replacing it" if self.options.keep_alive else "")
+
+    def _retire(self, worker, sig=signal.SIGTERM):
+        worker.retiring = True
+        worker.retire_deadline = time.monotonic() + self.options.graceful_timeout
+        self._kill(worker.pid, sig)
+
+    def _kill(self, pid, sig):
+        try:
+            os.kill(pid, sig)
+        except OSError as exc:
+            if exc.errno != errno.ESRCH:
+                raise
+
+    def _murder_silent(self):
+        now = time.monotonic()
+        timeout = self.options.timeout
+        for worker in list(self.workers.values()):
+            if worker.retiring:
+                if now > worker.retire_deadline:
+                    log.warning("Worker %d did not finish in time, killing it", worker.pid)
+                    self._kill(worker.pid, signal.SIGKILL)
+                continue
+            if timeout and time.time() - worker.last_beat() > timeout:
+                log.error("Worker %d silent for over %ds, killing it", worker.pid, timeout)
+                worker.ready = True  # it did serve: replace without back-off
+                self._kill(worker.pid, signal.SIGKILL)
+
+    # -- reload and stop ------------------------------------------------------------
+    def reload(self):
+        """Start a new generation; retire the old one once it is ready."""
+        self.generation += 1
+        self._reload_pending = True
+        self._reload_deadline = time.monotonic() + max(self.options.graceful_timeout, 5)
+        for _ in range(self.num_workers):
+            self._spawn()
+
+    def _new_workers_ready(self):
+        new = [w for w in self.workers.values() if w.generation == self.generation]
+        return (sum(w.ready for w in new) >= self.num_workers
+                or time.monotonic() > self._reload_deadline)
+
+    def _retire_old(self):
+        self._reload_pending = False
+        for worker in list(self.workers.values()):
+            if worker.generation != self.generation and not worker.retiring:
+                self._retire(worker)
+        log.info("Reload done: generation %d serving", self.generation)
+
+    def stop(self, graceful=True):
+        self.stopping = True
+        sig = signal.SIGTERM if graceful else signal.SIGQUIT
+        limit = self.options.graceful_timeout if graceful else 2
+        for worker in self.workers.values():
+            self._kill(worker.pid, sig)
+        deadline = time.monotonic() + limit
+        while self.workers and time.monotonic() < deadline:
+            select.select([self.wake_r], [], [], 0.1)
+            self._drain(self.wake_r)
+            self._reap()
+        for pid in list(self.workers):
+            log.warning("Worker %d did not stop in time, killing it", pid)
+            self._kill(pid, signal.SIGKILL)
+        while self.workers:
+            try:
+                pid, _ = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            self.workers.pop(pid, None)
+            appfolder.remove_pid(self.app_path, appfolder.WORKER, pid)
