@@ -58,7 +58,11 @@ def _app(environ, start_response):
                 left -= len(block)
         return body()
     if path == "/sleep":
-        time.sleep(float(environ["QUERY_STRING"] or 1))
+        # ?SECONDS[&MARKFILE]: the mark file tells a test the request is in hand.
+        seconds, _, mark = environ["QUERY_STRING"].partition("&")
+        if mark:
+            open(mark, "w").close()
+        time.sleep(float(seconds or 1))
         return _json(start_response, {"slept": True, "pid": os.getpid()})
     data = {k: environ.get(k) for k in STR_KEYS}
     data["headers"] = {k: v for k, v in environ.items() if k.startswith("HTTP_")}

@@ -1,0 +1,208 @@
+"""The process model in daemon mode, behind a real mongrel2."""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import ROOT, get, make_app_folder, requires_mongrel2, wsgid_command
+from mongrel2 import wait_for
+from wsgid import appfolder
+
+pytestmark = [requires_mongrel2, pytest.mark.e2e]
+
+
+def wsgid(*args, check=True):
+    proc = subprocess.run(wsgid_command(*args), cwd=ROOT, capture_output=True, text=True,
+                          timeout=30)
+    if check and proc.returncode != 0:
+        raise AssertionError("wsgid %s failed: %s%s" % (args, proc.stdout, proc.stderr))
+    return proc
+
+
+def status(app_path):
+    return wsgid("status", "--app-path", app_path, check=False).stdout.splitlines()
+
+
+def live_workers(app_path):
+    return [p for p in appfolder.pids(app_path, "worker") if appfolder.is_alive(p)]
+
+
+def served_pids(m2, count=30):
+    """The pids of the workers that answered ``count`` requests."""
+    return {int(get(m2.url, "/sleep?0")[2].split(b'"pid": ')[1].rstrip(b"}")) for _ in range(count)}
+
+
+class Daemon:
+    def __init__(self, m2, app_path, *extra):
+        self.m2, self.app_path = m2, app_path
+        self.args = ["--app-path", app_path, "--recv", m2.recv_spec, "--send", m2.send_spec,
+                     "--mongrel2-chroot", m2.chroot, *extra]
+
+    def start(self, workers=3):
+        wsgid(*self.args)  # returns once daemonized
+        self.master = wait_for(lambda: appfolder.pids(self.app_path, "master"), 10,
+                               what="master pid file")[0]
+        self.wait_workers(workers)
+        wait_for(lambda: get(self.m2.url, "/")[0] == 200, 10, what="a first answer")
+        return self
+
+    def wait_workers(self, n, exclude=()):
+        def ready():
+            pids = live_workers(self.app_path)
+            return (len(pids) == n and not set(pids) & set(exclude)
+                    and self.log().count("ready to serve") >= n and pids)
+        return wait_for(ready, 15, what="%d live workers" % n)
+
+    def log(self):
+        path = os.path.join(self.app_path, "logs", "wsgid.log")
+        return open(path).read() if os.path.exists(path) else ""
+
+    def stop(self):
+        if appfolder.is_alive(self.master):
+            os.kill(self.master, signal.SIGKILL)
+        for pid in appfolder.pids(self.app_path, "worker"):
+            if appfolder.is_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def daemon(m2_factory, tmp_path):
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    d = Daemon(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "3")
+    yield d
+    d.stop()
+
+
+class Load:
+    """A client sending requests in a loop; counts what failed."""
+
+    def __init__(self, m2):
+        self.m2, self.ok, self.failed, self.running = m2, 0, 0, True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while self.running:
+            try:
+                status = get(self.m2.url, "/sleep?0.01", timeout=3)[0]
+            except OSError:
+                status = None
+            if status == 200:
+                self.ok += 1
+            else:
+                self.failed += 1
+
+    def __enter__(self):
+        self.thread.start()
+        wait_for(lambda: self.ok >= 5, 10, what="load running")
+        return self
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join(10)
+
+
+def test_daemon_status_kill_restart_reload_stop(daemon, capsys):
+    d = daemon.start()
+    lines = status(d.app_path)
+    workers = live_workers(d.app_path)
+    assert lines == ["Status: Running", "Master pid(s): %d" % d.master,
+                     "Worker pid(s): %s" % ", ".join(map(str, workers))]
+    assert len(workers) == 3
+    assert "Master process started" in d.log()
+
+    # kill -9 of a worker: replaced within 5 s, requests keep succeeding.
+    victim = workers[0]
+    os.kill(victim, signal.SIGKILL)
+    t0 = time.monotonic()
+    after = d.wait_workers(3, exclude=[victim])
+    assert time.monotonic() - t0 < 5
+    assert victim not in after
+    assert all(get(d.m2.url, "/k")[0] == 200 for _ in range(10))
+
+    # restart: every worker pid new.
+    before = set(after)
+    wsgid("restart", "--app-path", d.app_path)
+    renewed = d.wait_workers(3, exclude=before)
+    assert not set(renewed) & before
+
+    # reload under load: the test reports how many requests failed.
+    before = set(renewed)
+    with Load(d.m2) as load:
+        wsgid("reload", "--app-path", d.app_path)
+        reloaded = d.wait_workers(3, exclude=before)
+        wait_for(lambda: load.ok >= 30, 20, what="requests after reload")
+    with capsys.disabled():
+        print("\n[direct mode] reload under load: %d ok, %d failed" % (load.ok, load.failed))
+    assert not set(reloaded) & before
+    assert served_pids(d.m2) <= set(reloaded)
+
+    # stop: processes and pid files gone, status says Stopped.
+    all_pids = [d.master] + reloaded
+    wsgid("stop", "--app-path", d.app_path)
+    wait_for(lambda: not any(appfolder.is_alive(p) for p in all_pids), 35, what="all exited")
+    assert appfolder.pids(d.app_path, "master") == []
+    assert appfolder.pids(d.app_path, "worker") == []
+    assert status(d.app_path) == ["Status: Stopped", "Master pid(s): ", "Worker pid(s): "]
+
+
+def test_ttin_ttou(daemon):
+    d = daemon.start()
+    os.kill(d.master, signal.SIGTTIN)
+    d.wait_workers(4)
+    os.kill(d.master, signal.SIGTTOU)
+    d.wait_workers(3)
+    os.kill(d.master, signal.SIGTTOU)  # (signals sent at once would coalesce)
+    d.wait_workers(2)
+
+
+def test_stale_pid_files(daemon):
+    d = daemon.start()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    appfolder.write_pid(d.app_path, "worker", dead.pid)
+    appfolder.write_pid(d.app_path, "master", dead.pid)
+    lines = status(d.app_path)
+    assert lines[0] == "Status: Running"
+    assert "%d(dead)" % dead.pid in lines[1] and "%d(dead)" % dead.pid in lines[2]
+    proc = wsgid("stop", "--app-path", d.app_path)
+    assert proc.returncode == 0
+    wait_for(lambda: not appfolder.is_alive(d.master), 35, what="master exit")
+
+
+def test_graceful_stop_finishes_request_in_hand(daemon, tmp_path):
+    d = daemon.start()
+    result = {}
+    mark = tmp_path / "in-hand"
+    t = threading.Thread(target=lambda: result.update(
+        r=get(d.m2.url, "/sleep?1.5&%s" % mark, timeout=10)))
+    t.start()
+    wait_for(mark.exists, 10, what="the request in a worker's hands")
+    os.kill(d.master, signal.SIGTERM)
+    t.join(15)
+    assert result["r"][0] == 200
+    wait_for(lambda: not appfolder.is_alive(d.master), 35, what="master exit")
+
+
+def test_crash_looping_app_backs_off(m2_factory, tmp_path):
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path))
+    with open(os.path.join(app_path, "app", "broken.py"), "w") as f:
+        f.write("raise ImportError('this app cannot load')\n")
+    d = Daemon(m2, app_path, "--wsgi-app", "broken:app", "--workers", "1")
+    wsgid(*d.args)
+    d.master = wait_for(lambda: appfolder.pids(app_path, "master"), 10)[0]
+    try:
+        wait_for(lambda: d.log().count("failed to start") >= 3, 15, what="three tries")
+        log = d.log()
+        assert "next try in 0.5s" in log and "next try in 1.0s" in log and "next try in 2.0s" in log
+        assert log.count("this app cannot load") == log.count("failed to start") or \
+            log.count("could not load") >= 3
+        # Growing back-off: far fewer than a tight loop would make.
+        assert log.count("failed to start") < 6
+    finally:
+        d.stop()
