@@ -33,7 +33,7 @@ def live_workers(app_path):
 
 def served_pids(m2, count=30):
     """The pids of the workers that answered ``count`` requests."""
-    return {int(get(m2.url, "/sleep?0")[2].split(b'"pid": ')[1].rstrip(b"}")) for _ in range(count)}
+    return {int(get(m2.url, "/sleep?0", timeout=2)[2].split(b'"pid": ')[1].rstrip(b"}")) for _ in range(count)}
 
 
 class Daemon:
@@ -206,3 +206,58 @@ def test_crash_looping_app_backs_off(m2_factory, tmp_path):
         assert log.count("failed to start") < 6
     finally:
         d.stop()
+
+
+def test_stuck_worker_killed_after_timeout(m2_factory, tmp_path):
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    d = Daemon(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1", "--timeout", "2")
+    try:
+        d.start(workers=1)
+        stuck = live_workers(app_path)[0]
+        mark = tmp_path / "stuck"
+        threading.Thread(target=lambda: _swallow(get, m2.url, "/sleep?60&%s" % mark, timeout=30),
+                         daemon=True).start()
+        wait_for(mark.exists, 10, what="the stuck request in hand")
+        t0 = time.monotonic()
+        d.wait_workers(1, exclude=[stuck])
+        assert time.monotonic() - t0 < 6
+        assert "silent for over 2s" in d.log()
+        assert get(m2.url, "/after")[0] == 200
+    finally:
+        d.stop()
+
+
+def test_max_requests_recycles_workers(m2_factory, tmp_path):
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    d = Daemon(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
+               "--max-requests", "5")
+    try:
+        d.start(workers=1)
+        first = live_workers(app_path)[0]
+        pids, lost = set(), 0
+        for _ in range(12):
+            try:
+                pids |= served_pids(m2, 1)
+            except OSError:  # direct mode: one queued at the exiting worker
+                lost += 1
+        assert len(pids) >= 2 and first in pids
+        assert lost <= 2
+        assert "reached 5 requests" in d.log()
+    finally:
+        d.stop()
+
+
+def test_workers_exit_when_master_dies(daemon):
+    d = daemon.start()
+    workers = live_workers(d.app_path)
+    os.kill(d.master, signal.SIGKILL)
+    wait_for(lambda: not any(appfolder.is_alive(p) for p in workers), 5, what="orphans to exit")
+
+
+def _swallow(fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except OSError:
+        pass

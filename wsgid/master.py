@@ -229,8 +229,10 @@ class Master:
                 log.error("Worker %d failed to start (exit status %s); next try in %.1fs",
                           pid, code, delay)
             else:
-                log.warning("Worker %d died (exit status %s)%s", pid, code,
-                            "; replacing it" if self.options.keep_alive else "")
+                log.log(logging.INFO if code == 0 else logging.WARNING,
+                        "Worker %d %s%s", pid, "exited" if code == 0 else
+                        "died (exit status %s)" % code,
+                        "; replacing it" if self.options.keep_alive else "")
 
     def _retire(self, worker, sig=signal.SIGTERM):
         worker.retiring = True

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import traceback
 
 import zmq
@@ -43,7 +44,9 @@ class Worker:
         self.on_ready = on_ready or (lambda: None)
         self.tick_ms = int(tick * 1000)
         self.alive = True
+        self.taking = True  # connected to mongrel2's send_spec
         self.requests = 0
+        self.next_tick = 0.0
         self.ppid = os.getppid()
 
     # -- lifecycle -------------------------------------------------------------
@@ -114,26 +117,62 @@ class Worker:
         while self.alive:
             events = dict(poller.poll(self.tick_ms))
             if self.pull in events:
-                self.handle(self.pull.recv())
-                self.requests += 1
-                if self.max_requests and self.requests >= self.max_requests:
-                    log.info("Worker reached %d requests, exiting to be replaced", self.requests)
-                    self.alive = False
+                self._serve_available()
             if self.pub in events:
-                self.pub.recv()  # (un)subscriptions of mongrel2 (re)starting
+                self._discard(self.pub)  # (un)subscriptions of mongrel2 restarting
             if wakeup_r in events:
                 self._drain(wakeup_r)
+            self._tick()
+
+    def _serve_available(self):
+        """Serve every request already queued, without a poll for each."""
+        while self.alive:
+            try:
+                data = self.pull.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            request = self.parse(data)
+            if request is not None:
+                if not request.is_control:
+                    self.requests += 1
+                    if self.max_requests and self.requests >= self.max_requests:
+                        # Leave mongrel2's rotation before answering, so the
+                        # client's next request cannot be queued here.
+                        log.info("Worker reached %d requests, exiting to be replaced",
+                                 self.requests)
+                        self._stop_taking()
+                self.dispatch(request)
+            self._tick()
+
+    def _tick(self):
+        now = time.monotonic()
+        if now >= self.next_tick:
+            self.next_tick = now + self.tick_ms / 2000.0
             self._check_parent()
             self.on_tick()
+
+    @staticmethod
+    def _discard(sock):
+        try:
+            while True:
+                sock.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            pass
 
     def _serve_queued(self):
         """On a graceful stop, take no new request from mongrel2 but serve
         those already queued at this worker (else their clients hang)."""
         if os.getppid() != self.ppid:
             return
-        self.pull.disconnect(self.recv_spec)
+        self._stop_taking()
         while self.pull.poll(50):
             self.handle(self.pull.recv())
+
+    def _stop_taking(self):
+        if self.taking:
+            self.pull.disconnect(self.recv_spec)
+            self.taking = False
+        self.alive = False
 
     @staticmethod
     def _drain(fd):
@@ -158,13 +197,22 @@ class Worker:
 
     def handle(self, data):
         """Answer one raw message. Never raises for anything it carries."""
+        request = self.parse(data)
+        if request is not None:
+            self.dispatch(request)
+
+    def parse(self, data):
+        """The parsed request, or None for a bad message (answered 400 when
+        its connection is known)."""
         try:
-            request = message.parse(data)
+            return message.parse(data)
         except message.MessageError as exc:
             log.warning("Dropped a bad message (%s): %r", exc, data[:120])
             if exc.sender and exc.conn_id:
                 self.refuse(exc.sender, exc.conn_id, "400 Bad Request")
-            return
+            return None
+
+    def dispatch(self, request):
         try:
             self.handle_request(request)
         except Exception:  # a bug of ours must not kill the worker either
