@@ -57,7 +57,7 @@ def pids(app_path, kind):
     found = []
     for name in names:
         stem, dot, ext = name.partition(".")
-        if ext == "pid" and stem.isdigit():
+        if ext == "pid" and stem.isascii() and stem.isdigit() and 0 < int(stem) < 2 ** 31:
             found.append(int(stem))
     return sorted(found)
 

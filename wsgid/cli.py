@@ -9,9 +9,9 @@ from wsgid.loaders import LoaderError
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    command, given = opts.parse_command_line(argv)
-    module = importlib.import_module("wsgid.commands.%s" % command)
     try:
+        command, given = opts.parse_command_line(argv)
+        module = importlib.import_module("wsgid.commands.%s" % command)
         return module.run(given) or 0
     except (opts.OptionError, LoaderError) as exc:
         print("wsgid: error: %s" % exc, file=sys.stderr)

@@ -92,14 +92,19 @@ def _header_value(value):
     return _text(value)
 
 
+# mongrel2 escapes only '"' and '\' in JSON headers: raw control and
+# non-UTF-8 bytes pass through, hence latin-1 and a non-strict decoder.
+_JSON = json.JSONDecoder(strict=False)
+
+
 def _decode_headers(payload, terminator):
     if terminator == b",":
-        # mongrel2 escapes only '"' and '\' in JSON headers: raw control and
-        # non-UTF-8 bytes pass through, hence latin-1 and strict=False.
         try:
-            headers = json.loads(payload.decode("latin-1"), strict=False)
+            headers = _JSON.decode(payload.decode("latin-1"))
         except ValueError as exc:
             raise MessageError("headers are not valid JSON: %s" % exc) from None
+        if isinstance(headers, dict) and all(type(v) is str for v in headers.values()):
+            return headers  # the usual case: nothing to convert
     elif terminator == b"}":
         try:
             headers = tnetstring.loads(b"%d:%s}" % (len(payload), payload))

@@ -36,6 +36,12 @@ def check_signal(signum):
     return signum
 
 
+def pid_states(app_path, kind):
+    """``[(pid, alive)]`` for the ``kind`` pid files of the app folder, sorted
+    by pid."""
+    return [(pid, appfolder.is_alive(pid)) for pid in appfolder.pids(app_path, kind)]
+
+
 def signal_live(app_path, kind, signum):
     """Send ``signum`` to every live ``kind`` process of the app folder.
 
@@ -44,8 +50,8 @@ def signal_live(app_path, kind, signum):
     signaled, and ``(pid, error)`` for those the OS refused (EPERM).
     """
     signaled, refused = [], []
-    for pid in appfolder.pids(app_path, kind):
-        if pid <= 0 or not appfolder.is_alive(pid):
+    for pid, alive in pid_states(app_path, kind):
+        if not alive:
             appfolder.remove_pid(app_path, kind, pid)
             continue
         try:

@@ -10,22 +10,17 @@ leaves nothing after the ``": "``. Read only: no pid file is removed.
 """
 
 from wsgid import appfolder
-from wsgid.commands import app_folder
+from wsgid.commands import app_folder, pid_states
 
 
-def describe(app_path, kind):
-    """``[(pid, alive)]`` for the pid files of ``kind``, sorted by pid."""
-    return [(pid, appfolder.is_alive(pid)) for pid in appfolder.pids(app_path, kind)]
-
-
-def pid_list(entries):
-    return ", ".join("%d" % pid if alive else "%d(dead)" % pid for pid, alive in entries)
+def pid_list(states):
+    return ", ".join("%d" % pid if alive else "%d(dead)" % pid for pid, alive in states)
 
 
 def run(given):
     app_path = app_folder(given)
-    masters = describe(app_path, appfolder.MASTER)
-    workers = describe(app_path, appfolder.WORKER)
+    masters = pid_states(app_path, appfolder.MASTER)
+    workers = pid_states(app_path, appfolder.WORKER)
     running = any(alive for _, alive in workers)
     print("Status: %s" % ("Running" if running else "Stopped"))
     print("Master pid(s): %s" % pid_list(masters))

@@ -1,0 +1,699 @@
+"""The command line: commands, options, wsgid.json and the pid-file commands.
+
+Processes named in pid files are real processes this module spawns (``sleep``
+or a small Python script that records the signals it gets); stale pid files
+name processes it started and reaped. No sleeps as synchronization: every
+wait is on a condition with a deadline.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import wsgid
+from wsgid import appfolder, cli, options as opts
+MAX_PID = 2 ** 31 - 1
+
+sys.path.insert(0, os.path.dirname(__file__))
+from mongrel2 import wait_for  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOOD = ["--recv", "tcp://127.0.0.1:5999", "--send", "tcp://127.0.0.1:5998"]
+
+RECORDER = textwrap.dedent("""\
+    import signal, sys
+    out = sys.argv[1]
+
+    def record(signum, frame):
+        with open(out, "a") as f:
+            f.write("%d\\n" % signum)
+        if signum == signal.SIGTERM:
+            sys.exit(0)
+
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(s, record)
+    with open(out, "a") as f:
+        f.write("ready\\n")
+    while True:
+        signal.pause()
+""")
+
+
+# ---------------------------------------------------------------- helpers
+
+def wsgid_run(*args, cwd=None, timeout=30):
+    """``python -m wsgid ARGS`` in a subprocess: (exit status, stdout, stderr)."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "wsgid", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def wsgid_main(capsys):
+    """wsgid.cli.main in this process: (exit status, stdout, stderr)."""
+    def run(*args):
+        try:
+            status = cli.main(list(args))
+        except SystemExit as exc:
+            status = exc.code
+        out, err = capsys.readouterr()
+        return status, out, err
+    return run
+
+
+def one_error_line(err):
+    """The single line of stderr, checked to be a wsgid error and no traceback."""
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("wsgid: error: "), err
+    return lines[0]
+
+
+@pytest.fixture
+def app(tmp_path):
+    path = str(tmp_path / "app")
+    appfolder.create(path)
+    return path
+
+
+class Children:
+    """Processes spawned for a test, all killed and reaped at teardown."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.procs = []
+
+    def sleeper(self):
+        proc = subprocess.Popen(["sleep", "600"])
+        self.procs.append(proc)
+        return proc
+
+    def recorder(self):
+        """A process recording the signals it gets; returns (proc, read)."""
+        out = str(self.tmp_path / ("signals-%d" % len(self.procs)))
+        proc = subprocess.Popen([sys.executable, "-c", RECORDER, out])
+        self.procs.append(proc)
+
+        def read():
+            try:
+                with open(out) as f:
+                    return f.read().split()
+            except FileNotFoundError:
+                return []
+        wait_for(lambda: "ready" in read(), 20, what="the recorder to install its handlers")
+        return proc, read
+
+    def stale_pid(self):
+        """The pid of a process that was started and reaped: nobody has it."""
+        proc = subprocess.Popen(["true"])
+        proc.wait()
+        assert not appfolder.is_alive(proc.pid)
+        return proc.pid
+
+    def cleanup(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def children(tmp_path):
+    kids = Children(tmp_path)
+    yield kids
+    kids.cleanup()
+
+
+JUNK = ["abc.pid", "12.pid.tmp", "12.txt", "README", ".pid", "0.pid", "-5.pid",
+        "%d.pid" % (MAX_PID + 1), "99999999999999999999999.pid"]
+
+
+def add_junk(app_path, kind):
+    for name in JUNK:
+        with open(os.path.join(appfolder.pid_dir(app_path, kind), name), "w") as f:
+            f.write("1\n")  # junk files never count, whatever they hold
+    os.mkdir(os.path.join(appfolder.pid_dir(app_path, kind), "77.pid.d"))
+
+
+def pid_files(app_path, kind):
+    return sorted(os.listdir(appfolder.pid_dir(app_path, kind)))
+
+
+def exited(proc, timeout=10):
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- command line
+
+def test_version_short_and_long():
+    for flag in ("-v", "--version"):
+        status, out, err = wsgid_run(flag)
+        assert (status, out, err) == (0, "wsgid %s\n" % wsgid.__version__, "")
+
+
+def test_help_lists_commands_and_options(wsgid_main):
+    status, out, _ = wsgid_main("--help")
+    assert status == 0
+    for word in ("init", "config", "status", "stop", "restart", "reload",
+                 "--app-path", "--recv", "--send", "--workers", "--send-signal"):
+        assert word in out
+
+
+@pytest.mark.parametrize("args", [["bogus"], ["--bogus"], ["status", "--bogus"],
+                                  ["stop", "extra-word"], ["--workers", "x"],
+                                  ["--workers", "-1"]])
+def test_unknown_word_or_option_is_a_usage_error(args, tmp_path):
+    status, out, err = wsgid_run(*args, cwd=str(tmp_path))
+    assert status == 2
+    assert out == ""
+    assert err.startswith("usage: wsgid [COMMAND] [OPTIONS]\n")
+    assert "wsgid: error: " in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("flag", ["--recv", "--send"])
+@pytest.mark.parametrize("address", ["foo", "tcp://127.0.0.1", "http://127.0.0.1:80",
+                                     "tcp://:80", "tcp://host:port", ""])
+def test_bad_address_is_one_line_naming_the_option(flag, address, app, tmp_path):
+    args = dict(zip(GOOD[::2], GOOD[1::2]))
+    args[flag] = address
+    argv = ["--no-daemon", "--app-path", app]
+    for name, value in args.items():
+        argv += [name, value]
+    status, out, err = wsgid_run(*argv, cwd=str(tmp_path))
+    assert status != 0
+    line = one_error_line(err)
+    assert flag in line and "address" in line
+    # nothing started: no pid file, no log
+    assert pid_files(app, appfolder.MASTER) == pid_files(app, appfolder.WORKER) == []
+    assert os.listdir(os.path.join(app, "logs")) == []
+
+
+def test_bad_address_is_not_saved_by_config(app, wsgid_main):
+    status, _, err = wsgid_main("config", "--app-path", app, "--recv", "tcp://nowhere")
+    assert status == 1
+    assert "--recv" in one_error_line(err)
+    assert not os.path.exists(opts.json_path(app))
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:9999", "tcp://[::1]:9999",
+                                     "tcp://*:9999", "ipc:///tmp/wsgid.sock",
+                                     "inproc://x", "pgm://eth0;239.192.1.1:5555",
+                                     "epgm://eth0;239.192.1.1:5555"])
+def test_good_addresses_are_accepted(address):
+    _, given = opts.parse_command_line(["config", "--recv", address, "--send", address])
+    assert given["recv"] == given["send"] == address
+
+
+@pytest.mark.parametrize("command", ["start", "status", "config", "stop", "restart",
+                                     "reload"])
+def test_missing_app_folder_is_one_line(command, tmp_path):
+    missing = str(tmp_path / "nowhere")
+    argv = ([] if command == "start" else [command]) + ["--app-path", missing]
+    if command == "start":
+        argv += GOOD + ["--no-daemon"]
+    status, out, err = wsgid_run(*argv, cwd=str(tmp_path))
+    assert status == 1
+    assert out == ""
+    assert missing in one_error_line(err)
+    assert not os.path.exists(missing)
+
+
+def test_start_without_a_command_word_is_start(wsgid_main, tmp_path):
+    """No command word runs start (here it stops at the missing app folder)."""
+    missing = str(tmp_path / "nowhere")
+    for argv in (["--app-path", missing], ["start", "--app-path", missing]):
+        status, _, err = wsgid_main(*argv, *GOOD)
+        assert status == 1 and missing in one_error_line(err)
+
+
+# ---------------------------------------------------------------- init
+
+def test_init_creates_layout_with_parents(tmp_path):
+    app_path = str(tmp_path / "a" / "b" / "app")
+    status, out, err = wsgid_run("init", "--app-path", app_path)
+    assert (status, out, err) == (0, "Created app folder %s\n" % app_path, "")
+    for sub in ("app", "logs", "pid/master", "pid/worker", "plugins"):
+        assert os.path.isdir(os.path.join(app_path, sub))
+
+
+def test_init_twice_is_safe_and_keeps_content(tmp_path, wsgid_main):
+    app_path = str(tmp_path / "app")
+    assert wsgid_main("init", "--app-path", app_path)[0] == 0
+    with open(os.path.join(app_path, "app", "mine.py"), "w") as f:
+        f.write("x = 1\n")
+    with open(opts.json_path(app_path), "w") as f:
+        f.write('{"workers": 4}\n')
+    status, out, err = wsgid_main("init", "--app-path", app_path)
+    assert status == 0 and err == ""
+    assert out == "App folder %s already exists, nothing to create\n" % app_path
+    with open(os.path.join(app_path, "app", "mine.py")) as f:
+        assert f.read() == "x = 1\n"
+    assert opts.read_json(app_path) == {"workers": 4}
+
+
+def test_init_completes_a_partial_folder(tmp_path, wsgid_main):
+    app_path = str(tmp_path / "app")
+    os.makedirs(os.path.join(app_path, "app"))
+    status, out, _ = wsgid_main("init", "--app-path", app_path)
+    assert (status, out) == (0, "Created app folder %s\n" % app_path)
+    assert os.path.isdir(os.path.join(app_path, "pid", "worker"))
+
+
+def test_init_defaults_to_current_directory(tmp_path):
+    status, out, _ = wsgid_run("init", cwd=str(tmp_path))
+    assert status == 0
+    assert out == "Created app folder %s\n" % tmp_path
+    assert os.path.isdir(str(tmp_path / "pid" / "master"))
+
+
+def test_init_relative_path_is_made_absolute(tmp_path):
+    status, out, _ = wsgid_run("init", "--app-path", "rel/app", cwd=str(tmp_path))
+    assert status == 0
+    assert out == "Created app folder %s\n" % (tmp_path / "rel" / "app")
+
+
+def test_init_on_a_file_is_one_line(tmp_path, wsgid_main):
+    path = str(tmp_path / "file")
+    open(path, "w").close()
+    status, out, err = wsgid_main("init", "--app-path", path)
+    assert status == 1 and out == ""
+    assert path in one_error_line(err)
+
+
+# ---------------------------------------------------------------- config
+
+def test_config_writes_real_json_booleans(app, wsgid_main):
+    status, out, err = wsgid_main("config", "--app-path", app, "--debug", "--no-keep-alive",
+                                  "--workers", "3", *GOOD)
+    assert status == 0 and err == ""
+    assert out == "Saved debug, keep_alive, recv, send, workers to %s\n" % opts.json_path(app)
+    with open(opts.json_path(app)) as f:
+        data = json.load(f)
+    assert data == {"debug": True, "keep_alive": False, "workers": 3,
+                    "recv": GOOD[1], "send": GOOD[3]}
+    assert "app_path" not in data
+
+
+def test_config_merges_into_existing_file(app, wsgid_main):
+    with open(opts.json_path(app), "w") as f:
+        json.dump({"send": "tcp://127.0.0.1:7000", "debug": "True", "workers": 2,
+                   "envs": {"A": "1"}}, f)
+    assert wsgid_main("config", "--app-path", app, "--workers", "5", "--no-debug")[0] == 0
+    with open(opts.json_path(app)) as f:
+        data = json.load(f)
+    assert data == {"send": "tcp://127.0.0.1:7000", "debug": False, "workers": 5,
+                    "envs": {"A": "1"}}
+
+
+def test_config_never_leaves_a_temp_file(app, wsgid_main):
+    for workers in ("1", "2", "3"):
+        assert wsgid_main("config", "--app-path", app, "--workers", workers)[0] == 0
+    assert sorted(os.listdir(app)) == ["app", "logs", "pid", "plugins", "wsgid.json"]
+
+
+def test_config_refuses_to_merge_into_a_broken_file(app, wsgid_main):
+    with open(opts.json_path(app), "w") as f:
+        f.write("{broken")
+    status, _, err = wsgid_main("config", "--app-path", app, "--workers", "2")
+    assert status == 1
+    assert opts.json_path(app) in one_error_line(err)
+    with open(opts.json_path(app)) as f:
+        assert f.read() == "{broken"
+    assert sorted(os.listdir(app)) == ["app", "logs", "pid", "plugins", "wsgid.json"]
+
+
+def test_config_saves_repeated_loader_dirs_as_a_list(app, wsgid_main):
+    assert wsgid_main("config", "--app-path", app, "--loader-dir", "/a",
+                      "--loader-dir", "/b")[0] == 0
+    assert opts.read_json(app) == {"loader_dir": ["/a", "/b"]}
+
+
+def test_config_does_not_save_send_signal(app, wsgid_main):
+    assert wsgid_main("config", "--app-path", app, "--workers", "2",
+                      "--send-signal", "9")[0] == 0
+    assert opts.read_json(app) == {"workers": 2}
+
+
+def test_config_without_options_prints_the_file(app, wsgid_main):
+    status, out, _ = wsgid_main("config", "--app-path", app)
+    assert (status, json.loads(out)) == (0, {})
+    assert not os.path.exists(opts.json_path(app))  # printing creates nothing
+    with open(opts.json_path(app), "w") as f:
+        json.dump({"workers": 2, "debug": "true"}, f)
+    status, out, _ = wsgid_main("config", "--app-path", app)
+    assert status == 0
+    assert json.loads(out) == {"workers": 2, "debug": True}
+
+
+def test_config_in_current_directory(app):
+    status, _, _ = wsgid_run("config", "--workers", "7", cwd=app)
+    assert status == 0
+    assert opts.read_json(app) == {"workers": 7}
+    status, out, _ = wsgid_run("config", cwd=app)
+    assert (status, json.loads(out)) == (0, {"workers": 7})
+
+
+# ---------------------------------------------------------------- wsgid.json
+
+def write_json_text(app_path, text):
+    with open(opts.json_path(app_path), "w") as f:
+        f.write(text)
+
+
+def test_invalid_json_is_one_line_naming_the_file(app):
+    write_json_text(app, '{"workers": 2,')
+    # start reads wsgid.json first; it must stop there, one line, nothing started
+    status, out, err = wsgid_run("--app-path", app, "--no-daemon", *GOOD)
+    assert status == 1 and out == ""
+    line = one_error_line(err)
+    assert opts.json_path(app) in line and "JSON" in line
+    assert pid_files(app, appfolder.MASTER) == []
+
+
+@pytest.mark.parametrize("key, value", [("workers", "x"), ("workers", True),
+                                        ("workers", 2.5), ("debug", "yes"),
+                                        ("keep_alive", 1), ("recv", "nowhere"),
+                                        ("recv", 5), ("loader_dir", [1]),
+                                        ("envs", {"A": 1}), ("envs", "A=1")])
+def test_wrong_type_names_file_and_key(app, key, value):
+    write_json_text(app, json.dumps({key: value}))
+    status, out, err = wsgid_run("config", "--app-path", app)
+    assert status == 1 and out == ""
+    line = one_error_line(err)
+    assert opts.json_path(app) in line and key in line
+
+
+@pytest.mark.parametrize("text", ['[1, 2]', '"x"', '{"no_such_option": 1}',
+                                  '{"send_signal": 9}', '{"app_path": 1}'])
+def test_other_bad_content_names_the_file(app, text):
+    write_json_text(app, text)
+    status, _, err = wsgid_run("config", "--app-path", app)
+    assert status == 1
+    assert opts.json_path(app) in one_error_line(err)
+
+
+def test_both_boolean_forms_are_read(app):
+    write_json_text(app, json.dumps({"debug": "True", "keep_alive": "false",
+                                     "chroot": "TRUE", "no_daemon": "FaLsE",
+                                     "django": True, "stdout": False}))
+    assert opts.read_json(app) == {"debug": True, "keep_alive": False, "chroot": True,
+                                   "no_daemon": False, "django": True, "stdout": False}
+
+
+def test_missing_json_reads_as_empty(app):
+    assert opts.read_json(app) == {}
+
+
+def test_command_line_beats_json_beats_default(app):
+    write_json_text(app, json.dumps({"workers": 4, "debug": "True", "recv": GOOD[1],
+                                     "keep_alive": False}))
+    options = opts.resolve({"app_path": app, "workers": 8, "keep_alive": True})
+    assert options.workers == 8              # command line over wsgid.json
+    assert options.keep_alive is True        # command line over wsgid.json, bool
+    assert options.debug is True             # wsgid.json over default
+    assert options.recv == GOOD[1]           # wsgid.json over default (None)
+    assert options.send is None              # default
+    assert options.send_signal == 15         # default
+    assert options.app_path == app
+    # a command-line False beats a wsgid.json True too
+    assert opts.resolve({"app_path": app, "debug": False}).debug is False
+
+
+def test_resolve_parsed_command_line(app, monkeypatch):
+    write_json_text(app, json.dumps({"workers": 4, "stdout": True}))
+    monkeypatch.chdir(app)
+    _, given = opts.parse_command_line(["start", "--workers", "2", "--no-stdout"])
+    assert given == {"workers": 2, "stdout": False}  # only what was given
+    options = opts.resolve(given)
+    assert (options.workers, options.stdout, options.app_path) == (2, False, app)
+
+
+# ---------------------------------------------------------------- status
+
+def test_status_exact_lines(app, children):
+    live_masters = [children.sleeper().pid]
+    live_workers = [children.sleeper().pid for _ in range(3)]
+    stale_master = children.stale_pid()
+    stale_workers = [children.stale_pid(), MAX_PID]
+    for pid in live_masters + [stale_master]:
+        appfolder.write_pid(app, appfolder.MASTER, pid)
+    for pid in live_workers + stale_workers:
+        appfolder.write_pid(app, appfolder.WORKER, pid)
+    add_junk(app, appfolder.MASTER)
+    add_junk(app, appfolder.WORKER)
+    before = (pid_files(app, appfolder.MASTER), pid_files(app, appfolder.WORKER))
+
+    def listing(live, dead):
+        return ", ".join("%d" % pid if pid in live else "%d(dead)" % pid
+                         for pid in sorted(live + dead))
+
+    status, out, err = wsgid_run("status", "--app-path", app)
+    assert (status, err) == (0, "")
+    assert out == ("Status: Running\n"
+                   "Master pid(s): %s\n"
+                   "Worker pid(s): %s\n" % (listing(live_masters, [stale_master]),
+                                            listing(live_workers, stale_workers)))
+    # status only looks: nothing removed
+    assert (pid_files(app, appfolder.MASTER), pid_files(app, appfolder.WORKER)) == before
+
+
+def test_status_sorts_numerically(app, monkeypatch, wsgid_main):
+    for pid in (100, 9, 10, 1000):
+        appfolder.write_pid(app, appfolder.WORKER, pid)
+    appfolder.write_pid(app, appfolder.MASTER, 20)
+    appfolder.write_pid(app, appfolder.MASTER, 3)
+    monkeypatch.setattr(appfolder, "is_alive", lambda pid: pid in (3, 10, 1000))
+    status, out, _ = wsgid_main("status", "--app-path", app)
+    assert status == 0
+    assert out == ("Status: Running\n"
+                   "Master pid(s): 3, 20(dead)\n"
+                   "Worker pid(s): 9(dead), 10, 100(dead), 1000\n")
+
+
+def test_status_empty_app_folder(app):
+    status, out, err = wsgid_run("status", "--app-path", app)
+    assert (status, err) == (0, "")
+    assert out == "Status: Stopped\nMaster pid(s): \nWorker pid(s): \n"
+
+
+def test_status_folder_without_pid_dirs(tmp_path, wsgid_main):
+    status, out, _ = wsgid_main("status", "--app-path", str(tmp_path))
+    assert status == 0
+    assert out == "Status: Stopped\nMaster pid(s): \nWorker pid(s): \n"
+
+
+def test_status_stopped_when_only_the_master_lives(app, children, wsgid_main):
+    master = children.sleeper().pid
+    dead = children.stale_pid()
+    appfolder.write_pid(app, appfolder.MASTER, master)
+    appfolder.write_pid(app, appfolder.WORKER, dead)
+    status, out, _ = wsgid_main("status", "--app-path", app)
+    assert status == 0
+    assert out == ("Status: Stopped\nMaster pid(s): %d\nWorker pid(s): %d(dead)\n"
+                   % (master, dead))
+
+
+def test_status_counts_a_zombie_as_dead(app, children, wsgid_main):
+    worker = children.sleeper()
+    appfolder.write_pid(app, appfolder.WORKER, worker.pid)
+    worker.kill()  # not reaped yet: a zombie until cleanup
+    wait_for(lambda: not appfolder.is_alive(worker.pid), 10, what="the zombie")
+    status, out, _ = wsgid_main("status", "--app-path", app)
+    assert out.splitlines() == ["Status: Stopped", "Master pid(s): ",
+                                "Worker pid(s): %d(dead)" % worker.pid]
+
+
+def test_status_ignores_non_ascii_digit_names(app, wsgid_main):
+    open(os.path.join(appfolder.pid_dir(app, appfolder.WORKER), "\u00b2.pid"), "w").close()
+    status, out, _ = wsgid_main("status", "--app-path", app)
+    assert out == "Status: Stopped\nMaster pid(s): \nWorker pid(s): \n"
+
+
+# ---------------------------------------------------------------- stop / restart / reload
+
+def test_stop_signals_every_live_master_and_skips_stale(app, children):
+    (m1, read1), (m2, read2) = children.recorder(), children.recorder()
+    stale = children.stale_pid()
+    worker = children.sleeper()
+    for pid in (m1.pid, m2.pid, stale):
+        appfolder.write_pid(app, appfolder.MASTER, pid)
+    appfolder.write_pid(app, appfolder.WORKER, worker.pid)
+    add_junk(app, appfolder.MASTER)
+
+    status, out, err = wsgid_run("stop", "--app-path", app)
+    assert (status, err) == (0, "")
+    assert out == "".join("Sent signal 15 (SIGTERM) to master %d\n" % pid
+                          for pid in sorted((m1.pid, m2.pid)))
+    assert exited(m1) and exited(m2)
+    assert read1() == read2() == ["ready", "15"]
+    # the stale file is removed, the live ones are the master's to remove
+    names = pid_files(app, appfolder.MASTER)
+    assert "%d.pid" % stale not in names
+    assert "%d.pid" % m1.pid in names and "%d.pid" % m2.pid in names
+    assert set(JUNK) <= set(names)  # junk is left alone
+    # workers are not stop's business
+    assert worker.poll() is None
+    assert pid_files(app, appfolder.WORKER) == ["%d.pid" % worker.pid]
+
+
+def test_stop_terminates_a_plain_process(app, children, wsgid_main):
+    master = children.sleeper()
+    appfolder.write_pid(app, appfolder.MASTER, master.pid)
+    status, out, _ = wsgid_main("stop", "--app-path", app)
+    assert status == 0
+    assert out == "Sent signal 15 (SIGTERM) to master %d\n" % master.pid
+    assert exited(master) and master.returncode == -signal.SIGTERM
+
+
+def test_stop_with_send_signal(app, children, wsgid_main):
+    master, read = children.recorder()
+    appfolder.write_pid(app, appfolder.MASTER, master.pid)
+    status, out, _ = wsgid_main("stop", "--app-path", app, "--send-signal",
+                                str(int(signal.SIGUSR1)))
+    assert status == 0
+    assert out == "Sent signal %d (SIGUSR1) to master %d\n" % (signal.SIGUSR1, master.pid)
+    wait_for(lambda: read() == ["ready", str(int(signal.SIGUSR1))], 10, what="SIGUSR1")
+    assert master.poll() is None
+
+
+def test_stop_with_only_stale_pids(app, children):
+    stale = [children.stale_pid(), children.stale_pid(), MAX_PID]
+    for pid in stale:
+        appfolder.write_pid(app, appfolder.MASTER, pid)
+    add_junk(app, appfolder.MASTER)
+    status, out, err = wsgid_run("stop", "--app-path", app)
+    assert (status, out, err) == (0, "No running master for %s\n" % app, "")
+    assert sorted(pid_files(app, appfolder.MASTER)) == sorted(JUNK + ["77.pid.d"])
+
+
+def test_stop_with_nothing_running(app, wsgid_main):
+    assert wsgid_main("stop", "--app-path", app) == (0, "No running master for %s\n" % app, "")
+
+
+def test_stop_in_current_directory(app, children):
+    master = children.sleeper()
+    appfolder.write_pid(app, appfolder.MASTER, master.pid)
+    status, out, _ = wsgid_run("stop", cwd=app)
+    assert (status, out) == (0, "Sent signal 15 (SIGTERM) to master %d\n" % master.pid)
+    assert exited(master)
+
+
+def test_stop_process_gone_between_check_and_kill(app, children, monkeypatch, wsgid_main):
+    stale = children.stale_pid()
+    appfolder.write_pid(app, appfolder.MASTER, stale)
+    monkeypatch.setattr(appfolder, "is_alive", lambda pid: True)  # it dies "just after"
+    assert wsgid_main("stop", "--app-path", app) == (0, "No running master for %s\n" % app, "")
+    assert pid_files(app, appfolder.MASTER) == []
+
+
+def test_stop_refused_by_the_os(app, children, monkeypatch, wsgid_main):
+    mine, theirs = children.sleeper(), children.sleeper()
+    for proc in (mine, theirs):
+        appfolder.write_pid(app, appfolder.MASTER, proc.pid)
+    real_kill = os.kill
+
+    def kill(pid, sig):
+        if pid == theirs.pid and sig != 0:
+            raise PermissionError(1, "Operation not permitted")
+        return real_kill(pid, sig)
+    monkeypatch.setattr(os, "kill", kill)
+    status, out, err = wsgid_main("stop", "--app-path", app)
+    assert status == 1
+    assert out == "Sent signal 15 (SIGTERM) to master %d\n" % mine.pid
+    assert one_error_line(err) == ("wsgid: error: cannot signal master %d: "
+                                   "Operation not permitted" % theirs.pid)
+    assert exited(mine)
+    assert theirs.poll() is None
+    assert "%d.pid" % theirs.pid in pid_files(app, appfolder.MASTER)
+
+
+@pytest.mark.parametrize("command", ["stop", "restart"])
+@pytest.mark.parametrize("number", ["999", "0"])
+def test_invalid_signal_number(app, children, command, number, wsgid_main):
+    proc = children.sleeper()
+    appfolder.write_pid(app, appfolder.MASTER, proc.pid)
+    appfolder.write_pid(app, appfolder.WORKER, proc.pid)
+    status, out, err = wsgid_main(command, "--app-path", app, "--send-signal", number)
+    assert status == 1 and out == ""
+    assert "--send-signal" in one_error_line(err)
+    assert proc.poll() is None
+
+
+def test_restart_signals_every_live_worker_only(app, children):
+    master = children.sleeper()
+    (w1, read1), (w2, read2) = children.recorder(), children.recorder()
+    stale = children.stale_pid()
+    appfolder.write_pid(app, appfolder.MASTER, master.pid)
+    for pid in (w1.pid, w2.pid, stale):
+        appfolder.write_pid(app, appfolder.WORKER, pid)
+    add_junk(app, appfolder.WORKER)
+
+    status, out, err = wsgid_run("restart", "--app-path", app)
+    assert (status, err) == (0, "")
+    assert out == "".join("Sent signal 15 (SIGTERM) to worker %d\n" % pid
+                          for pid in sorted((w1.pid, w2.pid)))
+    assert exited(w1) and exited(w2)
+    assert read1() == read2() == ["ready", "15"]
+    assert "%d.pid" % stale not in pid_files(app, appfolder.WORKER)
+    assert master.poll() is None
+
+
+def test_restart_with_send_signal(app, children, wsgid_main):
+    worker, read = children.recorder()
+    appfolder.write_pid(app, appfolder.WORKER, worker.pid)
+    status, out, _ = wsgid_main("restart", "--app-path", app, "--send-signal", "1")
+    assert (status, out) == (0, "Sent signal 1 (SIGHUP) to worker %d\n" % worker.pid)
+    wait_for(lambda: read() == ["ready", "1"], 10, what="SIGHUP")
+
+
+def test_restart_with_no_live_worker(app, children, wsgid_main):
+    appfolder.write_pid(app, appfolder.WORKER, children.stale_pid())
+    appfolder.write_pid(app, appfolder.MASTER, children.sleeper().pid)
+    assert wsgid_main("restart", "--app-path", app) == (
+        0, "No running worker for %s\n" % app, "")
+    assert pid_files(app, appfolder.WORKER) == []
+
+
+def test_reload_sends_hup_to_every_live_master(app, children):
+    (m1, read1), (m2, read2) = children.recorder(), children.recorder()
+    worker, wread = children.recorder()
+    stale = children.stale_pid()
+    for pid in (m1.pid, m2.pid, stale):
+        appfolder.write_pid(app, appfolder.MASTER, pid)
+    appfolder.write_pid(app, appfolder.WORKER, worker.pid)
+    add_junk(app, appfolder.MASTER)
+
+    status, out, err = wsgid_run("reload", "--app-path", app)
+    assert (status, err) == (0, "")
+    assert out == "".join("Sent signal 1 (SIGHUP) to master %d\n" % pid
+                          for pid in sorted((m1.pid, m2.pid)))
+    wait_for(lambda: read1() == read2() == ["ready", "1"], 10, what="SIGHUP")
+    assert m1.poll() is None and m2.poll() is None  # HUP is not a stop
+    assert wread() == ["ready"]
+    assert "%d.pid" % stale not in pid_files(app, appfolder.MASTER)
+
+
+def test_reload_with_nothing_running(app, children, wsgid_main):
+    appfolder.write_pid(app, appfolder.MASTER, children.stale_pid())
+    assert wsgid_main("reload", "--app-path", app) == (0, "No running master for %s\n" % app, "")
+    assert pid_files(app, appfolder.MASTER) == []
+
+
+@pytest.mark.parametrize("command", ["status", "stop", "restart", "reload"])
+def test_pid_commands_ignore_a_broken_wsgid_json(app, command, wsgid_main):
+    """A broken wsgid.json must not keep you from seeing or stopping wsgid."""
+    write_json_text(app, "{broken")
+    status, _, err = wsgid_main(command, "--app-path", app)
+    assert (status, err) == (0, "")
