@@ -142,6 +142,13 @@ def parse(data):
     return Request(sender, conn_id, path, headers, body)
 
 
+def is_control_envelope(data):
+    """True for mongrel2's own notices (path ``@*``), told apart from
+    requests without parsing the whole message."""
+    parts = data.split(b" ", 3)
+    return len(parts) > 2 and parts[2] == b"@*"
+
+
 def reply(sender, conn_ids, body):
     """Frame ``body`` for mongrel2, addressed to one or several connections.
 

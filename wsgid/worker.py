@@ -17,6 +17,7 @@ import zmq
 from wsgid import environ as wsgi_environ
 from wsgid import message, uploads
 from wsgid.response import Response, error_reply
+from wsgid.sources import BrokerSource, DirectSource
 
 log = logging.getLogger("wsgid")
 
@@ -24,19 +25,26 @@ _COPY_THRESHOLD = 1 << 16  # below this pyzmq copies faster than it tracks
 _WEBSOCKET = ("WEBSOCKET_HANDSHAKE", "WEBSOCKET")
 
 
+class ClientGone(Exception):
+    """mongrel2 said the client went away while its response streamed."""
+
+
 class Worker:
     """Serve ``app`` on the given mongrel2 addresses until told to stop.
 
+    Requests come from mongrel2's send_spec (``recv``), or from the master's
+    broker when ``broker`` is its address; replies go to ``send``.
     ``on_tick`` is called at least every ``tick`` seconds and after each
     request (the master's heartbeat hangs on it); ``on_ready`` once, when
     requests start to be taken.
     """
 
     def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
-                 max_requests=0, on_tick=None, on_ready=None, tick=1.0):
+                 max_requests=0, on_tick=None, on_ready=None, tick=1.0, broker=None):
         self.app = app
         self.recv_spec = recv
         self.send_spec = send
+        self.broker_spec = broker
         self.mongrel2_chroot = mongrel2_chroot
         self.debug = debug
         self.max_requests = max_requests
@@ -44,7 +52,6 @@ class Worker:
         self.on_ready = on_ready or (lambda: None)
         self.tick_ms = int(tick * 1000)
         self.alive = True
-        self.taking = True  # connected to mongrel2's send_spec
         self.requests = 0
         self.next_tick = 0.0
         self.ppid = os.getppid()
@@ -69,22 +76,27 @@ class Worker:
         self._install_signals(wakeup_w)
         context = zmq.Context(1)
         self.pub = context.socket(zmq.XPUB)
-        self.pull = context.socket(zmq.PULL)
-        for sock in (self.pub, self.pull):
-            sock.setsockopt(zmq.LINGER, 2000)
+        self.pub.setsockopt(zmq.LINGER, 2000)
+        if self.broker_spec:
+            self.source = BrokerSource(context, self.broker_spec, b"%d" % os.getpid())
+        else:
+            self.source = DirectSource(context, self.recv_spec)
         try:
             self.pub.connect(self.send_spec)
             self._wait_for_subscriber(wakeup_r)
             if self.alive:
-                self.pull.connect(self.recv_spec)
-                log.info("Worker ready to serve requests (recv %s, send %s)",
-                         self.recv_spec, self.send_spec)
+                self.source.start()
+                log.info("Worker ready to serve requests (%s, send %s)",
+                         "broker %s" % self.broker_spec if self.broker_spec
+                         else "recv %s" % self.recv_spec, self.send_spec)
                 self.on_ready()
                 self._loop(wakeup_r)
-                self._serve_queued()
+                if os.getppid() == self.ppid:
+                    for data in self.source.leftovers():
+                        self._serve(data)
         finally:
             signal.set_wakeup_fd(-1)
-            self.pull.close(linger=0)
+            self.source.close()
             self.pub.close()
             context.term()
             os.close(wakeup_r)
@@ -111,12 +123,12 @@ class Worker:
 
     def _loop(self, wakeup_r):
         poller = zmq.Poller()
-        poller.register(self.pull, zmq.POLLIN)
+        poller.register(self.source.sock, zmq.POLLIN)
         poller.register(self.pub, zmq.POLLIN)
         poller.register(wakeup_r, zmq.POLLIN)
         while self.alive:
             events = dict(poller.poll(self.tick_ms))
-            if self.pull in events:
+            if self.source.sock in events or self.source.held:
                 self._serve_available()
             if self.pub in events:
                 self._discard(self.pub)  # (un)subscriptions of mongrel2 restarting
@@ -128,21 +140,26 @@ class Worker:
         """Serve every request already queued, without a poll for each."""
         while self.alive:
             try:
-                data = self.pull.recv(zmq.NOBLOCK)
+                data = self.source.recv_nowait()
             except zmq.Again:
                 return
-            request = self.parse(data)
-            if request is not None:
-                if not request.is_control:
-                    self.requests += 1
-                    if self.max_requests and self.requests >= self.max_requests:
-                        # Leave mongrel2's rotation before answering, so the
-                        # client's next request cannot be queued here.
-                        log.info("Worker reached %d requests, exiting to be replaced",
-                                 self.requests)
-                        self._stop_taking()
-                self.dispatch(request)
+            self._serve(data)
             self._tick()
+
+    def _serve(self, data):
+        """Serve one message; tell the source when it was work, not a notice."""
+        work = not message.is_control_envelope(data)
+        if work:
+            self.requests += 1
+            if self.max_requests and self.requests >= self.max_requests and self.alive:
+                log.info("Worker reached %d requests, exiting to be replaced", self.requests)
+                self.alive = False
+                # Leave mongrel2's rotation before answering, so the client's
+                # next request cannot be queued here.
+                self.source.leave()
+        self.handle(data)
+        if work and self.alive:
+            self.source.done()
 
     def _tick(self):
         now = time.monotonic()
@@ -159,21 +176,6 @@ class Worker:
         except zmq.Again:
             pass
 
-    def _serve_queued(self):
-        """On a graceful stop, take no new request from mongrel2 but serve
-        those already queued at this worker (else their clients hang)."""
-        if os.getppid() != self.ppid:
-            return
-        self._stop_taking()
-        while self.pull.poll(50):
-            self.handle(self.pull.recv())
-
-    def _stop_taking(self):
-        if self.taking:
-            self.pull.disconnect(self.recv_spec)
-            self.taking = False
-        self.alive = False
-
     @staticmethod
     def _drain(fd):
         try:
@@ -189,6 +191,8 @@ class Worker:
 
     # -- one message ------------------------------------------------------------
     def send(self, sender, conn_id, body):
+        if body and self.source.gone(conn_id):
+            raise ClientGone()
         self.pub.send(message.reply(sender, conn_id, body), copy=len(body) < _COPY_THRESHOLD)
 
     def refuse(self, sender, conn_id, status, version="HTTP/1.1"):
@@ -257,6 +261,9 @@ class Worker:
             for chunk in result:
                 response.write(chunk)
             response.finish()
+        except ClientGone:
+            log.debug("Client of connection %s went away, response stopped", conn_id)
+            return
         except Exception:
             log.exception("Error in the application for %s %s",
                           headers.get("METHOD"), headers.get("URI", headers.get("PATH")))
