@@ -11,13 +11,15 @@ import errno
 import logging
 import os
 import random
-import select
 import signal
 import sys
 import tempfile
 import time
 
+import zmq
+
 from wsgid import appfolder, proctitle
+from wsgid.broker import Broker
 
 log = logging.getLogger("wsgid")
 
@@ -69,11 +71,22 @@ class Master:
         for name in _SIGNALS:
             signal.signal(getattr(signal, "SIG" + name), self._queue_signal)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
-        log.info("Master process started (%d workers)", self.num_workers)
+        self.broker = None
+        self.poller = zmq.Poller()
+        for fd in (self.wake_r, self.ready_r):
+            self.poller.register(fd, zmq.POLLIN)
+        if self.options.dispatch == "broker":
+            self.broker = Broker(self.options.recv, self.options.send)
+            for sock in self.broker.sockets:
+                self.poller.register(sock, zmq.POLLIN)
+        log.info("Master process started (%d workers, %s dispatch)",
+                 self.num_workers, self.options.dispatch)
         try:
             self._manage()
             self._loop()
         finally:
+            if self.broker is not None:
+                self.broker.close()
             appfolder.remove_pid(self.app_path, appfolder.MASTER, self.pid)
             log.info("Master process exiting")
         return 0
@@ -97,16 +110,22 @@ class Master:
                 log.info("All workers are gone and keep-alive is off")
                 return
 
-    def _sleep(self):
-        timeout = 1.0
+    def _sleep(self, timeout=1.0):
+        """Wait for a signal, a worker's readiness or broker traffic."""
         if self.next_spawn:
             timeout = max(0.0, min(timeout, self.next_spawn - time.monotonic()))
         try:
-            ready, _, _ = select.select([self.wake_r, self.ready_r], [], [], timeout)
-        except InterruptedError:
+            events = dict(self.poller.poll(timeout * 1000))
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EINTR:
+                raise
             return
-        if self.wake_r in ready:
+        if self.wake_r in events:
             self._drain(self.wake_r)
+        if self.broker is not None:
+            for sock in self.broker.sockets:
+                if sock in events:
+                    self.broker.handle(sock)
 
     @staticmethod
     def _drain(fd):
@@ -197,6 +216,7 @@ class Master:
             for other in self.workers.values():
                 other.heartbeat.close()
             random.seed()
+            worker.broker = self.broker.spec if self.broker is not None else None
             status = self.run_worker(worker, self.ready_w)
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else 1
@@ -216,6 +236,8 @@ class Master:
                 return
             worker = self.workers.pop(pid, None)
             appfolder.remove_pid(self.app_path, appfolder.WORKER, pid)
+            if self.broker is not None:
+                self.broker.worker_gone(pid)
             if worker is None:
                 continue
             worker.heartbeat.close()
@@ -235,6 +257,8 @@ class Master:
                         "; replacing it" if self.options.keep_alive else "")
 
     def _retire(self, worker, sig=signal.SIGTERM):
+        if self.broker is not None:
+            self.broker.retire(worker.pid)
         worker.retiring = True
         worker.retire_deadline = time.monotonic() + self.options.graceful_timeout
         self._kill(worker.pid, sig)
@@ -283,14 +307,15 @@ class Master:
 
     def stop(self, graceful=True):
         self.stopping = True
+        if self.broker is not None:
+            self.broker.stop_taking()
         sig = signal.SIGTERM if graceful else signal.SIGQUIT
         limit = self.options.graceful_timeout if graceful else 2
         for worker in self.workers.values():
             self._kill(worker.pid, sig)
         deadline = time.monotonic() + limit
         while self.workers and time.monotonic() < deadline:
-            select.select([self.wake_r], [], [], 0.1)
-            self._drain(self.wake_r)
+            self._sleep(0.1)  # the broker still answers its workers' BYE
             self._reap()
         for pid in list(self.workers):
             log.warning("Worker %d did not stop in time, killing it", pid)

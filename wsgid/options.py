@@ -26,7 +26,7 @@ class Setting:
     """One option: its command-line flags, its wsgid.json key, its default."""
 
     def __init__(self, name, flags, kind, default, help, meta=None, saved=True,
-                 section="Serving", negation=None):
+                 section="Serving", negation=None, choices=None):
         self.name = name          # the wsgid.json key and attribute name
         self.flags = flags
         self.kind = kind          # "str", "int", "bool", "list", "address", "dict"
@@ -36,6 +36,7 @@ class Setting:
         self.saved = saved        # stored in wsgid.json by `wsgid config`
         self.section = section
         self.negation = negation  # a flag that sets a bool False
+        self.choices = choices    # the values a "choice" takes
 
     def convert(self, value, origin):
         """Check and convert a value from wsgid.json (or a parsed flag)."""
@@ -58,6 +59,9 @@ class Setting:
                                       "(tcp://host:port, ipc://, inproc://, pgm://, epgm://)"
                                       % (origin, value, self.flags[0]))
                 return value
+        elif kind == "choice":
+            if value in self.choices:
+                return value
         elif kind == "list":
             if isinstance(value, str):
                 return [value]
@@ -66,8 +70,9 @@ class Setting:
         elif kind == "dict":
             if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
                 return value
+        expected = " or ".join(self.choices) if kind == "choice" else _KIND_NAMES[kind]
         raise OptionError("%s: %r is not a valid value for %s (expected %s)"
-                          % (origin, value, self.name, _KIND_NAMES[kind]))
+                          % (origin, value, self.name, expected))
 
 
 _KIND_NAMES = {"bool": "true or false", "int": "a whole number >= 0", "float": "a number",
@@ -86,6 +91,11 @@ SETTINGS = [
             "ZeroMQ address to PULL requests from (mongrel2's send_spec).", "SPEC"),
     Setting("send", ["--send"], "address", None,
             "ZeroMQ address to PUBlish replies to (mongrel2's recv_spec).", "SPEC"),
+    Setting("dispatch", ["--dispatch"], "choice", "direct",
+            "How requests reach workers: direct (every worker PULLs from mongrel2, as "
+            "wsgid 0.7) or broker (the master hands each request to an idle worker: "
+            "none lost on reload, restart or worker death).", "MODE",
+            section="Processes", choices=("direct", "broker")),
     Setting("workers", ["--workers"], "int", 1, "Number of worker processes.", "N",
             section="Processes"),
     Setting("keep_alive", ["--keep-alive"], "bool", True, "Replace workers that die.",
@@ -159,6 +169,9 @@ def build_parser():
         elif setting.kind == "list":
             group.add_argument(*setting.flags, dest=setting.name, action="append",
                                metavar=setting.meta, help=setting.help)
+        elif setting.kind == "choice":
+            group.add_argument(*setting.flags, dest=setting.name, choices=setting.choices,
+                               help=setting.help + default)
         else:
             group.add_argument(*setting.flags, dest=setting.name, metavar=setting.meta,
                                type=_flag_type(setting), help=setting.help + default)

@@ -57,6 +57,22 @@ def _app(environ, start_response):
                 yield block[:left]
                 left -= len(block)
         return body()
+    if path == "/endless":
+        # Streams until the client goes; the mark file gets the bytes produced.
+        mark = environ["QUERY_STRING"]
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+
+        def body():
+            produced = 0
+            try:
+                while produced < 1 << 34:
+                    produced += 65536
+                    time.sleep(0.001)
+                    yield b"x" * 65536
+            finally:
+                with open(mark, "w") as f:
+                    f.write(str(produced))
+        return body()
     if path == "/sleep":
         # ?SECONDS[&MARKFILE]: the mark file tells a test the request is in hand.
         seconds, _, mark = environ["QUERY_STRING"].partition("&")

@@ -44,7 +44,7 @@ def run_worker(options, proc, ready_fd):
         os.fchmod(heartbeat, spin[0])
 
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
-           max_requests, on_tick=tick,
+           max_requests, on_tick=tick, broker=proc.broker,
            on_ready=lambda: os.write(ready_fd, b"%d\n" % pid)).run()
     return 0
 

@@ -1,0 +1,125 @@
+"""Broker dispatch: nothing lost on reload/restart/TTOU, 502 for a worker
+that dies mid-request, no request stuck behind a slow one."""
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import get, make_app_folder, requires_mongrel2
+from mongrel2 import wait_for
+from test_e2e_process import Daemon, Load, live_workers, wsgid
+from wsgid import appfolder
+
+pytestmark = [requires_mongrel2, pytest.mark.e2e]
+
+
+@pytest.fixture
+def broker(m2_factory, tmp_path):
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    d = Daemon(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
+               "--dispatch", "broker")
+    yield d
+    d.stop()
+
+
+def test_reload_restart_ttou_lose_nothing(broker, capsys):
+    d = broker.start(workers=2)
+    assert "broker dispatch" in d.log()
+    with Load(d.m2) as load:
+        before = set(live_workers(d.app_path))
+        wsgid("reload", "--app-path", d.app_path)
+        before = set(d.wait_workers(2, exclude=before))
+        wsgid("restart", "--app-path", d.app_path)
+        d.wait_workers(2, exclude=before)
+        os.kill(d.master, signal.SIGTTOU)
+        wait_for(lambda: len(live_workers(d.app_path)) == 1, 15, what="one worker left")
+        done = load.ok
+        wait_for(lambda: load.ok >= done + 30, 20, what="requests after TTOU")
+    with capsys.disabled():
+        print("\n[broker mode] reload+restart+TTOU under load: %d ok, %d failed"
+              % (load.ok, load.failed))
+    assert load.failed == 0
+
+
+def test_max_requests_loses_nothing(m2_factory, tmp_path):
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    d = Daemon(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
+               "--dispatch", "broker", "--max-requests", "5")
+    try:
+        d.start(workers=1)
+        statuses = [get(m2.url, "/sleep?0", timeout=5)[0] for _ in range(23)]
+        assert statuses == [200] * 23
+        assert d.log().count("reached 5 requests") >= 4
+    finally:
+        d.stop()
+
+
+def test_worker_killed_mid_request_gets_502(broker, tmp_path):
+    d = broker.start(workers=2)
+    mark = tmp_path / "in-hand"
+    result = {}
+
+    def slow():
+        result["r"] = get(d.m2.url, "/sleep?30&%s" % mark, timeout=20)
+        result["t"] = time.monotonic()
+    t = threading.Thread(target=slow)
+    t.start()
+    wait_for(mark.exists, 10, what="the slow request in hand")
+    # The worker holding it: the one not answering fast requests.
+    busy = [p for p in live_workers(d.app_path)
+            if open("/proc/%d/wchan" % p).read() != "do_epoll_wait"] or live_workers(d.app_path)
+    victim = _holder(d, busy)
+    killed = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    t.join(10)
+    assert result["r"][0] == 502
+    assert result["t"] - killed < 1.0
+    # Others unaffected.
+    assert all(get(d.m2.url, "/after")[0] == 200 for _ in range(10))
+
+
+def _holder(d, candidates):
+    """The worker whose stack is in the app's time.sleep (via /proc)."""
+    for pid in candidates:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rpartition(")")[2].split()[0]
+        if state == "S" and "hrtimer" in open("/proc/%d/wchan" % pid).read():
+            return pid
+    # Fall back: ask which worker answers fast requests; the other holds it.
+    fast = {int(get(d.m2.url, "/sleep?0")[2].split(b'"pid": ')[1].rstrip(b"}"))
+            for _ in range(6)}
+    return next(p for p in candidates if p not in fast)
+
+
+def test_fast_requests_not_stuck_behind_slow(broker, tmp_path):
+    d = broker.start(workers=2)
+    mark = tmp_path / "slow"
+    t = threading.Thread(target=lambda: get(d.m2.url, "/sleep?3&%s" % mark, timeout=10))
+    t.start()
+    wait_for(mark.exists, 10, what="the slow request in hand")
+    durations = []
+    for _ in range(20):
+        t0 = time.monotonic()
+        assert get(d.m2.url, "/fast", timeout=5)[0] == 200
+        durations.append(time.monotonic() - t0)
+    t.join(10)
+    assert max(durations) < 0.5, durations
+
+
+def test_stream_stops_when_client_goes(broker, tmp_path):
+    d = broker.start(workers=2)
+    mark = tmp_path / "produced"
+    with socket.create_connection(("127.0.0.1", d.m2.http_port), timeout=10) as s:
+        s.sendall(b"GET /endless?%s HTTP/1.1\r\nHost: x\r\n\r\n" % str(mark).encode())
+        got = 0
+        while got < 2 << 20:
+            got += len(s.recv(65536))
+    wait_for(mark.exists, 10, what="the stream to stop")
+    produced = int(mark.read_text())
+    assert produced < 1 << 30  # far from the 16 GiB it would stream
