@@ -358,3 +358,11 @@ def test_validator_accepts_an_app_run_on_the_environ(tmp_path):
         assert list(result) == [b"ok"]
         result.close()
     assert seen["body"] == b"data"
+
+
+def test_repeated_cookie_headers_joined_with_semicolon():
+    from wsgid import environ as env_mod, message
+    raw = wire.request({"PATH": "/", "METHOD": "GET", "VERSION": "HTTP/1.1",
+                        "cookie": ["a=1", "b=2"]})
+    environ = env_mod.build(message.parse(raw))
+    assert environ["HTTP_COOKIE"] == "a=1; b=2"

@@ -585,3 +585,18 @@ def test_error_reply_http10_and_custom_body():
 @pytest.mark.parametrize("version", [None, "HTTP/1.1", "HTTP/2"])
 def test_error_reply_defaults_to_http11(version):
     assert error_reply("501 Not Implemented", version).startswith(b"HTTP/1.1 501 Not Implemented\r\n")
+
+
+@pytest.mark.parametrize("name,value", [("X-A", "v\r\nSet-Cookie: evil=1"), ("X-B\n", "v"),
+                                        ("X-C", "a\0b")])
+def test_header_injection_refused(name, value):
+    from wsgid.response import Response
+    response = Response(lambda data: None, "HTTP/1.1", "GET", None)
+    with pytest.raises(ValueError):
+        response.start_response("200 OK", [(name, value)])
+
+
+def test_repeated_connection_header_with_close():
+    from wsgid.response import Response
+    response = Response(lambda data: None, "HTTP/1.1", "GET", ["keep-alive", "close"])
+    assert response.close

@@ -69,7 +69,7 @@ def build(request, wsgi_input=None, errors=sys.stderr):
             # as another header once dashes become underscores.
             continue
         if isinstance(value, list):
-            value = ",".join(value)
+            value = ("; " if name == "cookie" else ",").join(value)
         key = _CGI_NAMES.get(name) or "HTTP_" + name.upper().replace("-", "_")
         environ[key] = value
     environ["SERVER_NAME"], environ["SERVER_PORT"] = _server_name_port(

@@ -15,6 +15,7 @@ import wsgid
 FLUSH_BYTES = 1 << 20
 FLUSH_SECONDS = 0.02
 X_WSGID = ("X-Wsgid", wsgid.__version__)
+_BAD_HEADER_CHARS = frozenset("\r\n\0")  # no response splitting
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "x-wsgid"))
 
 
@@ -35,6 +36,8 @@ class Response:
         self._send = send
         self.http10 = version == "HTTP/1.0"
         self.head = method == "HEAD"
+        if isinstance(connection, list):  # the header repeated
+            connection = ",".join(connection)
         connection = connection.lower() if isinstance(connection, str) else ""
         if self.http10:
             self.close = "keep-alive" not in connection
@@ -66,6 +69,9 @@ class Response:
         kept = []
         length = None
         for name, value in headers:
+            if not isinstance(name, str) or not isinstance(value, str) or \
+                    _BAD_HEADER_CHARS.intersection(name + value):
+                raise ValueError("bad response header %r: %r" % (name, value))
             lname = name.lower()
             if lname == "content-length":
                 length = int(value)
