@@ -15,6 +15,22 @@ _NOT_CLIENT_HEADERS = frozenset(("x-mongrel2-upload-start", "x-mongrel2-upload-d
 _CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 
+_MISSING = object()
+_KEYS = {}  # header name -> environ key (None: not a client header), memoized
+
+
+def _cgi_key(name):
+    if not name.islower() or "_" in name or name in _NOT_CLIENT_HEADERS:
+        # Upper-case keys are mongrel2's; a name holding "_" could pose as
+        # another header once dashes become underscores.
+        key = None
+    else:
+        key = _CGI_NAMES.get(name) or "HTTP_" + name.upper().replace("-", "_")
+    if len(_KEYS) < 4096:  # clients choose names: bound the memo
+        _KEYS[name] = key
+    return key
+
+
 def _script_name(pattern, path_info):
     """SCRIPT_NAME is the route without its trailing slash, when it prefixes
     the path literally (a regex route leaves SCRIPT_NAME empty)."""
@@ -42,7 +58,9 @@ def build(request, wsgi_input=None, errors=sys.stderr):
     headers = request.headers
     # PATH is latin-1 decoded bytes: encode back the same way (unquote_to_bytes
     # would encode a str as UTF-8 and mangle raw bytes >= 0x80).
-    path = unquote_to_bytes(headers["PATH"].encode("latin-1")).decode("latin-1")
+    path = headers["PATH"]
+    if "%" in path:
+        path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
     script_name = _script_name(headers.get("PATTERN"), path)
     scheme = headers.get("URL_SCHEME", "http")
     if scheme not in DEFAULT_PORTS:
@@ -64,13 +82,13 @@ def build(request, wsgi_input=None, errors=sys.stderr):
         "wsgi.run_once": False,
     }
     for name, value in headers.items():
-        if not name.islower() or "_" in name or name in _NOT_CLIENT_HEADERS:
-            # Upper-case keys are mongrel2's; a name holding "_" could pose
-            # as another header once dashes become underscores.
+        key = _KEYS.get(name, _MISSING)
+        if key is _MISSING:
+            key = _cgi_key(name)
+        if key is None:
             continue
         if isinstance(value, list):
             value = ("; " if name == "cookie" else ",").join(value)
-        key = _CGI_NAMES.get(name) or "HTTP_" + name.upper().replace("-", "_")
         environ[key] = value
     environ["SERVER_NAME"], environ["SERVER_PORT"] = _server_name_port(
         environ.get("HTTP_HOST", ""), scheme)

@@ -95,6 +95,7 @@ def _header_value(value):
 # mongrel2 escapes only '"' and '\' in JSON headers: raw control and
 # non-UTF-8 bytes pass through, hence latin-1 and a non-strict decoder.
 _JSON = json.JSONDecoder(strict=False)
+_ONLY_STR = frozenset((str,)).issuperset
 
 
 def _decode_headers(payload, terminator):
@@ -103,7 +104,7 @@ def _decode_headers(payload, terminator):
             headers = _JSON.decode(payload.decode("latin-1"))
         except ValueError as exc:
             raise MessageError("headers are not valid JSON: %s" % exc) from None
-        if isinstance(headers, dict) and all(type(v) is str for v in headers.values()):
+        if isinstance(headers, dict) and _ONLY_STR(map(type, headers.values())):
             return headers  # the usual case: nothing to convert
     elif terminator == b"}":
         try:
