@@ -22,11 +22,9 @@ something failed (wsgid did not answer, wrong sha256, wrk errors, ...).
 """
 
 import argparse
-import glob
 import hashlib
 import http.client
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -36,40 +34,16 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, HERE)
 
-from mongrel2 import Mongrel2, wait_for  # noqa: E402  (tests/mongrel2.py)
+import common  # noqa: E402  (bench/common.py)
+from common import (BODY, ROOT, Mongrel2, alive, children_of, cpu_seconds, get,  # noqa: E402,F401
+                    stop_process, wait_for, wait_until_serving)
 
 MiB = 1 << 20
 RATIO_TARGET = 0.7
 RSS_TARGET_MIB = 10.0
-BODY = b"Hello, world!\n"
-
-APP = r'''
-import hashlib
-
-BODY = %r
-
-
-def app(environ, start_response):
-    if environ["PATH_INFO"] == "/upload":
-        read = environ["wsgi.input"].read
-        digest = hashlib.sha256()
-        size = 0
-        while True:
-            block = read(65536)
-            if not block:
-                break
-            size += len(block)
-            digest.update(block)
-        out = ("%%s %%d\n" %% (digest.hexdigest(), size)).encode("ascii")
-    else:
-        out = BODY
-    start_response("200 OK", [("Content-Type", "text/plain"),
-                              ("Content-Length", str(len(out)))])
-    return [out]
-''' % BODY
+APP = common.HELLO_APP
 
 RAW_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                 b"Content-Length: %d\r\n\r\n%s" % (len(BODY), BODY))
@@ -102,97 +76,18 @@ def raw_handler(recv_spec, send_spec):
 
 
 # -- processes -----------------------------------------------------------------
-def children_of(pid):
-    kids = []
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            with open(stat) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(stat.split("/")[2]))
-    return sorted(kids)
+class Wsgid(common.Wsgid):
+    """wsgid in the foreground serving the hello-world app (benchapp:app);
+    ``--workers N`` only when ``--processes`` N > 1."""
 
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def stop_process(proc, timeout=10):
-    """SIGTERM (graceful), then SIGKILL; only the process we started."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-class Wsgid:
     def __init__(self, args, m2, base):
-        self.args, self.m2 = args, m2
-        self.app_path = os.path.join(base, "wsgid-app")
-        os.makedirs(os.path.join(self.app_path, "app"), exist_ok=True)
-        with open(os.path.join(self.app_path, "app", "benchapp.py"), "w") as f:
-            f.write(APP)
-        self.out_path = os.path.join(base, "wsgid.out")
-        self.proc = None
-
-    def start(self):
-        cmd = [self.args.python, "-m", "wsgid", "--no-daemon",
-               "--app-path", self.app_path, "--wsgi-app", "benchapp:app",
-               "--recv", self.m2.recv_spec, "--send", self.m2.send_spec,
-               "--mongrel2-chroot", self.m2.chroot]
-        if self.args.processes > 1:
-            cmd += ["--workers", str(self.args.processes)]
-        if self.args.profile:
-            cmd[1:3] = ["-m", "cProfile", "-o", self.args.profile, "-m", "wsgid"]
-        self.out = open(self.out_path, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.out, stderr=subprocess.STDOUT,
-                                     env=dict(os.environ, PYTHONPATH=ROOT))
-        return self
-
-    def worker_pids(self):
-        """pid/worker/*.pid of live workers; else the master's children;
-        else (one in-process worker) the wsgid process itself."""
-        pids = []
-        for path in glob.glob(os.path.join(self.app_path, "pid", "worker", "*.pid")):
-            try:
-                pid = int(os.path.basename(path)[:-4])
-            except ValueError:
-                continue
-            if alive(pid):
-                pids.append(pid)
-        if not pids:
-            pids = [p for p in children_of(self.proc.pid) if alive(p)]
-        return sorted(pids) or [self.proc.pid]
-
-    def failed(self):
-        return self.proc.poll() is not None
-
-    def output_tail(self, n=30):
-        try:
-            with open(self.out_path, "rb") as f:
-                lines = f.read().decode("utf-8", "replace").splitlines()
-        except OSError:
-            lines = []
-        log = os.path.join(self.app_path, "logs", "wsgid.log")
-        if os.path.exists(log):
-            with open(log, "rb") as f:
-                lines += ["-- %s --" % log] + f.read().decode("utf-8", "replace").splitlines()
-        return "\n".join(lines[-n:])
-
-    def stop(self):
-        stop_process(self.proc)
-        if self.proc is not None:
-            self.out.close()
+        app_path = common.make_app_folder(os.path.join(base, "wsgid-app"),
+                                          {"benchapp.py": APP})
+        super().__init__(m2, app_path, "benchapp:app",
+                         workers=args.processes if args.processes > 1 else None,
+                         python=args.python, profile=args.profile,
+                         out_path=os.path.join(base, "wsgid.out"))
+        self.args = args
 
 
 class RawHandlers:
@@ -215,80 +110,14 @@ class RawHandlers:
             stop_process(p)
 
 
-# -- HTTP ----------------------------------------------------------------------
-def get(url, path="/", timeout=2.0):
-    host, port = url.split("//", 1)[1].rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def wait_until_serving(url, server, what, timeout=30):
-    """Until the handler answers: wsgid connects its PULL socket only once
-    mongrel2 subscribed, and requests sent before are held by mongrel2."""
-    def answered():
-        if server.failed():
-            raise RuntimeError("%s exited before serving" % what)
-        try:
-            status, body = get(url, timeout=1.0)
-        except OSError:
-            return False
-        if status != 200 or body != BODY:
-            raise RuntimeError("%s answered %s %r" % (what, status, body[:200]))
-        return True
-    wait_for(answered, timeout, interval=0.1, what="%s to answer" % what)
-    for _ in range(20):  # every process up, a few warm requests
-        get(url, timeout=5.0)
-
-
 # -- wrk -----------------------------------------------------------------------
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
-
-
-def cpu_seconds(pid):
-    """utime + stime of ``pid`` in seconds (0 once it is gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run_wrk(args, url, handler_pids, m2_pid):
     """The measured wrk run; also the CPU the handler processes and mongrel2
     used meanwhile (100% = one core busy), to tell who the bottleneck is."""
-    cmd = ["wrk", "-t%d" % args.threads, "-c%d" % args.connections,
-           "-d%ds" % args.duration, "--latency", url + "/"]
-    if args.warmup:
-        subprocess.run(cmd[:3] + ["-d%ds" % args.warmup, url + "/"], check=True,
-                       stdout=subprocess.DEVNULL, timeout=args.warmup + 30)
-    pids = list(handler_pids) + [m2_pid]
-    before = [cpu_seconds(p) for p in pids]
-    t0 = time.monotonic()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
-                         timeout=args.duration + 30).stdout
-    wall = time.monotonic() - t0
-    used = [cpu_seconds(p) - b for p, b in zip(pids, before)]
-    handler_cpu = 100 * sum(used[:-1]) / wall
-    m2_cpu = 100 * used[-1] / wall
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    m = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
-    p99 = float(m.group(1)) * _UNITS[m.group(2)]
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    errors = []
-    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if m:
-        errors.append("%s non-2xx/3xx responses" % m.group(1))
-    m = re.search(r"Socket errors:(.*)", out)
-    if m:
-        errors.append("socket errors:" + m.group(1))
-    return {"cmd": " ".join(cmd), "rps": rps, "p99_ms": p99, "requests": total,
-            "errors": errors, "output": out, "handler_cpu": handler_cpu, "m2_cpu": m2_cpu}
+    r = common.run_wrk(url + "/", args.threads, args.connections, args.duration, args.warmup,
+                       cpu={"handler": list(handler_pids), "mongrel2": [m2_pid]})
+    r["handler_cpu"], r["m2_cpu"] = r["cpu"]["handler"], r["cpu"]["mongrel2"]
+    return r
 
 
 # -- upload / RSS ----------------------------------------------------------------
@@ -434,7 +263,7 @@ def main(argv=None):
     if args.profile:
         args.profile = os.path.abspath(args.profile)
     base = tempfile.mkdtemp(prefix="wsgid-bench-")
-    m2 = Mongrel2(os.path.join(base, "m2"))
+    m2 = common.new_mongrel2(os.path.join(base, "m2"))
     wsgid = raw = None
     results = {}
     failures = []

@@ -18,7 +18,7 @@ import time
 
 import zmq
 
-from wsgid import appfolder, proctitle
+from wsgid import appfolder, notify, proctitle
 from wsgid.broker import Broker
 
 log = logging.getLogger("wsgid")
@@ -55,11 +55,13 @@ class Master:
         self.workers = {}
         self.generation = 0
         self.signals = []
+        self.child_exited = False
         self.stopping = False
         self.failures = 0
         self.next_spawn = 0.0
         self.spawned = 0
         self._reload_pending = False
+        self.notified_ready = False   # systemd told we serve (again)
 
     # -- set-up ------------------------------------------------------------------
     def run(self):
@@ -92,13 +94,25 @@ class Master:
         return 0
 
     def _queue_signal(self, signum, frame):
-        if signum != signal.SIGCHLD:
+        if signum == signal.SIGCHLD:
+            self.child_exited = True
+        else:
             self.signals.append(signum)
 
     # -- the loop ------------------------------------------------------------------
     def _loop(self):
+        """Broker traffic is handled as it comes; the housekeeping (reaping,
+        signals, heartbeats, worker count) runs when a signal or a worker's
+        readiness says so, and at least twice a second."""
+        next_check = 0.0
         while True:
-            self._sleep()
+            events = self._sleep()
+            now = time.monotonic()
+            if not (self.signals or self.child_exited or now >= next_check
+                    or self.ready_r in events or self.next_spawn and now >= self.next_spawn):
+                continue
+            next_check = now + 0.5
+            self.child_exited = False
             self._reap()
             while self.signals:
                 if self._handle_signal(self.signals.pop(0)):
@@ -111,7 +125,8 @@ class Master:
                 return
 
     def _sleep(self, timeout=1.0):
-        """Wait for a signal, a worker's readiness or broker traffic."""
+        """Wait for a signal, a worker's readiness or broker traffic; return
+        the poll's events."""
         if self.next_spawn:
             timeout = max(0.0, min(timeout, self.next_spawn - time.monotonic()))
         try:
@@ -119,13 +134,14 @@ class Master:
         except zmq.ZMQError as exc:
             if exc.errno != errno.EINTR:
                 raise
-            return
+            return {}
         if self.wake_r in events:
             self._drain(self.wake_r)
         if self.broker is not None:
             for sock in self.broker.sockets:
                 if sock in events:
                     self.broker.handle(sock)
+        return events
 
     @staticmethod
     def _drain(fd):
@@ -164,6 +180,10 @@ class Master:
                 self.failures = 0
         if self._reload_pending and self._new_workers_ready():
             self._retire_old()
+        if not (self.notified_ready or self._reload_pending) and \
+                any(w.ready for w in self.workers.values()):
+            self.notified_ready = True
+            notify.ready()
 
     # -- workers ---------------------------------------------------------------------
     def _active(self):
@@ -287,6 +307,8 @@ class Master:
     # -- reload and stop ------------------------------------------------------------
     def reload(self):
         """Start a new generation; retire the old one once it is ready."""
+        notify.reloading()
+        self.notified_ready = False
         self.generation += 1
         self._reload_pending = True
         self._reload_deadline = time.monotonic() + max(self.options.graceful_timeout, 5)
@@ -306,6 +328,7 @@ class Master:
         log.info("Reload done: generation %d serving", self.generation)
 
     def stop(self, graceful=True):
+        notify.stopping()
         self.stopping = True
         if self.broker is not None:
             self.broker.stop_taking()

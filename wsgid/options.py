@@ -121,6 +121,9 @@ SETTINGS = [
     Setting("stdout", ["--stdout"], "bool", False,
             "With --no-daemon, log to standard output instead of logs/wsgid.log.",
             section="Logging", negation="--no-stdout"),
+    Setting("access_log", ["--access-log"], "str", None,
+            "Write an access log in the combined log format to FILE ('-': standard "
+            "output).", "FILE", section="Logging"),
     Setting("debug", ["--debug"], "bool", False, "Log at DEBUG level; tracebacks in 500 replies.",
             section="Logging", negation="--no-debug"),
     Setting("send_signal", ["--send-signal"], "int", 15,

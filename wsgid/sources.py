@@ -98,11 +98,8 @@ class BrokerSource:
     def gone(self, conn_id):
         """True once the broker has forwarded mongrel2's disconnect notice
         for ``conn_id``: a streamed response can stop early."""
-        while True:
-            try:
-                data = self.sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
+        while self.sock.get(zmq.EVENTS) & zmq.POLLIN:
+            data = self.sock.recv()
             if message.is_control_envelope(data):
                 if b'"disconnect"' in data:
                     self.disconnected.add(data.split(b" ", 2)[1])

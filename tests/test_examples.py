@@ -1,0 +1,48 @@
+"""Every example mongrel2 config loads with m2sh; the hello example serves."""
+
+import glob
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import ROOT, get, requires_mongrel2
+from mongrel2 import Mongrel2
+
+pytestmark = requires_mongrel2
+
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "examples", "**", "mongrel2.conf*"), recursive=True))
+
+
+def test_there_are_example_configs():
+    assert len(CONFIGS) >= 2
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.relpath(p, ROOT))
+def test_example_config_loads_with_m2sh(path, tmp_path):
+    text = open(path).read()
+    # Templates (*.in) get their @NAME@ fields filled as their scripts do.
+    text = re.sub(r"@[A-Z_]*PORT@", "6767", text)
+    text = re.sub(r"@[A-Z_]+@", str(tmp_path), text)
+    conf = tmp_path / "mongrel2.conf"
+    conf.write_text(text)
+    db = tmp_path / "config.sqlite"
+    proc = subprocess.run(["m2sh", "load", "-config", str(conf), "-db", str(db)],
+                          capture_output=True, text=True, env=dict(os.environ, LOGNAME="root"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    servers = subprocess.run(["m2sh", "servers", "-db", str(db)], capture_output=True, text=True,
+                             env=dict(os.environ, LOGNAME="root"))
+    assert servers.returncode == 0 and re.search(r"[0-9a-f-]{36}", servers.stdout)
+
+
+def test_systemd_unit_is_notify_and_foreground():
+    unit = open(os.path.join(ROOT, "examples", "systemd", "wsgid@.service")).read()
+    assert "Type=notify" in unit and "--no-daemon" in unit and "ExecReload=/bin/kill -HUP" in unit
+
+
+def test_hello_example_serves(m2_factory, wsgid_factory):
+    m2 = m2_factory()
+    wsgid_factory(m2, os.path.join(ROOT, "examples", "hello"), "--wsgi-app", "hello:application")
+    status, headers, body = get(m2.url, "/")
+    assert (status, body) == (200, b"Hello from wsgid!\n")
