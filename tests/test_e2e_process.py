@@ -261,3 +261,12 @@ def _swallow(fn, *args, **kwargs):
         fn(*args, **kwargs)
     except OSError:
         pass
+
+
+def test_start_removes_stale_pid_files(daemon):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    os.makedirs(os.path.join(daemon.app_path, "pid", "worker"), exist_ok=True)
+    appfolder.write_pid(daemon.app_path, "worker", dead.pid)
+    d = daemon.start()
+    assert dead.pid not in appfolder.pids(d.app_path, "worker")

@@ -75,3 +75,15 @@ def is_alive(pid):
             return f.read().rpartition(")")[2].split()[0] != "Z"
     except OSError:
         return True
+
+
+def remove_stale(app_path, kind):
+    """Delete the pid files of processes that are gone (a master killed by
+    SIGKILL leaves its workers' behind); return the live pids."""
+    live = []
+    for pid in pids(app_path, kind):
+        if is_alive(pid):
+            live.append(pid)
+        else:
+            remove_pid(app_path, kind, pid)
+    return live

@@ -16,6 +16,12 @@ def setup(app_path, chroot):
         app_path = "/"
         log.info("Chrooted into the app folder")
     if os.getuid() == 0 and info.st_uid != 0:
+        # What root made at start-up must stay usable by the owner: a log
+        # handler that an app's logging set-up closes reopens the file.
+        for sub in ("logs", "logs/wsgid.log", "pid", "pid/master", "pid/worker"):
+            path = os.path.join(app_path, sub)
+            if os.path.exists(path):
+                os.chown(path, info.st_uid, info.st_gid)
         os.setgroups([])
         os.setgid(info.st_gid)
         os.setuid(info.st_uid)

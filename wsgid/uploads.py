@@ -5,8 +5,11 @@ first with ``x-mongrel2-upload-start: PATH`` (ignored here), then with
 ``x-mongrel2-upload-done: PATH`` once the file under its chroot is complete.
 """
 
+import logging
 import os
 import stat
+
+log = logging.getLogger("wsgid")
 
 START = "x-mongrel2-upload-start"
 DONE = "x-mongrel2-upload-done"
@@ -56,7 +59,9 @@ def open_upload(path, headers, body):
 
     mongrel2 passes client headers through, so a client can send its own
     upload headers: the real done message has an empty body and a file of
-    exactly Content-Length bytes (a chunked body has none to compare).
+    exactly Content-Length bytes (a chunked body has none to compare; a
+    client that fakes the headers on one gets mongrel2's own pair too, and
+    the repeated header is refused by :func:`resolve`).
     """
     if body:
         raise UploadRefused("400 Bad Request", "upload done message with a body")
@@ -65,7 +70,10 @@ def open_upload(path, headers, body):
     except OSError as exc:
         raise UploadRefused("400 Bad Request", "upload file unusable: %s" % exc.strerror) from None
     info = os.fstat(fd)
-    length = headers.get("content-length", str(info.st_size))
+    if "chunked" in str(headers.get("transfer-encoding", "")).lower():
+        length = str(info.st_size)  # mongrel2 spools every chunked body
+    else:
+        length = headers.get("content-length")
     if not stat.S_ISREG(info.st_mode) or str(info.st_size) != length:
         os.close(fd)
         raise UploadRefused("400 Bad Request",
@@ -74,7 +82,10 @@ def open_upload(path, headers, body):
 
 
 def remove(path):
+    """Delete the upload once its request is over; never raises."""
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
+    except OSError as exc:
+        log.error("Could not delete upload file %s: %s", path, exc.strerror)

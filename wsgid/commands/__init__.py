@@ -50,10 +50,7 @@ def signal_live(app_path, kind, signum):
     signaled, and ``(pid, error)`` for those the OS refused (EPERM).
     """
     signaled, refused = [], []
-    for pid, alive in pid_states(app_path, kind):
-        if not alive:
-            appfolder.remove_pid(app_path, kind, pid)
-            continue
+    for pid in appfolder.remove_stale(app_path, kind):
         try:
             os.kill(pid, signum)
         except ProcessLookupError:

@@ -53,6 +53,8 @@ def run(given):
     options = opts.resolve(given)
     check(options)
     appfolder.create(options.app_path)
+    for kind in (appfolder.MASTER, appfolder.WORKER):
+        appfolder.remove_stale(options.app_path, kind)
     stream = log.setup(options)
     if not options.no_daemon:
         import daemon
