@@ -20,7 +20,8 @@ setup(
     install_requires=["pyzmq>=22", "python-daemon>=2.3", "tnetstring3>=0.4", "setproctitle>=1.2"],
     extras_require={
         "django": ["Django>=4.2"],
-        "test": ["pytest>=7", "hypothesis>=6", "Django>=4.2"],
+        "pyroutes": ["pyroutes>=0.5"],
+        "test": ["pytest>=7", "hypothesis>=6", "Django>=4.2", "pyroutes>=0.5"],
         "docs": ["sphinx>=7"],
     },
     entry_points={"console_scripts": ["wsgid = wsgid.cli:main"]},
