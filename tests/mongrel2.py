@@ -27,7 +27,7 @@ main = Server(
     bind_addr="127.0.0.1", port={http_port},
     hosts=[Host(name="localhost", routes={{
         '{route}': app,
-        '/static/': Dir(base='static/', index_file='index.html',
+        '/static/': Dir(base='{static_base}', index_file='index.html',
                         default_ctype='text/plain')}})])
 
 settings = {{"server.daemonize": 0, "zeromq.threads": 1,
@@ -66,13 +66,14 @@ def port_open(port):
 
 class Mongrel2:
     def __init__(self, base_dir, protocol="json", content_length=20480, route="/",
-                 settings=None):
+                 settings=None, static_base="static/"):
         self.base = os.path.abspath(base_dir)
         self.chroot = os.path.join(self.base, "chroot")
         self.protocol = protocol
         self.content_length = content_length
         self.route = route
         self.settings = settings or {}
+        self.static_base = static_base  # the /static/ Dir route's folder, inside the chroot
         self.http_port = free_port()
         self.send_port = free_port()
         self.recv_port = free_port()
@@ -103,7 +104,7 @@ class Mongrel2:
                              send_ident=SEND_IDENT, uuid=SERVER_UUID, chroot=self.chroot,
                              http_port=self.http_port, protocol=self.protocol,
                              content_length=self.content_length, route=self.route,
-                             extra=extra)
+                             static_base=self.static_base, extra=extra)
         path = os.path.join(self.base, "mongrel2.conf")
         with open(path, "w") as f:
             f.write(conf)

@@ -3,6 +3,7 @@
 import glob
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -41,8 +42,10 @@ def test_systemd_unit_is_notify_and_foreground():
     assert "Type=notify" in unit and "--no-daemon" in unit and "ExecReload=/bin/kill -HUP" in unit
 
 
-def test_hello_example_serves(m2_factory, wsgid_factory):
+def test_hello_example_serves(m2_factory, wsgid_factory, tmp_path):
     m2 = m2_factory()
-    wsgid_factory(m2, os.path.join(ROOT, "examples", "hello"), "--wsgi-app", "hello:application")
+    app_path = str(tmp_path / "hello")  # a copy: serving writes logs/ and pid/
+    shutil.copytree(os.path.join(ROOT, "examples", "hello"), app_path)
+    wsgid_factory(m2, app_path, "--wsgi-app", "hello:application")
     status, headers, body = get(m2.url, "/")
     assert (status, body) == (200, b"Hello from wsgid!\n")

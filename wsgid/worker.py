@@ -15,7 +15,7 @@ import traceback
 import zmq
 
 from wsgid import environ as wsgi_environ
-from wsgid import message, uploads
+from wsgid import filters, message, uploads
 from wsgid.response import Response, error_reply
 from wsgid.sources import BrokerSource, DirectSource
 
@@ -40,11 +40,13 @@ class Worker:
     """
 
     def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
-                 max_requests=0, on_tick=None, on_ready=None, tick=1.0, broker=None):
+                 max_requests=0, on_tick=None, on_ready=None, tick=1.0, broker=None,
+                 access_log=None):
         self.app = app
         self.recv_spec = recv
         self.send_spec = send
         self.broker_spec = broker
+        self.access_log = access_log
         self.mongrel2_chroot = mongrel2_chroot
         self.debug = debug
         self.max_requests = max_requests
@@ -53,6 +55,7 @@ class Worker:
         self.tick_ms = int(tick * 1000)
         self.alive = True
         self.requests = 0
+        self.subscribed = 0  # mongrel2 SUB sockets listening to our replies
         self.next_tick = 0.0
         self.ppid = os.getppid()
 
@@ -112,8 +115,9 @@ class Worker:
         while self.alive:
             events = dict(poller.poll(self.tick_ms))
             if self.pub in events:
-                self.pub.recv()  # the subscription message
-                return
+                self._count_subscriptions()
+                if self.subscribed > 0:
+                    return
             self._drain(wakeup_r)
             self._check_parent()
             self.on_tick()
@@ -131,7 +135,7 @@ class Worker:
             if self.source.sock in events or self.source.held:
                 self._serve_available()
             if self.pub in events:
-                self._discard(self.pub)  # (un)subscriptions of mongrel2 restarting
+                self._count_subscriptions()  # mongrel2 restarting
             if wakeup_r in events:
                 self._drain(wakeup_r)
             self._tick()
@@ -168,13 +172,22 @@ class Worker:
             self._check_parent()
             self.on_tick()
 
-    @staticmethod
-    def _discard(sock):
+    def _count_subscriptions(self):
+        """XPUB tells (un)subscriptions: 1 then the topic, 0 when a SUB side
+        (mongrel2 stopping) goes."""
         try:
             while True:
-                sock.recv(zmq.NOBLOCK)
+                self.subscribed += 1 if self.pub.recv(zmq.NOBLOCK)[:1] == b"\x01" else -1
         except zmq.Again:
             pass
+
+    def _await_subscriber(self, timeout=5.0):
+        """mongrel2 restarted: hold the reply until it has subscribed again,
+        rather than PUBlish it to no one."""
+        deadline = time.monotonic() + timeout
+        while self.subscribed <= 0 and time.monotonic() < deadline:
+            if self.pub.poll(50):
+                self._count_subscriptions()
 
     @staticmethod
     def _drain(fd):
@@ -193,6 +206,8 @@ class Worker:
     def send(self, sender, conn_id, body):
         if body and self.source.gone(conn_id):
             raise ClientGone()
+        if self.subscribed <= 0:
+            self._await_subscriber()
         self.pub.send(message.reply(sender, conn_id, body), copy=len(body) < _COPY_THRESHOLD)
 
     def refuse(self, sender, conn_id, status, version="HTTP/1.1"):
@@ -254,23 +269,26 @@ class Worker:
         version = headers.get("VERSION", "HTTP/1.1")
         response = Response(lambda data: self.send(sender, conn_id, data),
                             version, headers["METHOD"], headers.get("connection"))
-        result = None
+        result = environ = None
         try:
-            environ = wsgi_environ.build(request, body)
-            result = self.app(environ, response.start_response)
+            environ = filters.run_pre_request(request, wsgi_environ.build(request, body))
+            start_response = filters.wrap_start_response(request, response.start_response)
+            result = self.app(environ, start_response)
             for chunk in result:
                 response.write(chunk)
             response.finish()
         except ClientGone:
             log.debug("Client of connection %s went away, response stopped", conn_id)
-            return
-        except Exception:
+            response.close = False  # mongrel2 has closed it already
+        except Exception as exc:
+            filters.run_request_exception(request, exc)
             log.exception("Error in the application for %s %s",
                           headers.get("METHOD"), headers.get("URI", headers.get("PATH")))
             if not response.headers_sent:
                 detail = traceback.format_exc().encode("utf-8", "replace") if self.debug else None
                 self.send(sender, conn_id, error_reply("500 Internal Server Error", version,
                                                        detail and b"500 Internal Server Error\n\n" + detail))
+                response.status = "500 Internal Server Error"
             response.close = True
         finally:
             if hasattr(result, "close"):
@@ -280,3 +298,5 @@ class Worker:
                     log.exception("Error in the application's close()")
         if response.close:
             self.send(sender, conn_id, message.CLOSE)
+        if self.access_log is not None and environ is not None:
+            self.access_log.write(environ, response.status, response.written)

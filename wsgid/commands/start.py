@@ -5,6 +5,7 @@ import os
 import random
 
 from wsgid import appfolder, loaders, log, options as opts, privileges, proctitle
+from wsgid.accesslog import AccessLog
 from wsgid.master import BOOT_ERROR, Master
 from wsgid.worker import Worker
 
@@ -43,8 +44,9 @@ def run_worker(options, proc, ready_fd):
         spin[0] ^= 1
         os.fchmod(heartbeat, spin[0])
 
+    access_log = AccessLog(options.access_log) if options.access_log else None
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
-           max_requests, on_tick=tick, broker=proc.broker,
+           max_requests, on_tick=tick, broker=proc.broker, access_log=access_log,
            on_ready=lambda: os.write(ready_fd, b"%d\n" % pid)).run()
     return 0
 
@@ -56,6 +58,9 @@ def run(given):
     for kind in (appfolder.MASTER, appfolder.WORKER):
         appfolder.remove_stale(options.app_path, kind)
     stream = log.setup(options)
+    # Plugins are read once, here, before the chroot and the fork; a folder
+    # no loader accepts fails now, in one line, not in every worker.
+    loaders.choose(options, loaders.prepare(options).loaders)
     if not options.no_daemon:
         import daemon
 

@@ -18,7 +18,8 @@ class WsgiAppLoader:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            raise LoaderError("--wsgi-app %s: cannot import %s: %s" % (name, module_name, exc)) from None
+            raise LoaderError("--wsgi-app %s: cannot import %s: %s"
+                              % (name, module_name, exc)) from None
         app = getattr(module, attr, None)
         if not callable(app):
             raise LoaderError("--wsgi-app %s: %s has no callable %s" % (name, module_name, attr))

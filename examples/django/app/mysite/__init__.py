@@ -1,0 +1,1 @@
+"""The example Django project served by wsgid (see examples/django/README.rst)."""

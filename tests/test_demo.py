@@ -1,0 +1,143 @@
+"""The README's demo command, for real: from a copy of the working tree (what
+a fresh clone would hold, plus files not committed yet) in a clean
+environment, with a fresh venv. Starts it, fetches the home page and an admin
+stylesheet, then stops it as Ctrl-C would and checks that nothing is left."""
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, requires_mongrel2
+from mongrel2 import free_port, wait_for
+from wsgid import appfolder
+
+pytestmark = [requires_mongrel2, pytest.mark.e2e,
+              pytest.mark.skipif(shutil.which("git") is None, reason="needs git")]
+
+# Set WSGID_DEMO_TEST_VENV to an existing venv to skip the fresh install (faster
+# when iterating); by default the demo creates its own venv in the copy.
+REUSE_VENV = os.environ.get("WSGID_DEMO_TEST_VENV")
+
+
+def copy_tree(dest):
+    """The tracked and untracked (not ignored) files of the working tree."""
+    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                           cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
+    for name in filter(None, names):
+        src = os.path.join(ROOT, os.fsdecode(name))
+        if not os.path.isfile(src):      # deleted in the working tree
+            continue
+        target = os.path.join(dest, os.fsdecode(name))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(src, target)
+
+
+def clean_env(**extra):
+    """The environment of a fresh shell: no venv, no Python or Django variables."""
+    venv_bins = {os.path.join(p, "bin") for p in (sys.prefix, os.environ.get("VIRTUAL_ENV"))
+                 if p and p != sys.base_prefix}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "DJANGO_SETTINGS_MODULE")
+           and not k.startswith(("WSGID_", "PYTEST_"))}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                  if p and p not in venv_bins)
+    env.update(extra)
+    return env
+
+
+def fetch(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def alive(pid):
+    return appfolder.is_alive(pid)
+
+
+def restore_sigint():
+    # A script started from a shell's background job inherits SIGINT ignored,
+    # and bash cannot trap an ignored signal: give it the default, as a
+    # terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_demo_from_a_fresh_copy(tmp_path):
+    clone = tmp_path / "clone"
+    copy_tree(str(clone))
+    state = tmp_path / "demo-state"
+    port = free_port()
+    env = clean_env(WSGID_DEMO_DIR=str(state), WSGID_DEMO_PORT=str(port))
+    if REUSE_VENV:
+        env["WSGID_VENV"] = REUSE_VENV
+    out_path = tmp_path / "demo.out"
+    with open(out_path, "wb") as out:
+        demo = subprocess.Popen(["bash", "scripts/demo.sh"], cwd=str(clone), env=env,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=restore_sigint)
+
+    def output():
+        return out_path.read_text(errors="replace")
+
+    servers = []
+    try:
+        def up():
+            if demo.poll() is not None:
+                raise AssertionError("the demo exited with %s:\n%s" % (demo.returncode, output()))
+            return "Press Ctrl-C to stop." in output()
+        wait_for(up, 600, interval=0.2, what="the demo to come up")
+        text = output()
+        url = re.search(r"The demo is up:\s+(http://127\.0\.0\.1:(\d+)/)", text)
+        assert url, text
+        assert int(url.group(2)) == port
+
+        status, headers, body = fetch(port, "/")
+        assert status == 200, body[:500]
+        assert "x-wsgid" in headers
+        assert b"Hello, stranger!" in body
+        assert b"<title>Django on mongrel2 + wsgid</title>" in body
+        status, headers, css = fetch(port, "/static/admin/css/base.css")
+        assert status == 200 and "x-wsgid" not in headers and css
+
+        app = str(state / "site")
+        with open(os.path.join(app, "run", "mongrel2.pid")) as f:
+            m2_pid = int(f.read().strip())
+        masters = appfolder.pids(app, "master")
+        workers = appfolder.pids(app, "worker")
+        assert len(masters) == 1 and len(workers) == 2
+        servers += [m2_pid] + masters + workers
+        assert all(alive(p) for p in servers)
+        if not REUSE_VENV:
+            assert (clone / ".venv" / "bin" / "python").exists()
+        with open(os.path.join(app, "logs", "wsgid.log")) as f:
+            assert "Application loaded by DjangoLoader" in f.read()
+
+        # Ctrl-C: SIGINT to the script's process group.
+        os.killpg(demo.pid, signal.SIGINT)
+        assert demo.wait(timeout=60) == 0, output()
+        wait_for(lambda: not any(alive(p) for p in servers), 10, what="servers gone")
+        assert "[demo] stopped" in output()
+        assert appfolder.pids(app, "master") == [] and appfolder.pids(app, "worker") == []
+        with pytest.raises(OSError):
+            fetch(port, "/")
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGTERM)
+            try:
+                demo.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(demo.pid, signal.SIGKILL)
+                demo.wait()
+        for pid in servers:   # the servers run in sessions of their own
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

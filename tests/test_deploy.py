@@ -1,0 +1,68 @@
+"""Deployment conventions: sd_notify messages, process titles, access log."""
+
+import os
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from conftest import WsgidProcess, get, make_app_folder, requires_mongrel2
+from mongrel2 import wait_for
+from wsgid import appfolder
+
+pytestmark = [requires_mongrel2, pytest.mark.e2e]
+
+
+def cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read().replace(b"\0", b" ").strip().decode()
+
+
+def test_notify_socket_titles_and_access_log(m2_factory, tmp_path, monkeypatch):
+    notify_path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(notify_path)
+    sock.settimeout(15)
+    monkeypatch.setenv("NOTIFY_SOCKET", notify_path)
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    access = tmp_path / "access.log"
+    proc = WsgidProcess(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
+                        "--access-log", str(access))
+    try:
+        proc.start()
+        fields = sock.recv(4096).decode().split("\n")
+        assert "READY=1" in fields and "MAINPID=%d" % proc.proc.pid in fields
+
+        # Process titles, as ps shows them.
+        assert cmdline(proc.proc.pid) == "wsgid: master %s" % app_path
+        workers = appfolder.pids(app_path, "worker")
+        assert len(workers) == 2 and all(cmdline(p) == "wsgid: worker" for p in workers)
+
+        # Access log lines for a GET and a POST.
+        get(m2.url, "/path?q=1", headers={"User-Agent": "tester/1.0", "Referer": "http://r/"})
+        get(m2.url, "/form", method="POST", body=b"a=1",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        wait_for(lambda: access.exists() and len(access.read_text().splitlines()) >= 3, 10,
+                 what="access log lines")
+        lines = access.read_text().splitlines()[-2:]
+        import re
+        combined = re.compile(r'^127\.0\.0\.1 - - \[\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] '
+                              r'"(\S+) (\S+) HTTP/1\.1" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"$')
+        get_line, post_line = (combined.match(line) for line in lines)
+        assert get_line and post_line, lines
+        assert get_line.groups()[:3] == ("GET", "/path?q=1", "200")
+        assert get_line.group(5, 6) == ("http://r/", "tester/1.0")
+        assert post_line.groups()[:3] == ("POST", "/form", "200")
+        assert int(post_line.group(4)) > 0
+
+        os.kill(proc.proc.pid, signal.SIGHUP)
+        assert sock.recv(4096).decode().split("\n")[0] == "RELOADING=1"
+        assert sock.recv(4096).decode().split("\n")[0] == "READY=1"
+        os.kill(proc.proc.pid, signal.SIGTERM)
+        assert sock.recv(4096).decode().split("\n")[0] == "STOPPING=1"
+        proc.proc.wait(15)
+    finally:
+        proc.stop()
+        sock.close()
