@@ -14,7 +14,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -60,20 +59,8 @@ def app(environ, start_response):
 
 # -- mongrel2 ----------------------------------------------------------------------
 def new_mongrel2(base_dir, **kwargs):
-    """A tests/mongrel2.py Mongrel2 (not started) whose HTTP, send and recv
-    ports are distinct: its free_port() binds and closes one socket at a
-    time, so it can hand out the same port twice; here the three are held
-    bound together while they are picked."""
-    m2 = Mongrel2(base_dir, **kwargs)
-    socks = [socket.socket() for _ in range(3)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        m2.http_port, m2.send_port, m2.recv_port = (s.getsockname()[1] for s in socks)
-    finally:
-        for s in socks:
-            s.close()
-    return m2
+    """A tests/mongrel2.py Mongrel2, not started (its three ports distinct)."""
+    return Mongrel2(base_dir, **kwargs)
 
 
 # -- processes -----------------------------------------------------------------

@@ -44,6 +44,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(count):
+    """``count`` distinct free ports (sockets held open together, so the
+    kernel cannot hand out one twice)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def wait_for(condition, timeout, interval=0.02, what="condition"):
     """Poll ``condition`` until it returns a true value or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
@@ -74,9 +87,7 @@ class Mongrel2:
         self.route = route
         self.settings = settings or {}
         self.static_base = static_base  # the /static/ Dir route's folder, inside the chroot
-        self.http_port = free_port()
-        self.send_port = free_port()
-        self.recv_port = free_port()
+        self.http_port, self.send_port, self.recv_port = free_ports(3)
         self.proc = None
 
     @property

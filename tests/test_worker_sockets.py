@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from conftest import make_app_folder, wsgid_command
-from mongrel2 import free_port
+from mongrel2 import free_ports
 
 SENDER = b"54c6755b-9628-40a4-9a2d-cc82a816345e"
 
@@ -35,7 +35,7 @@ class FakeMongrel2:
         self.push = self.context.socket(zmq.PUSH)
         self.sub = self.context.socket(zmq.SUB)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.push_port, self.sub_port = free_port(), free_port()
+        self.push_port, self.sub_port = free_ports(2)
         self.push.bind("tcp://127.0.0.1:%d" % self.push_port)
         self.sub.bind("tcp://127.0.0.1:%d" % self.sub_port)
 
