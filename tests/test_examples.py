@@ -49,3 +49,21 @@ def test_hello_example_serves(m2_factory, wsgid_factory, tmp_path):
     wsgid_factory(m2, app_path, "--wsgi-app", "hello:application")
     status, headers, body = get(m2.url, "/")
     assert (status, body) == (200, b"Hello from wsgid!\n")
+
+
+def test_example_plugins_loader_and_filter(m2_factory, wsgid_factory, tmp_path):
+    """examples/plugins through --loader-dir: the loader finds app/wsgi.py,
+    the filter adds a request id and security headers."""
+    m2 = m2_factory()
+    app_path = tmp_path / "site"
+    (app_path / "app").mkdir(parents=True)
+    (app_path / "app" / "wsgi.py").write_text(
+        "def application(environ, start_response):\n"
+        "    body = environ['HTTP_X_REQUEST_ID'].encode()\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [body]\n")
+    proc = wsgid_factory(m2, str(app_path), "--loader-dir", os.path.join(ROOT, "examples", "plugins"))
+    status, headers, body = get(m2.url, "/")
+    assert status == 200 and re.fullmatch(rb"[0-9a-f]{32}", body)
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+    assert "WsgiFileLoader" in proc.output()
