@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from conftest import make_app_folder, wsgid_command
-from mongrel2 import free_ports
+from mongrel2 import free_ports, wait_for
 
 SENDER = b"54c6755b-9628-40a4-9a2d-cc82a816345e"
 
@@ -179,4 +179,4 @@ def test_upload_inside_chroot_served_and_removed(fake_m2, tmp_path):
     replies = fake_m2.replies()
     assert replies[0][1].startswith(b"HTTP/1.1 200")
     assert b'"size": 12' in replies[0][1]
-    assert not upload.exists()
+    wait_for(lambda: not upload.exists(), 5, what="the upload's removal after the reply")

@@ -32,8 +32,9 @@ class Response:
     whether to close the connection afterwards.
     """
 
-    def __init__(self, send, version, method, connection):
+    def __init__(self, send, version, method, connection, max_message=FLUSH_BYTES):
         self._send = send
+        self.max_message = max_message  # body bytes per message (flow control wants few)
         self.http10 = version == "HTTP/1.0"
         self.head = method == "HEAD"
         if isinstance(connection, list):  # the header repeated
@@ -102,7 +103,7 @@ class Response:
         was_empty = not self._buffer
         self._buffer.append(data)
         self._buffered += len(data)
-        if self._buffered >= FLUSH_BYTES:
+        if self._buffered >= self.max_message:
             self._flush()
             return
         now = time.monotonic()
@@ -163,12 +164,17 @@ class Response:
     def _flush(self):
         data = b"".join(self._buffer)
         self._buffer, self._buffered = [], 0
+        head = b""
         if not self.headers_sent:
             head = self._head()
             self.headers_sent = True
-            self._send(head + self._frame(data))
-        else:
-            self._send(self._frame(data))
+        if self.max_message >= FLUSH_BYTES:
+            self._send(head + self._frame(data))  # fewer, larger messages: mongrel2's 16 rule
+        else:  # flow control: never more than a window's share in one message
+            step = self.max_message
+            for start in range(0, len(data), step):
+                self._send(head + self._frame(data[start:start + step]))
+                head = b""
         self._mark = time.monotonic()
 
 

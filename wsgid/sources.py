@@ -7,10 +7,12 @@ idle worker over a local DEALER/ROUTER pair; see :mod:`wsgid.broker`.
 """
 
 import collections
+import time
 
 import zmq
 
 from wsgid import message
+from wsgid.flowcontrol import CREDITS
 
 # Worker -> broker: "give me work"; "I am leaving". Broker -> worker: "gone".
 READY, BYE, BYE_ACK = b"READY", b"BYE", b"BYE-ACK"
@@ -53,6 +55,9 @@ class DirectSource:
         """Disconnect notices reach a random worker: nothing to learn here."""
         return False
 
+    #: Credit notices reach a random worker too: no pacing in direct mode.
+    paces = False
+
     def close(self):
         self.sock.close(linger=0)
 
@@ -67,6 +72,7 @@ class BrokerSource:
         self.spec = spec
         self.held = collections.deque()  # work read early while looking for notices
         self.disconnected = set()
+        self.credits = {}  # conn id -> bytes granted, not yet taken
 
     def start(self):
         self.sock.connect(self.spec)
@@ -79,6 +85,7 @@ class BrokerSource:
 
     def done(self):
         self.disconnected.clear()
+        self.credits.clear()
         self.sock.send(READY)
 
     def leave(self):
@@ -95,17 +102,46 @@ class BrokerSource:
                 return
             yield data
 
+    #: The broker forwards a connection's notices to the worker serving it.
+    paces = True
+
+    def _take_notices(self):
+        """Read what the broker sent meanwhile: notices are noted, work is
+        held for later."""
+        while self.sock.get(zmq.EVENTS) & zmq.POLLIN:
+            data = self.sock.recv()
+            if not message.is_control_envelope(data):
+                self.held.append(data)
+                continue
+            conn_id = data.split(b" ", 2)[1]
+            if b'"disconnect"' in data:
+                self.disconnected.add(conn_id)
+            elif b'"credits"' in data:
+                try:
+                    granted = int(message.parse(data).headers.get(CREDITS, 0))
+                except (message.MessageError, ValueError):
+                    continue
+                self.credits[conn_id] = self.credits.get(conn_id, 0) + granted
+
     def gone(self, conn_id):
         """True once the broker has forwarded mongrel2's disconnect notice
         for ``conn_id``: a streamed response can stop early."""
-        while self.sock.get(zmq.EVENTS) & zmq.POLLIN:
-            data = self.sock.recv()
-            if message.is_control_envelope(data):
-                if b'"disconnect"' in data:
-                    self.disconnected.add(data.split(b" ", 2)[1])
-            else:
-                self.held.append(data)
+        self._take_notices()
         return conn_id in self.disconnected
+
+    def take_credits(self, conn_id, timeout):
+        """The bytes mongrel2 has sent on since last asked, waiting up to
+        ``timeout`` for some; 0 when the client went away or none came."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._take_notices()
+            granted = self.credits.pop(conn_id, 0)
+            if granted or conn_id in self.disconnected:
+                return granted
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return 0
+            self.sock.poll(left * 1000)
 
     def close(self):
         self.sock.close()

@@ -15,7 +15,7 @@ import traceback
 import zmq
 
 from wsgid import environ as wsgi_environ
-from wsgid import filters, message, uploads
+from wsgid import filters, flowcontrol, message, uploads
 from wsgid.response import Response, error_reply
 from wsgid.sources import BrokerSource, DirectSource
 
@@ -56,6 +56,7 @@ class Worker:
         self.alive = True
         self.requests = 0
         self.subscribed = 0  # mongrel2 SUB sockets listening to our replies
+        self.credit_window = 0  # mongrel2's download flow control window, once seen
         self.next_tick = 0.0
         self.ppid = os.getppid()
 
@@ -263,12 +264,32 @@ class Worker:
         finally:
             uploads.remove(path)
 
+    def _pacer(self, request):
+        """A Pacer when mongrel2 runs with download flow control (its first
+        request on a connection says so, with the window) and the source
+        routes credit notices here."""
+        window = request.headers.get(flowcontrol.CREDITS)
+        if window is not None and window.isdigit():
+            self.credit_window = int(window)
+        if self.credit_window and self.source.paces:
+            return flowcontrol.Pacer(self.source, request.conn_id, self.credit_window)
+        return None
+
     def call_app(self, request, body):
         headers = request.headers
         sender, conn_id = request.sender, request.conn_id
         version = headers.get("VERSION", "HTTP/1.1")
-        response = Response(lambda data: self.send(sender, conn_id, data),
-                            version, headers["METHOD"], headers.get("connection"))
+        pacer = self._pacer(request)
+        if pacer is None:
+            response = Response(lambda data: self.send(sender, conn_id, data),
+                                version, headers["METHOD"], headers.get("connection"))
+        else:
+            def paced_send(data):
+                if not pacer.reserve(len(data)):
+                    raise ClientGone()
+                self.send(sender, conn_id, data)
+            response = Response(paced_send, version, headers["METHOD"], headers.get("connection"),
+                                flowcontrol.message_size(pacer.window))
         result = environ = None
         try:
             environ = filters.run_pre_request(request, wsgi_environ.build(request, body))
@@ -298,5 +319,7 @@ class Worker:
                     log.exception("Error in the application's close()")
         if response.close:
             self.send(sender, conn_id, message.CLOSE)
+        elif pacer is not None:
+            pacer.drain()
         if self.access_log is not None and environ is not None:
             self.access_log.write(environ, response.status, response.written)

@@ -1,0 +1,125 @@
+"""Big and slow downloads: mongrel2 drops a connection it cannot write fast
+enough (more than 16 queued messages, or with download.flow_control more
+than its credit window). In broker mode wsgid paces a stream by mongrel2's
+credits, so any size reaches any client intact; in direct mode it cannot,
+and the stream ends in a clean close, never a corrupted body."""
+
+import hashlib
+import http.client
+import threading
+import time
+
+import pytest
+
+from conftest import WsgidProcess, make_app_folder, requires_mongrel2
+from wsgid import appfolder
+
+pytestmark = [requires_mongrel2, pytest.mark.e2e]
+
+BLOCK = bytes(range(256)) * 256  # what e2e_app's /download streams, repeated
+
+
+def expected_digest(size):
+    digest = hashlib.sha256()
+    for start in range(0, size, len(BLOCK)):
+        digest.update(BLOCK[:min(len(BLOCK), size - start)])
+    return digest.hexdigest()
+
+
+def download(m2, size, bytes_per_second=None):
+    """Stream /download?size, hashing as it comes, optionally reading slowly.
+    Returns (bytes received, sha256, whether the body was complete)."""
+    conn = http.client.HTTPConnection("127.0.0.1", m2.http_port, timeout=60)
+    conn.request("GET", "/download?%d" % size)
+    resp = conn.getresponse()
+    digest, got, complete = hashlib.sha256(), 0, True
+    started = time.monotonic()
+    try:
+        while True:
+            block = resp.read(65536)
+            if not block:
+                break
+            digest.update(block)
+            got += len(block)
+            if bytes_per_second:  # a slow reader: stay under the rate
+                ahead = got / bytes_per_second - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+    except http.client.IncompleteRead as exc:
+        digest.update(exc.partial)
+        got += len(exc.partial)
+        complete = False
+    finally:
+        conn.close()
+    return got, digest.hexdigest(), complete and got == size
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+@pytest.fixture
+def broker_fc(m2_factory, tmp_path):
+    m2 = m2_factory(settings={"download.flow_control": 1})
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    proc = WsgidProcess(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
+                        "--dispatch", "broker")
+    proc.start()
+    yield m2, proc
+    proc.stop()
+
+
+def test_slow_client_gets_the_whole_stream(broker_fc):
+    m2, _ = broker_fc
+    size = 20 << 20
+    got, digest, complete = download(m2, size, bytes_per_second=5 << 20)
+    assert (got, digest, complete) == (size, expected_digest(size), True)
+
+
+def test_1gib_download_intact_with_flat_worker_rss(broker_fc):
+    m2, proc = broker_fc
+    worker = appfolder.pids(proc.app_path, "worker")[0]
+    before = rss_kib(worker)
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], rss_kib(worker))
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        size = 1 << 30
+        got, digest, complete = download(m2, size)
+    finally:
+        done.set()
+        sampler.join()
+    assert (got, digest, complete) == (size, expected_digest(size), True)
+    assert peak[0] - before < 10 * 1024, "worker RSS grew by %d KiB" % (peak[0] - before)
+
+
+def test_direct_mode_overrun_ends_in_a_clean_close(m2_factory, wsgid_factory, tmp_path):
+    """No flow control to pace by: mongrel2 drops the connection, and what
+    arrived is an exact prefix of the body (the client sees it incomplete)."""
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    wsgid_factory(m2, app_path, "--wsgi-app", "e2e_app:app")
+    size = 256 << 20
+    conn = http.client.HTTPConnection("127.0.0.1", m2.http_port, timeout=60)
+    conn.request("GET", "/download?%d" % size)
+    resp = conn.getresponse()
+    received = bytearray()
+    try:
+        while True:
+            block = resp.read(65536)
+            if not block:
+                break
+            received += block
+    except http.client.IncompleteRead as exc:
+        received += exc.partial
+    conn.close()
+    expected_prefix = (BLOCK * (len(received) // len(BLOCK) + 1))[:len(received)]
+    assert bytes(received) == expected_prefix
+    if len(received) == size:
+        pytest.skip("the client kept up this time: nothing was dropped")
