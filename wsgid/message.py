@@ -98,24 +98,50 @@ _JSON = json.JSONDecoder(strict=False)
 _ONLY_STR = frozenset((str,)).issuperset
 
 
+def _latin1(headers):
+    """True when every name and value is latin-1 text (PEP 3333)."""
+    try:
+        for name, value in headers.items():
+            name.encode("latin-1")
+            for v in value if isinstance(value, list) else (value,):
+                v.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _decode_headers(payload, terminator):
+    # Deep nesting raises RecursionError, a tnetstring dict keyed by a list
+    # or a dict TypeError: a bad message all the same.
     if terminator == b",":
+        text = payload.decode("latin-1")
         try:
-            headers = _JSON.decode(payload.decode("latin-1"))
-        except ValueError as exc:
+            headers = _JSON.decode(text)
+        except (ValueError, RecursionError) as exc:
             raise MessageError("headers are not valid JSON: %s" % exc) from None
-        if isinstance(headers, dict) and _ONLY_STR(map(type, headers.values())):
+        if not isinstance(headers, dict):
+            raise MessageError("headers are not a dict")
+        # Only a \u escape (mongrel2 writes none) gives text beyond latin-1.
+        if _ONLY_STR(map(type, headers.values())) and "\\u" not in text:
             return headers  # the usual case: nothing to convert
     elif terminator == b"}":
         try:
             headers = tnetstring.loads(b"%d:%s}" % (len(payload), payload))
-        except ValueError as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             raise MessageError("headers are not a valid tnetstring: %s" % exc) from None
+        if not isinstance(headers, dict):
+            raise MessageError("headers are not a dict")
     else:
         raise MessageError("headers are neither JSON nor a tnetstring dict")
-    if not isinstance(headers, dict):
-        raise MessageError("headers are not a dict")
-    return {_text(k): _header_value(v) for k, v in headers.items()}
+    converted = {}
+    for name, value in headers.items():
+        name, value = _text(name), _header_value(value)
+        if isinstance(value, list) and name.isupper():
+            raise MessageError("mongrel2's own header %s repeated" % name)
+        converted[name] = value
+    if terminator == b"," and not _latin1(converted):
+        raise MessageError("header text beyond latin-1")
+    return converted
 
 
 def parse(data):
@@ -137,6 +163,10 @@ def parse(data):
             raise MessageError("METHOD header missing")
         if method != "JSON" and not isinstance(headers.get("PATH"), str):
             raise MessageError("PATH header missing")
+        length = headers.get("content-length")
+        if length is not None and not (isinstance(length, str) and length.isascii()
+                                       and length.isdigit()):
+            raise MessageError("bad Content-Length")
     except MessageError as exc:
         exc.sender, exc.conn_id = sender, conn_id
         raise

@@ -41,6 +41,8 @@ def resolve(headers, mongrel2_chroot):
     start, done = headers.get(START), headers.get(DONE)
     if not isinstance(done, str) or start != done:
         raise UploadRefused("400 Bad Request", "upload start and done paths differ")
+    if "\0" in done:
+        raise UploadRefused("400 Bad Request", "upload path holds a NUL byte")
     if not mongrel2_chroot:
         raise UploadRefused("500 Internal Server Error",
                             "async upload received but --mongrel2-chroot is not set")
@@ -65,12 +67,19 @@ def open_upload(path, headers, body):
     """
     if body:
         raise UploadRefused("400 Bad Request", "upload done message with a body")
+    # mongrel2 spools a Transfer-Encoding of exactly "chunked" (it passes
+    # "xchunked" or "gzip, chunked" through, with the client's own headers),
+    # or a body over limits.content_length: never Content-Length 0.
+    chunked = headers.get("transfer-encoding") == "chunked"
+    if not chunked and headers.get("content-length") in (None, "0"):
+        raise UploadRefused("400 Bad Request", "upload headers on a request without a body")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO must not block the worker (S_ISREG refuses it).
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as exc:
         raise UploadRefused("400 Bad Request", "upload file unusable: %s" % exc.strerror) from None
     info = os.fstat(fd)
-    if "chunked" in str(headers.get("transfer-encoding", "")).lower():
+    if chunked:
         length = str(info.st_size)  # mongrel2 spools every chunked body
     else:
         length = headers.get("content-length")

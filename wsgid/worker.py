@@ -231,6 +231,9 @@ class Worker:
             if exc.sender and exc.conn_id:
                 self.refuse(exc.sender, exc.conn_id, "400 Bad Request")
             return None
+        except Exception:  # a parser bug must not kill the worker either
+            log.exception("Dropped a message the parser failed on: %r", data[:120])
+            return None
 
     def dispatch(self, request):
         try:
