@@ -15,7 +15,7 @@ import time
 import zmq
 
 from conftest import make_app_folder, wsgid_command
-from mongrel2 import free_port, wait_for
+from mongrel2 import free_ports, wait_for
 from wsgid import appfolder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -157,7 +157,7 @@ class Peer:
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         self.sub.setsockopt(zmq.RCVHWM, 0)
         self.sub.setsockopt(zmq.LINGER, 0)
-        self.push_port, self.sub_port = free_port(), free_port()
+        self.push_port, self.sub_port = free_ports(2)
         self.push.bind("tcp://127.0.0.1:%d" % self.push_port)
         self.sub.bind("tcp://127.0.0.1:%d" % self.sub_port)
         self.received = []   # (conn_id bytes, body) in arrival order

@@ -1,56 +1,21 @@
 """A live worker fed through ZeroMQ sockets the test owns (it plays mongrel2)."""
 
-import json
 import os
 import subprocess
-import time
 
 import pytest
-import zmq
 
 from conftest import make_app_folder, wsgid_command
-from mongrel2 import free_ports, wait_for
-
-SENDER = b"54c6755b-9628-40a4-9a2d-cc82a816345e"
+from mongrel2 import wait_for
+from support_live import SENDER, Peer, get_headers, json_request
 
 
 def request(headers, body=b"", conn_id=b"1", sender=SENDER):
-    head = json.dumps(headers).encode("latin-1")
-    return b"%s %s %s %d:%s,%d:%s," % (sender, conn_id, headers.get("PATH", "/").encode(),
-                                        len(head), head, len(body), body)
+    return json_request(headers, body, conn_id=conn_id, sender=sender)
 
 
-def get_headers(path="/", **extra):
-    headers = {"PATH": path, "METHOD": "GET", "VERSION": "HTTP/1.1", "URI": path,
-               "PATTERN": "/", "host": "localhost", "REMOTE_ADDR": "127.0.0.1"}
-    headers.update(extra)
-    return headers
-
-
-class FakeMongrel2:
-    """Binds PUSH (requests out) and SUB (replies in) like mongrel2 does."""
-
-    def __init__(self):
-        self.context = zmq.Context()
-        self.push = self.context.socket(zmq.PUSH)
-        self.sub = self.context.socket(zmq.SUB)
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.push_port, self.sub_port = free_ports(2)
-        self.push.bind("tcp://127.0.0.1:%d" % self.push_port)
-        self.sub.bind("tcp://127.0.0.1:%d" % self.sub_port)
-
-    def send(self, data, timeout=20.0):
-        """PUSH one message. Until a worker has connected, keep polling the
-        SUB socket: a bound SUB only sends its subscription to a new peer
-        when its own thread uses it (mongrel2 polls it all the time)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return self.push.send(data, zmq.NOBLOCK)
-            except zmq.Again:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("no worker connected") from None
-                self.sub.poll(20)
+class FakeMongrel2(Peer):
+    """The test plays mongrel2: replies come back as (ids, body) pairs."""
 
     def replies(self, timeout=5.0):
         """Replies until one closes the connection (empty body)."""
@@ -64,11 +29,6 @@ class FakeMongrel2:
             if body.startswith(b"HTTP/1.1 200") and b"Connection: close" not in body:
                 return out
         return out
-
-    def close(self):
-        self.push.close(0)
-        self.sub.close(0)
-        self.context.term()
 
 
 @pytest.fixture
