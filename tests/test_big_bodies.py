@@ -1,4 +1,5 @@
-"""Big and slow downloads: mongrel2 drops a connection it cannot write fast
+"""Big bodies: a 1 GiB upload through mongrel2's temp file, and big and
+slow downloads. mongrel2 drops a connection it cannot write fast
 enough (more than 16 queued messages, or with download.flow_control more
 than its credit window). In broker mode wsgid paces a stream by mongrel2's
 credits, so any size reaches any client intact; in direct mode it cannot,
@@ -123,3 +124,28 @@ def test_direct_mode_overrun_ends_in_a_clean_close(m2_factory, wsgid_factory, tm
     assert bytes(received) == expected_prefix
     if len(received) == size:
         pytest.skip("the client kept up this time: nothing was dropped")
+
+
+def test_1gib_upload_intact_with_flat_worker_rss(broker_fc):
+    """mongrel2 spools the body to its temp file; the worker streams it to
+    the app as wsgi.input (never into memory) and deletes it afterwards."""
+    m2, proc = broker_fc
+    worker = appfolder.pids(proc.app_path, "worker")[0]
+    before = rss_kib(worker)
+    size, digest = 1 << 30, hashlib.sha256()
+
+    def body():
+        for start in range(0, size, len(BLOCK)):
+            digest.update(BLOCK)
+            yield BLOCK
+    conn = http.client.HTTPConnection("127.0.0.1", m2.http_port, timeout=120)
+    conn.request("POST", "/sha256", body=body(),
+                 headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
+    resp = conn.getresponse()
+    answer = resp.read()
+    conn.close()
+    assert resp.status == 200
+    assert b'"sha256": "%s"' % digest.hexdigest().encode() in answer
+    with open("/proc/%d/status" % worker) as f:  # the kernel's own peak
+        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    assert peak - before < 10 * 1024, "worker peak RSS %d KiB over %d" % (peak, before)
