@@ -270,3 +270,21 @@ def test_start_removes_stale_pid_files(daemon):
     appfolder.write_pid(daemon.app_path, "worker", dead.pid)
     d = daemon.start()
     assert dead.pid not in appfolder.pids(d.app_path, "worker")
+
+
+def test_no_keep_alive_leaves_dead_workers_dead(m2_factory, tmp_path):
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    d = Daemon(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2", "--no-keep-alive")
+    try:
+        d.start(workers=2)
+        first, second = live_workers(app_path)
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: live_workers(app_path) == [second], 5, what="the dead worker's pid file gone")
+        assert get(m2.url, "/still")[0] == 200  # the other one serves on
+        os.kill(second, signal.SIGKILL)
+        # With every worker gone and keep-alive off, the master exits too.
+        wait_for(lambda: not appfolder.is_alive(d.master), 10, what="the master to exit")
+        assert appfolder.pids(app_path, "master") == []
+    finally:
+        d.stop()
