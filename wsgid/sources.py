@@ -113,15 +113,16 @@ class BrokerSource:
             if not message.is_control_envelope(data):
                 self.held.append(data)
                 continue
-            conn_id = data.split(b" ", 2)[1]
-            if b'"disconnect"' in data:
-                self.disconnected.add(conn_id)
-            elif b'"credits"' in data:
-                try:
-                    granted = int(message.parse(data).headers.get(CREDITS, 0))
-                except (message.MessageError, ValueError):
-                    continue
-                self.credits[conn_id] = self.credits.get(conn_id, 0) + granted
+            try:
+                notice = message.parse(data)
+            except message.MessageError:
+                continue
+            if notice.is_disconnect:
+                self.disconnected.add(notice.conn_id)
+            elif notice.control().get("type") == "credits":
+                granted = notice.headers.get(CREDITS, "")
+                if granted.isdigit():
+                    self.credits[notice.conn_id] = self.credits.get(notice.conn_id, 0) + int(granted)
 
     def gone(self, conn_id):
         """True once the broker has forwarded mongrel2's disconnect notice
