@@ -11,6 +11,7 @@
 """
 
 import errno
+import json
 import os
 
 FOLDERS = ("app", "logs", "pid/master", "pid/worker", "plugins")
@@ -87,3 +88,19 @@ def remove_stale(app_path, kind):
         else:
             remove_pid(app_path, kind, pid)
     return live
+
+
+def read_json_object(path):
+    """The JSON object stored at ``path``; {} when there is no such file.
+    Raises ValueError, naming the file, for bad JSON or another JSON type
+    (wsgid.json makes that an error, django.json a logged warning)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ValueError("%s: not valid JSON: %s" % (path, exc)) from None
+    if not isinstance(data, dict):
+        raise ValueError("%s: expected a JSON object, found %s" % (path, type(data).__name__))
+    return data

@@ -11,6 +11,7 @@ import os
 import re
 
 import wsgid
+from wsgid import appfolder
 
 COMMANDS = ("start", "init", "config", "status", "stop", "restart", "reload")
 
@@ -203,14 +204,9 @@ def read_json(app_path):
     """The options stored in ``<app>/wsgid.json``, checked; {} when absent."""
     path = json_path(app_path)
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise OptionError("%s: not valid JSON: %s" % (path, exc)) from None
-    if not isinstance(data, dict):
-        raise OptionError("%s: expected a JSON object" % path)
+        data = appfolder.read_json_object(path)
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
     values = {}
     for key, value in data.items():
         setting = BY_NAME.get(key)

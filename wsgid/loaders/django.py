@@ -51,11 +51,11 @@ this was written); 4.2 passed them too. Django is an optional dependency:
 ``pip install 'm2wsgid[django]'``.
 """
 
-import json
 import logging
 import os
 import sys
 
+from wsgid import appfolder
 from wsgid.loaders import Loader, LoaderError
 
 log = logging.getLogger("wsgid")
@@ -86,19 +86,11 @@ def find_project(app_path):
 def read_overrides(app_path):
     """The settings of ``<app>/django.json`` as a dict; {} when absent, and
     {} (logged) when it is not a valid JSON object."""
-    path = os.path.join(app_path, OVERRIDES)
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
+        return appfolder.read_json_object(os.path.join(app_path, OVERRIDES))
+    except ValueError as exc:
+        log.error("Ignored %s", exc)
         return {}
-    except (OSError, ValueError) as exc:
-        log.error("Ignored %s: not valid JSON (%s)", path, exc)
-        return {}
-    if not isinstance(data, dict):
-        log.error("Ignored %s: expected a JSON object, found %s", path, type(data).__name__)
-        return {}
-    return data
 
 
 def merge_value(current, value):
