@@ -185,13 +185,7 @@ def parse_args(argv):
     p.add_argument("--lat-connections", type=int, default=4, help="(b) wrk -c (default 4)")
     p.add_argument("--lat-duration", type=int, default=5,
                    help="(b) wrk -d seconds (default 5)")
-    p.add_argument("--modes", default="direct,broker",
-                   help="dispatch modes, in order (default direct,broker)")
-    p.add_argument("--python", default=sys.executable,
-                   help="interpreter for wsgid (default: this one)")
-    p.add_argument("--time-limit", type=float, default=110,
-                   help="give up (and clean up) after this many seconds (default 110)")
-    p.add_argument("--keep", action="store_true", help="keep the temp folder")
+    common.add_mode_args(p)
     return p.parse_args(argv)
 
 

@@ -201,13 +201,7 @@ def parse_args(argv):
                    help="client timeout in seconds; slower counts as failed (default 2)")
     p.add_argument("--pause", type=float, default=0.5,
                    help="seconds between two reloads (default 0.5)")
-    p.add_argument("--modes", default="direct,broker",
-                   help="dispatch modes, in order (default direct,broker)")
-    p.add_argument("--python", default=sys.executable,
-                   help="interpreter for wsgid (default: this one)")
-    p.add_argument("--time-limit", type=float, default=110,
-                   help="give up (and clean up) after this many seconds (default 110)")
-    p.add_argument("--keep", action="store_true", help="keep the temp folder")
+    common.add_mode_args(p)
     return p.parse_args(argv)
 
 
