@@ -8,6 +8,7 @@ FLUSH_BYTES, flushed early only when FLUSH_SECONDS have passed since the
 last one (so a slow generator's chunks still go out as they come).
 """
 
+import re
 import time
 
 import wsgid
@@ -15,7 +16,7 @@ import wsgid
 FLUSH_BYTES = 1 << 20
 FLUSH_SECONDS = 0.02
 X_WSGID = ("X-Wsgid", wsgid.__version__)
-_BAD_HEADER_CHARS = frozenset("\r\n\0")  # no response splitting
+_bad_header_char = re.compile("[\r\n\0]").search  # no response splitting
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "x-wsgid"))
 
 
@@ -71,7 +72,7 @@ class Response:
         length = None
         for name, value in headers:
             if not isinstance(name, str) or not isinstance(value, str) or \
-                    _BAD_HEADER_CHARS.intersection(name + value):
+                    _bad_header_char(name) or _bad_header_char(value):
                 raise ValueError("bad response header %r: %r" % (name, value))
             lname = name.lower()
             if lname == "content-length":
