@@ -240,6 +240,10 @@ class Worker:
             self.handle_request(request)
         except Exception:  # a bug of ours must not kill the worker either
             log.exception("Internal error while handling a request")
+            try:  # nor leave the client hanging (a close is safe at any point)
+                self.send(request.sender, request.conn_id, message.CLOSE)
+            except Exception:
+                log.exception("Could not close connection %s", request.conn_id)
 
     def handle_request(self, request):
         headers = request.headers
