@@ -176,8 +176,8 @@ def parse(data):
 def is_control_envelope(data):
     """True for mongrel2's own notices (path ``@*``), told apart from
     requests without parsing the whole message."""
-    parts = data.split(b" ", 3)
-    return len(parts) > 2 and parts[2] == b"@*"
+    second = data.find(b" ", data.find(b" ") + 1)  # no copy of the body
+    return second > 0 and data.startswith(b"@* ", second + 1)
 
 
 def reply(sender, conn_ids, body):
