@@ -146,6 +146,14 @@ def time_limit(seconds):
     signal.alarm(int(seconds))
 
 
+def remove_temp(args, base):
+    """Delete the run's temp folder, unless --keep asked to keep it."""
+    if args.keep:
+        print("kept %s" % base)
+    else:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 # -- HTTP ----------------------------------------------------------------------
 def get(url, path="/", timeout=2.0):
     """One GET on a fresh connection: (status, body)."""

@@ -27,7 +27,6 @@ the time limit was reached).
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -210,10 +209,7 @@ def main(argv=None):
             m2.stop()
         finally:
             common.time_limit(0)
-            if args.keep:
-                print("kept %s" % base)
-            else:
-                shutil.rmtree(base, ignore_errors=True)
+            common.remove_temp(args, base)
 
     failures = [failure] if failure else []
     print()

@@ -25,7 +25,6 @@ import argparse
 import hashlib
 import http.client
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -318,10 +317,7 @@ def main(argv=None):
         for thing in (wsgid, raw, m2):
             if thing is not None:
                 thing.stop()
-        if args.keep:
-            print("kept %s" % base)
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        common.remove_temp(args, base)
 
     w, r = results["wsgid"], results["raw"]
     ratio = w["rps"] / r["rps"]

@@ -28,7 +28,6 @@ import collections
 import http.client
 import os
 import re
-import shutil
 import statistics
 import sys
 import tempfile
@@ -225,10 +224,7 @@ def main(argv=None):
         failure = "%s: %s" % (type(exc).__name__, exc)
     finally:
         common.time_limit(0)
-        if args.keep:
-            print("kept %s" % base)
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        common.remove_temp(args, base)
 
     print()
     print("=" * 78)
