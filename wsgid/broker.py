@@ -76,14 +76,14 @@ class Broker:
     def _forward_notice(self, data):
         """A disconnect (or credit) notice goes to the worker serving that
         connection; a disconnect also drops requests still waiting for it."""
-        conn_id = data.split(b" ", 2)[1]
+        conn_id = _envelope(data)[1]
         for worker, (_, busy_conn) in self.busy.items():  # a handful: a scan is cheap
             if busy_conn == conn_id:
                 self._send(worker, data)
                 return
         if b'"disconnect"' in data and self.pending:
             self.pending = collections.deque(
-                m for m in self.pending if m.split(b" ", 2)[1] != conn_id)
+                m for m in self.pending if _envelope(m)[1] != conn_id)
 
     def _dispatch(self):
         while self.pending and self.idle:
