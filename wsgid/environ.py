@@ -15,20 +15,40 @@ _NOT_CLIENT_HEADERS = frozenset(("x-mongrel2-upload-start", "x-mongrel2-upload-d
 _CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 
-_MISSING = object()
-_KEYS = {}  # header name -> environ key (None: not a client header), memoized
+class _HeaderKeys(dict):
+    """Header name -> environ key, or "" for names that are not client
+    headers; computed once per name."""
+
+    def __missing__(self, name):
+        if not name.islower() or "_" in name or name in _NOT_CLIENT_HEADERS:
+            # Upper-case keys are mongrel2's; a name holding "_" could pose as
+            # another header once dashes become underscores.
+            key = ""
+        else:
+            key = _CGI_NAMES.get(name) or "HTTP_" + name.upper().replace("-", "_")
+        if len(self) < 4096:  # clients choose names: bound the memo
+            self[name] = key
+        return key
 
 
-def _cgi_key(name):
-    if not name.islower() or "_" in name or name in _NOT_CLIENT_HEADERS:
-        # Upper-case keys are mongrel2's; a name holding "_" could pose as
-        # another header once dashes become underscores.
-        key = None
-    else:
-        key = _CGI_NAMES.get(name) or "HTTP_" + name.upper().replace("-", "_")
-    if len(_KEYS) < 4096:  # clients choose names: bound the memo
-        _KEYS[name] = key
-    return key
+class _ServerNames(dict):
+    """(Host header, scheme) -> (SERVER_NAME, SERVER_PORT), computed once."""
+
+    def __missing__(self, host_scheme):
+        host, scheme = host_scheme
+        if host.startswith("["):  # IPv6 literal
+            name, _, port = host.partition("]")
+            name, port = name + "]", port.lstrip(":")
+        else:
+            name, _, port = host.partition(":")
+        value = name or "localhost", port or DEFAULT_PORTS.get(scheme, "80")
+        if len(self) < 4096:
+            self[host_scheme] = value
+        return value
+
+
+_KEYS = _HeaderKeys()
+_SERVER_NAMES = _ServerNames()
 
 
 def _script_name(pattern, path_info):
@@ -38,15 +58,6 @@ def _script_name(pattern, path_info):
     if script and (path_info == script or path_info.startswith(script + "/")):
         return script
     return ""
-
-
-def _server_name_port(host, scheme):
-    if host.startswith("["):  # IPv6 literal
-        name, _, port = host.partition("]")
-        name, port = name + "]", port.lstrip(":")
-    else:
-        name, _, port = host.partition(":")
-    return name, port or DEFAULT_PORTS.get(scheme, "80")
 
 
 def build(request, wsgi_input=None, errors=sys.stderr):
@@ -61,9 +72,10 @@ def build(request, wsgi_input=None, errors=sys.stderr):
     path = headers["PATH"]
     if "%" in path:
         path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
-    script_name = _script_name(headers.get("PATTERN"), path)
+    pattern = headers.get("PATTERN")
+    script_name = _script_name(pattern, path) if pattern and pattern != "/" else ""
     scheme = headers.get("URL_SCHEME", "http")
-    if scheme not in DEFAULT_PORTS:
+    if scheme != "http" and scheme != "https":
         scheme = "http"
     environ = {
         "REQUEST_METHOD": headers["METHOD"],
@@ -81,19 +93,15 @@ def build(request, wsgi_input=None, errors=sys.stderr):
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
     }
+    keys = _KEYS
     for name, value in headers.items():
-        key = _KEYS.get(name, _MISSING)
-        if key is _MISSING:
-            key = _cgi_key(name)
-        if key is None:
-            continue
-        if isinstance(value, list):
-            value = ("; " if name == "cookie" else ",").join(value)
-        environ[key] = value
-    environ["SERVER_NAME"], environ["SERVER_PORT"] = _server_name_port(
-        environ.get("HTTP_HOST", ""), scheme)
-    if not environ["SERVER_NAME"]:
-        environ["SERVER_NAME"] = "localhost"
+        key = keys[name]
+        if key:
+            if value.__class__ is list:
+                value = ("; " if name == "cookie" else ",").join(value)
+            environ[key] = value
+    environ["SERVER_NAME"], environ["SERVER_PORT"] = _SERVER_NAMES[
+        environ.get("HTTP_HOST", ""), scheme]
     if wsgi_input is not None:  # an upload file: chunked bodies have no length
         environ["CONTENT_LENGTH"] = str(os.fstat(wsgi_input.fileno()).st_size)
     elif "CONTENT_LENGTH" not in environ and request.body:

@@ -13,6 +13,8 @@ __all__ = ["MessageError", "Request", "parse", "reply", "CLOSE"]
 
 #: The body of a reply that makes mongrel2 close the connection.
 CLOSE = b""
+#: The path of mongrel2's own notices (disconnect, credits).
+NOTICE_PATH = b"@*"
 
 
 class MessageError(ValueError):
@@ -69,17 +71,15 @@ class Request:
 
 
 def _netstring(data, start):
-    """Split ``LEN:PAYLOAD`` at ``start``; return payload, terminator, end."""
+    """Find ``LEN:PAYLOAD`` at ``start``: the payload's start and end (its
+    terminator is the byte at the end)."""
     colon = data.find(b":", start, start + 11)
-    if colon <= start:
+    if colon <= start or not data[start:colon].isdigit():
         raise MessageError("bad netstring length")
-    length_text = data[start:colon]
-    if not length_text.isdigit():
-        raise MessageError("bad netstring length")
-    end = colon + 1 + int(length_text)
+    end = colon + 1 + int(data[start:colon])
     if end >= len(data):
         raise MessageError("truncated netstring")
-    return data[colon + 1:end], data[end:end + 1], end + 1
+    return colon + 1, end
 
 
 def _text(value):
@@ -95,6 +95,7 @@ def _header_value(value):
 # mongrel2 escapes only '"' and '\' in JSON headers: raw control and
 # non-UTF-8 bytes pass through, hence latin-1 and a non-strict decoder.
 _JSON = json.JSONDecoder(strict=False)
+_scan_json = _JSON.scan_once  # decode() without its white space handling (in Python)
 _ONLY_STR = frozenset((str,)).issuperset
 
 
@@ -116,7 +117,12 @@ def _decode_headers(payload, terminator):
     if terminator == b",":
         text = payload.decode("latin-1")
         try:
-            headers = _JSON.decode(text)
+            try:
+                headers, end = _scan_json(text, 0)
+            except StopIteration:
+                end = -1
+            if end != len(text):  # white space or garbage around it: the full decoder says
+                headers = _JSON.decode(text)
         except (ValueError, RecursionError) as exc:
             raise MessageError("headers are not valid JSON: %s" % exc) from None
         if not isinstance(headers, dict):
@@ -153,11 +159,12 @@ def parse(data):
     if not conn_id.isdigit() or not sender:
         raise MessageError("bad sender or connection id")
     try:
-        payload, terminator, end = _netstring(rest, 0)
-        headers = _decode_headers(payload, terminator)
-        body, terminator, end = _netstring(rest, end)
-        if terminator != b",":
+        start, end = _netstring(rest, 0)
+        headers = _decode_headers(rest[start:end], rest[end:end + 1])
+        start, end = _netstring(rest, end + 1)
+        if rest[end] != 44:  # b","
             raise MessageError("body is not a netstring")
+        body = rest[start:end]
         method = headers.get("METHOD")
         if not isinstance(method, str):
             raise MessageError("METHOD header missing")
@@ -177,7 +184,7 @@ def is_control_envelope(data):
     """True for mongrel2's own notices (path ``@*``), told apart from
     requests without parsing the whole message."""
     second = data.find(b" ", data.find(b" ") + 1)  # no copy of the body
-    return second > 0 and data.startswith(b"@* ", second + 1)
+    return second > 0 and data.startswith(NOTICE_PATH + b" ", second + 1)
 
 
 def reply(sender, conn_ids, body):

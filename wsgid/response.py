@@ -8,7 +8,6 @@ FLUSH_BYTES, flushed early only when FLUSH_SECONDS have passed since the
 last one (so a slow generator's chunks still go out as they come).
 """
 
-import re
 import time
 
 import wsgid
@@ -16,13 +15,33 @@ import wsgid
 FLUSH_BYTES = 1 << 20
 FLUSH_SECONDS = 0.02
 X_WSGID = ("X-Wsgid", wsgid.__version__)
-_bad_header_char = re.compile("[\r\n\0]").search  # no response splitting
+_HEAD_END = ("\r\n%s: %s\r\n\r\n" % X_WSGID).encode("latin-1")
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "x-wsgid"))
 
 
 def _no_body_status(status):
     code = status[:3]
-    return code in ("204", "304") or code.startswith("1")
+    return code == "204" or code == "304" or code[0] == "1"
+
+
+def _bad_header(status, headers):
+    """The reason a status or header list cannot go out (checked once the
+    quick test in start_response has failed), for the error message."""
+    for item in [("status", status)] + list(headers):
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            return "bad response header %r" % (item,)
+        for text in (name, value):
+            if not isinstance(text, str):
+                return "bad response header %r: %r (not str)" % (name, value)
+            if "\r" in text or "\n" in text or "\0" in text:
+                return "bad response header %r: %r (CR, LF or NUL)" % (name, value)
+            try:
+                text.encode("latin-1")
+            except UnicodeEncodeError:
+                return "bad response header %r: %r (not latin-1)" % (name, value)
+    return "bad response header"
 
 
 class Response:
@@ -33,28 +52,29 @@ class Response:
     whether to close the connection afterwards.
     """
 
+    # One of these per request: what most responses never change stays on the class.
+    status = None
+    headers_sent = False
+    length = None      # Content-Length given by the app
+    written = 0        # body bytes accepted so far
+    chunked = False
+    no_body = False    # 1xx/204/304 (and HEAD): the body is never sent
+    _buffered = 0
+    _mark = 0.0
+
     def __init__(self, send, version, method, connection, max_message=FLUSH_BYTES):
         self._send = send
         self.max_message = max_message  # body bytes per message (flow control wants few)
         self.http10 = version == "HTTP/1.0"
         self.head = method == "HEAD"
-        if isinstance(connection, list):  # the header repeated
-            connection = ",".join(connection)
-        connection = connection.lower() if isinstance(connection, str) else ""
-        if self.http10:
-            self.close = "keep-alive" not in connection
+        if connection is None:
+            self.close = self.http10
         else:
-            self.close = "close" in connection
-        self.status = None
-        self.headers = None
-        self.headers_sent = False
-        self.length = None      # Content-Length given by the app
-        self.written = 0        # body bytes accepted so far
-        self.chunked = False
-        self.no_body = False
+            if isinstance(connection, list):  # the header repeated
+                connection = ",".join(connection)
+            connection = connection.lower() if isinstance(connection, str) else ""
+            self.close = "keep-alive" not in connection if self.http10 else "close" in connection
         self._buffer = []
-        self._buffered = 0
-        self._mark = 0.0
 
     # -- the WSGI side -----------------------------------------------------
     def start_response(self, status, headers, exc_info=None):
@@ -64,27 +84,38 @@ class Response:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
+            self._buffer, self._buffered, self.written = [], 0, 0
         elif self.status is not None:
             raise AssertionError("start_response called a second time without exc_info")
-        if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit():
+        if status.__class__ is not str or len(status) < 4 or not status[:3].isdigit():
             raise ValueError("bad status %r" % (status,))
-        kept = []
+        # The status line and the app's headers, framing ones left out (ours
+        # come in _head); a non-str name or value fails the concatenation.
+        lines = [("HTTP/1.0 " if self.http10 else "HTTP/1.1 ") + status]
         length = None
-        for name, value in headers:
-            if not isinstance(name, str) or not isinstance(value, str) or \
-                    _bad_header_char(name) or _bad_header_char(value):
-                raise ValueError("bad response header %r: %r" % (name, value))
-            lname = name.lower()
-            if lname == "content-length":
-                length = int(value)
-            elif lname == "connection":
-                if "close" in value.lower():
+        try:
+            for name, value in headers:
+                lname = name.lower()
+                if lname not in _FRAMING:
+                    lines.append(name + ": " + value)
+                elif value.__class__ is not str:
+                    raise TypeError(value)
+                elif lname == "content-length":
+                    length = int(value)
+                    if length < 0:
+                        raise ValueError(value)
+                elif lname == "connection" and "close" in value.lower():
                     self.close = True
-            elif lname not in _FRAMING:
-                kept.append((name, value))
-        self.status, self.headers, self.length = status, kept, length
-        self.no_body = _no_body_status(status)  # 1xx/204/304: body never sent
-        self._buffer, self._buffered, self.written = [], 0, 0
+            block = "\r\n".join(lines)
+            # Only the separators may be CR or LF: no response splitting.
+            if (block.count("\n") != len(lines) - 1 or block.count("\r") != len(lines) - 1
+                    or "\0" in block):
+                raise ValueError(block)
+            self._block = block.encode("latin-1")
+        except (TypeError, ValueError, AttributeError):
+            raise ValueError(_bad_header(status, headers)) from None
+        self.status, self.length = status, length
+        self.no_body = self.head or _no_body_status(status)
         return self.write
 
     def write(self, data):
@@ -92,23 +123,23 @@ class Response:
             raise AssertionError("write() before start_response()")
         if not data:
             return
-        if self.length is not None:
-            room = self.length - self.written
-            if len(data) > room:  # never send more than the app announced
-                data = data[:room]
-                if not data:
-                    return
-        self.written += len(data)
-        if self.head or self.no_body:
+        size = len(data)
+        if self.length is not None and size > self.length - self.written:
+            size = self.length - self.written  # never send more than the app announced
+            if not size:
+                return
+            data = data[:size]
+        self.written += size
+        if self.no_body:
             return
-        was_empty = not self._buffer
-        self._buffer.append(data)
-        self._buffered += len(data)
+        buffer = self._buffer
+        buffer.append(data)
+        self._buffered += size
         if self._buffered >= self.max_message:
             self._flush()
             return
         now = time.monotonic()
-        if self.headers_sent or not was_empty:
+        if self.headers_sent or len(buffer) > 1:
             # _mark: the last flush, or when the first unsent chunk came.
             if now - self._mark >= FLUSH_SECONDS:
                 self._flush()
@@ -124,7 +155,6 @@ class Response:
             if self.length is None and not _no_body_status(self.status):
                 self.length = self.written
             self._send(self._head() + b"".join(self._buffer))
-            self.headers_sent = True
         else:
             tail = self._frame(b"".join(self._buffer)) if self._buffer else b""
             if self.chunked:
@@ -132,30 +162,28 @@ class Response:
             if tail:
                 self._send(tail)
         self._buffer = []
-        if (self.length is not None and self.written < self.length
-                and not self.head and not self.no_body):
+        if self.length is not None and self.written < self.length and not self.no_body:
             self.close = True  # the client waits for bytes that never come
 
     # -- framing -------------------------------------------------------------
     def _head(self):
-        headers = self.headers
+        """The status line and headers, with ours; from now on they are sent."""
+        framing = b""
         if _no_body_status(self.status):
-            self.no_body = True
+            pass
         elif self.length is not None:
-            headers = headers + [("Content-Length", str(self.length))]
+            framing = b"\r\nContent-Length: %d" % self.length
         elif self.http10:
             self.close = True  # close-delimited body
         else:
             self.chunked = True
-            headers = headers + [("Transfer-Encoding", "chunked")]
+            framing = b"\r\nTransfer-Encoding: chunked"
         if self.close:
-            headers = headers + [("Connection", "close")]
+            framing += b"\r\nConnection: close"
         elif self.http10:
-            headers = headers + [("Connection", "keep-alive")]
-        lines = ["%s %s\r\n" % ("HTTP/1.0" if self.http10 else "HTTP/1.1", self.status)]
-        lines.extend("%s: %s\r\n" % h for h in headers)
-        lines.append("%s: %s\r\n\r\n" % X_WSGID)
-        return "".join(lines).encode("latin-1")
+            framing += b"\r\nConnection: keep-alive"
+        self.headers_sent = True
+        return self._block + framing + _HEAD_END
 
     def _frame(self, data):
         if self.chunked:
@@ -165,10 +193,7 @@ class Response:
     def _flush(self):
         data = b"".join(self._buffer)
         self._buffer, self._buffered = [], 0
-        head = b""
-        if not self.headers_sent:
-            head = self._head()
-            self.headers_sent = True
+        head = b"" if self.headers_sent else self._head()
         if self.max_message >= FLUSH_BYTES:
             self._send(head + self._frame(data))  # fewer, larger messages: mongrel2's 16 rule
         else:  # flow control: never more than a window's share in one message

@@ -153,7 +153,11 @@ class Worker:
 
     def _serve(self, data):
         """Serve one message; tell the source when it was work, not a notice."""
-        work = not message.is_control_envelope(data)
+        request = self.parse(data)
+        if request is None:
+            work = not message.is_control_envelope(data)
+        else:
+            work = request.path != message.NOTICE_PATH
         if work:
             self.requests += 1
             if self.max_requests and self.requests >= self.max_requests and self.alive:
@@ -162,7 +166,8 @@ class Worker:
                 # Leave mongrel2's rotation before answering, so the client's
                 # next request cannot be queued here.
                 self.source.leave()
-        self.handle(data)
+        if request is not None:
+            self.dispatch(request)
         if work and self.alive:
             self.source.done()
 
@@ -204,12 +209,22 @@ class Worker:
             self.alive = False
 
     # -- one message ------------------------------------------------------------
+    def sender(self, sender, conn_id):
+        """``send(body)`` for one connection: the body framed for mongrel2
+        and PUBlished, unless the client is known to be gone."""
+        envelope = message.reply(sender, conn_id, b"")
+        gone, pub_send = self.source.gone, self.pub.send
+
+        def send(body):
+            if body and gone(conn_id):
+                raise ClientGone()
+            if self.subscribed <= 0:
+                self._await_subscriber()
+            pub_send(envelope + body, copy=len(body) < _COPY_THRESHOLD)
+        return send
+
     def send(self, sender, conn_id, body):
-        if body and self.source.gone(conn_id):
-            raise ClientGone()
-        if self.subscribed <= 0:
-            self._await_subscriber()
-        self.pub.send(message.reply(sender, conn_id, body), copy=len(body) < _COPY_THRESHOLD)
+        self.sender(sender, conn_id)(body)
 
     def refuse(self, sender, conn_id, status, version="HTTP/1.1"):
         self.send(sender, conn_id, error_reply(status, version))
@@ -247,17 +262,20 @@ class Worker:
 
     def handle_request(self, request):
         headers = request.headers
-        if request.is_control:
+        method = headers["METHOD"]
+        if method == "JSON":  # a notice: disconnect, credits
             return
-        if request.method in _WEBSOCKET:
+        if method in _WEBSOCKET:
             log.debug("Refused a WebSocket message on connection %s", request.conn_id)
             self.refuse(request.sender, request.conn_id, "501 Not Implemented")
             return
-        if uploads.is_start(headers):
-            return
-        if not uploads.is_done(headers):
+        if uploads.DONE in headers:
+            self.call_app_with_upload(request)
+        elif uploads.START not in headers:
             self.call_app(request, None)
-            return
+
+    def call_app_with_upload(self, request):
+        headers = request.headers
         try:
             path = uploads.resolve(headers, self.mongrel2_chroot)
             body = uploads.open_upload(path, headers, request.body)
@@ -284,26 +302,27 @@ class Worker:
 
     def call_app(self, request, body):
         headers = request.headers
-        sender, conn_id = request.sender, request.conn_id
         version = headers.get("VERSION", "HTTP/1.1")
-        pacer = self._pacer(request)
+        send = self.sender(request.sender, request.conn_id)
+        pacer = self._pacer(request) if self.credit_window or flowcontrol.CREDITS in headers else None
         if pacer is None:
-            response = Response(lambda data: self.send(sender, conn_id, data),
-                                version, headers["METHOD"], headers.get("connection"))
+            response = Response(send, version, headers["METHOD"], headers.get("connection"))
         else:
             def paced_send(data):
                 if not pacer.reserve(len(data)):
                     raise ClientGone()
-                self.send(sender, conn_id, data)
+                send(data)
             response = Response(paced_send, version, headers["METHOD"], headers.get("connection"),
                                 flowcontrol.message_size(pacer.window))
+        conn_id = request.conn_id
         result = environ = None
         try:
             environ = filters.run_pre_request(request, wsgi_environ.build(request, body))
             start_response = filters.wrap_start_response(request, response.start_response)
             result = self.app(environ, start_response)
+            write = response.write
             for chunk in result:
-                response.write(chunk)
+                write(chunk)
             response.finish()
         except ClientGone:
             log.debug("Client of connection %s went away, response stopped", conn_id)
@@ -314,8 +333,8 @@ class Worker:
                           headers.get("METHOD"), headers.get("URI", headers.get("PATH")))
             if not response.headers_sent:
                 detail = traceback.format_exc().encode("utf-8", "replace") if self.debug else None
-                self.send(sender, conn_id, error_reply("500 Internal Server Error", version,
-                                                       detail and b"500 Internal Server Error\n\n" + detail))
+                send(error_reply("500 Internal Server Error", version,
+                                 detail and b"500 Internal Server Error\n\n" + detail))
                 response.status = "500 Internal Server Error"
             response.close = True
         finally:
@@ -325,7 +344,7 @@ class Worker:
                 except Exception:
                     log.exception("Error in the application's close()")
         if response.close:
-            self.send(sender, conn_id, message.CLOSE)
+            send(message.CLOSE)
         elif pacer is not None:
             pacer.drain()
         if self.access_log is not None and environ is not None:
