@@ -111,10 +111,15 @@ def _latin1(headers):
     return True
 
 
+_COMMA, _BRACE = b",}"
+
+
 def _decode_headers(payload, terminator):
+    """The headers dict of a JSON (``terminator`` ",") or tnetstring ("}")
+    payload."""
     # Deep nesting raises RecursionError, a tnetstring dict keyed by a list
     # or a dict TypeError: a bad message all the same.
-    if terminator == b",":
+    if terminator == _COMMA:
         text = payload.decode("latin-1")
         try:
             try:
@@ -128,9 +133,9 @@ def _decode_headers(payload, terminator):
         if not isinstance(headers, dict):
             raise MessageError("headers are not a dict")
         # Only a \u escape (mongrel2 writes none) gives text beyond latin-1.
-        if _ONLY_STR(map(type, headers.values())) and "\\u" not in text:
+        if "\\u" not in text and _ONLY_STR(map(type, headers.values())):
             return headers  # the usual case: nothing to convert
-    elif terminator == b"}":
+    elif terminator == _BRACE:
         try:
             headers = tnetstring.loads(b"%d:%s}" % (len(payload), payload))
         except (ValueError, TypeError, RecursionError) as exc:
@@ -145,7 +150,7 @@ def _decode_headers(payload, terminator):
         if isinstance(value, list) and name.isupper():
             raise MessageError("mongrel2's own header %s repeated" % name)
         converted[name] = value
-    if terminator == b"," and not _latin1(converted):
+    if terminator == _COMMA and not _latin1(converted):
         raise MessageError("header text beyond latin-1")
     return converted
 
@@ -160,24 +165,23 @@ def parse(data):
         raise MessageError("bad sender or connection id")
     try:
         start, end = _netstring(rest, 0)
-        headers = _decode_headers(rest[start:end], rest[end:end + 1])
+        headers = _decode_headers(rest[start:end], rest[end])
         start, end = _netstring(rest, end + 1)
-        if rest[end] != 44:  # b","
+        if rest[end] != _COMMA:
             raise MessageError("body is not a netstring")
-        body = rest[start:end]
         method = headers.get("METHOD")
-        if not isinstance(method, str):
+        if method.__class__ is not str:
             raise MessageError("METHOD header missing")
-        if method != "JSON" and not isinstance(headers.get("PATH"), str):
+        if headers.get("PATH").__class__ is not str and method != "JSON":
             raise MessageError("PATH header missing")
         length = headers.get("content-length")
-        if length is not None and not (isinstance(length, str) and length.isascii()
+        if length is not None and not (length.__class__ is str and length.isascii()
                                        and length.isdigit()):
             raise MessageError("bad Content-Length")
     except MessageError as exc:
         exc.sender, exc.conn_id = sender, conn_id
         raise
-    return Request(sender, conn_id, path, headers, body)
+    return Request(sender, conn_id, path, headers, rest[start:end])
 
 
 def is_control_envelope(data):
@@ -193,6 +197,8 @@ def reply(sender, conn_ids, body):
     ``conn_ids`` is one id or a sequence of them (bytes, str or int). An
     empty ``body`` (:data:`CLOSE`) closes those connections.
     """
+    if conn_ids.__class__ is bytes:  # one id, as parse() gives it
+        return b"%s %d:%s, %s" % (sender, len(conn_ids), conn_ids, body)
     if isinstance(conn_ids, (bytes, str, int)):
         conn_ids = (conn_ids,)
     ids = b" ".join(i if isinstance(i, bytes) else str(i).encode() for i in conn_ids)
