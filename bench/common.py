@@ -280,14 +280,14 @@ class Wsgid:
     ``<app_path>/logs/wsgid.log``.
 
     ``workers``/``dispatch`` are passed as ``--workers``/``--dispatch`` when
-    not None; ``profile`` runs wsgid under cProfile (foreground only).
+    not None.
     """
 
     def __init__(self, m2, app_path, wsgi_app, workers=None, dispatch=None, daemon=False,
-                 python=sys.executable, profile=None, out_path=None, extra=()):
+                 python=sys.executable, out_path=None, extra=()):
         self.m2, self.app_path, self.wsgi_app = m2, app_path, wsgi_app
         self.workers, self.dispatch, self.daemon = workers, dispatch, daemon
-        self.python, self.profile, self.extra = python, profile, list(extra)
+        self.python, self.extra = python, list(extra)
         self.out_path = out_path or os.path.join(os.path.dirname(app_path), "wsgid.out")
         self.log_path = os.path.join(app_path, "logs", "wsgid.log")
         self.proc = None
@@ -322,8 +322,6 @@ class Wsgid:
             self.seen.add(self.master_pid)
             return self
         cmd = self.command("--no-daemon", *args)
-        if self.profile:
-            cmd[1:3] = ["-m", "cProfile", "-o", self.profile, "-m", "wsgid"]
         self.out = open(self.out_path, "ab")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.out, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, PYTHONPATH=ROOT))

@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark wsgid against a raw pyzmq handler behind a real mongrel2.
 
-One run does, in order:
+One run does, for each of ``--rounds`` rounds (default 3):
 
-1. throughput: a hello-world WSGI app served by wsgid, loaded with
+1. throughput: a hello-world WSGI app served by a fresh wsgid, loaded with
    ``wrk -t2 -c50 -d5s --latency`` (loopback only);
-2. memory: the wsgid worker's RSS while it streams a 1 GiB upload (mongrel2
-   spools it to a temp file; the app reads ``wsgi.input`` in 64 KiB blocks and
-   answers its sha256);
+2. memory (first round only): the wsgid worker's RSS while it streams a
+   1 GiB upload (mongrel2 spools it to a temp file; the app reads
+   ``wsgi.input`` in 64 KiB blocks and answers its sha256);
 3. throughput baseline: wsgid stopped, a minimal raw pyzmq handler (same
    number of processes) with a canned reply, same wrk run;
-4. a summary: req/s and p99 for both, the ratio wsgid/raw (target >= 0.7),
-   and the upload's RSS delta (target < 10 MiB above idle).
+
+then a summary: req/s and p99 of the median round, the ratio wsgid/raw
+(the median of the rounds'; target >= 0.7), and the upload's RSS delta
+(target < 10 MiB above idle). Alternating the two sides makes the ratio
+hold up on a machine whose speed drifts during the run.
 
 Run it from anywhere with the venv's interpreter::
 
@@ -84,7 +87,7 @@ class Wsgid(common.Wsgid):
                                           {"benchapp.py": APP})
         super().__init__(m2, app_path, "benchapp:app",
                          workers=args.processes if args.processes > 1 else None,
-                         python=args.python, profile=args.profile,
+                         python=args.python,
                          out_path=os.path.join(base, "wsgid.out"))
         self.args = args
 
@@ -228,6 +231,8 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
     p.add_argument("--connections", type=int, default=50, help="wrk -c (default 50)")
     p.add_argument("--duration", type=int, default=5, help="wrk -d seconds (default 5)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="wsgid and raw runs, alternating (default 3); the median ratio counts")
     p.add_argument("--warmup", type=int, default=1,
                    help="seconds of unmeasured wrk before each run (default 1, 0: none)")
     p.add_argument("--upload-mib", type=int, default=1024,
@@ -237,9 +242,6 @@ def parse_args(argv):
                    help="RSS sampling period in seconds (default 0.005)")
     p.add_argument("--python", default=sys.executable,
                    help="interpreter for wsgid and the raw handler (default: this one)")
-    p.add_argument("--profile", metavar="FILE",
-                   help="run wsgid under cProfile, stats to FILE "
-                        "(only useful with one process)")
     p.add_argument("--keep", action="store_true", help="keep the temp folder")
     p.add_argument("--raw-handler", nargs=2, metavar=("RECV", "SEND"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -254,47 +256,29 @@ def fmt_wrk(name, r):
     return line
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.raw_handler:
-        raw_handler(*args.raw_handler)
-        return 0
-    if args.profile:
-        args.profile = os.path.abspath(args.profile)
-    base = tempfile.mkdtemp(prefix="wsgid-bench-")
-    m2 = common.new_mongrel2(os.path.join(base, "m2"))
-    wsgid = raw = None
-    results = {}
-    failures = []
+def measure_wsgid(args, m2, base, failures, upload):
+    """One wrk run against a fresh wsgid (and the upload when ``upload``)."""
+    wsgid = Wsgid(args, m2, base).start()
     try:
-        m2.start()
-        print("mongrel2 %s  (chroot %s), %d process(es), python %s" % (
-            m2.url, m2.chroot, args.processes, args.python), flush=True)
-
-        wsgid = Wsgid(args, m2, base).start()
         try:
             wait_until_serving(m2.url, wsgid, "wsgid")
         except Exception as exc:
-            print("wsgid failed to serve: %s\n%s" % (exc, wsgid.output_tail()))
-            return 2
+            raise RuntimeError("wsgid failed to serve: %s\n%s" % (exc, wsgid.output_tail()))
         try:
             wait_for(lambda: len(wsgid.worker_pids()) >= args.processes, 10, interval=0.1,
                      what="%d wsgid workers" % args.processes)
         except TimeoutError:
             pass
         pids = wsgid.worker_pids()
-        print("wsgid worker pid(s): %s" % ", ".join(map(str, pids)), flush=True)
         if len(pids) != args.processes:
             print("WARNING: %d wsgid worker process(es) found, %d asked for: the comparison "
                   "with the raw handler is not like for like" % (len(pids), args.processes),
                   flush=True)
-        print("wrk against wsgid ...", flush=True)
-        results["wsgid"] = run_wrk(args, m2.url, wsgid.worker_pids(), m2.proc.pid)
-        print(fmt_wrk("wsgid", results["wsgid"]), flush=True)
-
-        if args.upload_mib:
+        result = run_wrk(args, m2.url, pids, m2.proc.pid)
+        print(fmt_wrk("wsgid", result), flush=True)
+        if upload:
             print("uploading %d MiB to wsgid ..." % args.upload_mib, flush=True)
-            up = results["upload"] = measure_upload(args, m2, wsgid)
+            up = result["upload"] = measure_upload(args, m2, wsgid)
             if not up["ok"]:
                 failures.append("upload: got %s %r, expected %r" % (
                     up["status"], up["answer"][:200], up["expected"]))
@@ -303,39 +287,71 @@ def main(argv=None):
                                 % up["leftovers"])
         if wsgid.failed():
             failures.append("wsgid exited during the run:\n" + wsgid.output_tail())
-        wsgid.stop()
-        wsgid = None
-
-        raw = RawHandlers(args, m2).start()
-        wait_until_serving(m2.url, raw, "raw handler")
-        print("wrk against the raw pyzmq handler ...", flush=True)
-        results["raw"] = run_wrk(args, m2.url, [p.pid for p in raw.procs], m2.proc.pid)
-        print(fmt_wrk("raw", results["raw"]), flush=True)
-        raw.stop()
-        raw = None
+        return result
     finally:
-        for thing in (wsgid, raw, m2):
-            if thing is not None:
-                thing.stop()
+        wsgid.stop()
+
+
+def measure_raw(args, m2):
+    raw = RawHandlers(args, m2).start()
+    try:
+        wait_until_serving(m2.url, raw, "raw handler")
+        result = run_wrk(args, m2.url, [p.pid for p in raw.procs], m2.proc.pid)
+        print(fmt_wrk("raw", result), flush=True)
+        return result
+    finally:
+        raw.stop()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.raw_handler:
+        raw_handler(*args.raw_handler)
+        return 0
+    base = tempfile.mkdtemp(prefix="wsgid-bench-")
+    m2 = common.new_mongrel2(os.path.join(base, "m2"))
+    rounds = []   # (wsgid result, raw result) pairs
+    failures = []
+    try:
+        m2.start()
+        print("mongrel2 %s  (chroot %s), %d process(es), python %s" % (
+            m2.url, m2.chroot, args.processes, args.python), flush=True)
+        # wsgid and raw alternate, so that a machine getting busier or
+        # quieter during the run moves both sides of every ratio alike.
+        for n in range(args.rounds):
+            print("round %d/%d: wrk against wsgid, then against the raw pyzmq handler ..."
+                  % (n + 1, args.rounds), flush=True)
+            try:
+                w = measure_wsgid(args, m2, base, failures, upload=n == 0 and args.upload_mib)
+            except RuntimeError as exc:
+                print(exc)
+                return 2
+            rounds.append((w, measure_raw(args, m2)))
+    finally:
+        m2.stop()
         common.remove_temp(args, base)
 
-    w, r = results["wsgid"], results["raw"]
-    ratio = w["rps"] / r["rps"]
+    ratios = sorted(w["rps"] / r["rps"] for w, r in rounds)
+    ratio = ratios[len(ratios) // 2]
+    w, r = min(rounds, key=lambda pair: abs(pair[0]["rps"] / pair[1]["rps"] - ratio))
     print()
     print("=" * 72)
-    print("wsgid gateway benchmark: %s, %d process(es)" % (w["cmd"], args.processes))
+    print("wsgid gateway benchmark: %s, %d process(es), %d round(s)" % (
+        w["cmd"], args.processes, len(rounds)))
     print("-" * 72)
     print(fmt_wrk("wsgid", w))
     print(fmt_wrk("raw", r))
     print("ratio wsgid/raw req/s: %.3f   (target >= %.2f)   %s" % (
         ratio, RATIO_TARGET, "PASS" if ratio >= RATIO_TARGET else "MISS"))
+    if len(rounds) > 1:
+        print("(the median round's; every round's: %s)" % ", ".join("%.3f" % x for x in ratios))
     print("p99 wsgid/raw: %.2f ms / %.2f ms" % (w["p99_ms"], r["p99_ms"]))
-    for name in ("wsgid", "raw"):
-        if results[name]["errors"]:
-            failures.append("wrk against %s: %s" % (name, "; ".join(results[name]["errors"])))
+    for name, result in [("wsgid", w) for w, _ in rounds] + [("raw", r) for _, r in rounds]:
+        if result["errors"]:
+            failures.append("wrk against %s: %s" % (name, "; ".join(result["errors"])))
     rss_ok = True
-    if "upload" in results:
-        up = results["upload"]
+    up = rounds[0][0].get("upload")
+    if up:
         delta = (up["peak"] - up["idle"]) / MiB
         rss_ok = delta < RSS_TARGET_MIB
         print("-" * 72)
