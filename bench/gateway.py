@@ -248,9 +248,11 @@ def parse_args(argv):
 
 
 def fmt_wrk(name, r):
+    n = max(1, r["requests"])
     line = ("%-6s %9.1f req/s   p99 %7.2f ms   (%d requests; CPU: handler %.0f%%, "
-            "mongrel2 %.0f%%)" % (name, r["rps"], r["p99_ms"], r["requests"],
-                                  r["handler_cpu"], r["m2_cpu"]))
+            "mongrel2 %.0f%%; per request: handler %.1f us, %.2f context switches)" % (
+                name, r["rps"], r["p99_ms"], r["requests"], r["handler_cpu"], r["m2_cpu"],
+                r["handler_cpu"] / 100 * r["wall"] / n * 1e6, r["switches"]["handler"] / n))
     if r["errors"]:
         line += "   ERRORS: " + "; ".join(r["errors"])
     return line
