@@ -1,6 +1,24 @@
+import os
 import re
 
 from setuptools import find_packages, setup
+
+# The data path, compiled by Cython when it is there (pyproject.toml asks
+# for it): the same modules, about a third faster per request. With
+# WSGID_PURE_PYTHON=1, or without Cython, they install as plain Python.
+COMPILED = ["wsgid/message.py", "wsgid/environ.py", "wsgid/response.py",
+            "wsgid/sources.py", "wsgid/worker.py"]
+
+
+def extensions():
+    if os.environ.get("WSGID_PURE_PYTHON"):
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        return []
+    return cythonize(COMPILED, compiler_directives={"language_level": 3}, quiet=True)
+
 
 with open("wsgid/__init__.py") as f:
     version = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
@@ -16,6 +34,7 @@ setup(
     long_description_content_type="text/x-rst",
     license="BSD",
     packages=find_packages(include=["wsgid", "wsgid.*"]),
+    ext_modules=extensions(),
     python_requires=">=3.10",
     install_requires=["pyzmq>=22", "python-daemon>=2.3", "tnetstring3>=0.4", "setproctitle>=1.2"],
     extras_require={

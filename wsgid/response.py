@@ -52,18 +52,17 @@ class Response:
     whether to close the connection afterwards.
     """
 
-    # One of these per request: what most responses never change stays on the class.
-    status = None
-    headers_sent = False
-    length = None      # Content-Length given by the app
-    written = 0        # body bytes accepted so far
-    chunked = False
-    no_body = False    # 1xx/204/304 (and HEAD): the body is never sent
-    _buffered = 0
-    _mark = 0.0
-
     def __init__(self, send, version, method, connection, max_message=FLUSH_BYTES):
         self._send = send
+        self.status = None
+        self.headers_sent = False
+        self.length = None      # Content-Length given by the app
+        self.written = 0        # body bytes accepted so far
+        self.chunked = False
+        self.no_body = False    # 1xx/204/304 (and HEAD): the body is never sent
+        self._buffered = 0
+        self._mark = 0.0
+        self._block = b""
         self.max_message = max_message  # body bytes per message (flow control wants few)
         self.http10 = version == "HTTP/1.0"
         self.head = method == "HEAD"

@@ -1,0 +1,26 @@
+# Types for Cython when it compiles response.py (see setup.py); the .py
+# module runs as it is without them.
+
+cpdef bint _no_body_status(str status)
+
+cdef class Response:
+    cdef public object status
+    cdef public bint headers_sent
+    cdef public object length
+    cdef public Py_ssize_t written
+    cdef public bint chunked
+    cdef public bint no_body
+    cdef public bint close
+    cdef public bint http10
+    cdef public bint head
+    cdef public Py_ssize_t max_message
+    cdef object _send
+    cdef list _buffer
+    cdef Py_ssize_t _buffered
+    cdef double _mark
+    cdef bytes _block
+    cpdef write(self, data)
+    cpdef finish(self)
+    cdef bytes _head(self)
+    cdef bytes _frame(self, bytes data)
+    cdef _flush(self)
