@@ -152,7 +152,7 @@ def serve(app, path="/"):
     """Run one request through Worker.call_app; return the parsed response."""
     worker = Worker(app, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
     sent = []
-    worker.sender = lambda sender, conn_id: sent.append
+    worker.sender = lambda sender, conn_id: lambda data, hold=False: sent.append(data)
     worker.handle(wire.request({"PATH": path, "METHOD": "GET", "VERSION": "HTTP/1.1",
                                 "URI": path, "PATTERN": "/", "host": "localhost"}))
     return wire.parse_response([s for s in sent if s])

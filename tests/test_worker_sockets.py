@@ -145,13 +145,14 @@ def test_upload_inside_chroot_served_and_removed(fake_m2, tmp_path):
 def test_internal_error_closes_the_connection(tmp_path):
     """A bug of wsgid's own (simulated: handle_request raises) is logged and
     the client's connection closed, not left hanging."""
+    from wsgid.outbox import Outbox
     from wsgid.worker import Worker
 
     sent = []
     worker = Worker(lambda environ, start_response: [], "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
     worker.subscribed = 1
     worker.source = type("Source", (), {"gone": lambda self, conn_id: False, "paces": False})()
-    worker.pub = type("Pub", (), {"send": lambda self, data, copy=True: sent.append(data)})()
+    worker.outbox = Outbox(type("Pub", (), {"send": lambda self, data, copy=True: sent.append(data)})())
 
     def boom(request):
         raise RuntimeError("a wsgid bug")

@@ -16,12 +16,12 @@ import zmq
 
 from wsgid import environ as wsgi_environ
 from wsgid import filters, flowcontrol, message, uploads
+from wsgid.outbox import Outbox
 from wsgid.response import Response, error_reply
 from wsgid.sources import BrokerSource, DirectSource
 
 log = logging.getLogger("wsgid")
 
-_COPY_THRESHOLD = 1 << 16  # below this pyzmq copies faster than it tracks
 _WEBSOCKET = ("WEBSOCKET_HANDSHAKE", "WEBSOCKET")
 
 
@@ -46,6 +46,9 @@ class Worker:
         self.recv_spec = recv
         self.send_spec = send
         self.broker_spec = broker
+        # Replies are held only where requests queue up here (see outbox); a
+        # broker hands out one at a time.
+        self.hold_replies = not broker
         self.access_log = access_log
         self.mongrel2_chroot = mongrel2_chroot
         self.debug = debug
@@ -81,6 +84,7 @@ class Worker:
         context = zmq.Context(1)
         self.pub = context.socket(zmq.XPUB)
         self.pub.setsockopt(zmq.LINGER, 2000)
+        self.outbox = Outbox(self.pub)
         if self.broker_spec:
             self.source = BrokerSource(context, self.broker_spec, b"%d" % os.getpid())
         else:
@@ -94,12 +98,15 @@ class Worker:
                          "broker %s" % self.broker_spec if self.broker_spec
                          else "recv %s" % self.recv_spec, self.send_spec)
                 self.on_ready()
+                if self.hold_replies:
+                    self.outbox.start()
                 self._loop(wakeup_r)
                 if os.getppid() == self.ppid:
                     for data in self.source.leftovers():
                         self._serve(data)
         finally:
             signal.set_wakeup_fd(-1)
+            self.outbox.stop()
             self.source.close()
             self.pub.close()
             context.term()
@@ -116,7 +123,8 @@ class Worker:
         while self.alive:
             events = dict(poller.poll(self.tick_ms))
             if self.pub in events:
-                self._count_subscriptions()
+                with self.outbox.lock:
+                    self._count_subscriptions()
                 if self.subscribed > 0:
                     return
             self._drain(wakeup_r)
@@ -136,20 +144,25 @@ class Worker:
             if self.source.sock in events or self.source.held:
                 self._serve_available()
             if self.pub in events:
-                self._count_subscriptions()  # mongrel2 restarting
+                with self.outbox.lock:
+                    self._count_subscriptions()  # mongrel2 restarting
             if wakeup_r in events:
                 self._drain(wakeup_r)
             self._tick()
 
     def _serve_available(self):
-        """Serve every request already queued, without a poll for each."""
+        """Serve every request already queued, without a poll for each; the
+        replies held meanwhile leave once the queue is empty."""
+        outbox = self.outbox
         while self.alive:
             try:
                 data = self.source.recv_nowait()
             except zmq.Again:
-                return
+                break
+            outbox.before_request()
             self._serve(data)
             self._tick()
+        outbox.flush()
 
     def _serve(self, data):
         """Serve one message; tell the source when it was work, not a notice."""
@@ -180,7 +193,7 @@ class Worker:
 
     def _count_subscriptions(self):
         """XPUB tells (un)subscriptions: 1 then the topic, 0 when a SUB side
-        (mongrel2 stopping) goes."""
+        (mongrel2 stopping) goes. The caller holds the outbox's lock."""
         try:
             while True:
                 self.subscribed += 1 if self.pub.recv(zmq.NOBLOCK)[:1] == b"\x01" else -1
@@ -191,9 +204,10 @@ class Worker:
         """mongrel2 restarted: hold the reply until it has subscribed again,
         rather than PUBlish it to no one."""
         deadline = time.monotonic() + timeout
-        while self.subscribed <= 0 and time.monotonic() < deadline:
-            if self.pub.poll(50):
-                self._count_subscriptions()
+        with self.outbox.lock:  # nor let the watchdog send what is held
+            while self.subscribed <= 0 and time.monotonic() < deadline:
+                if self.pub.poll(50):
+                    self._count_subscriptions()
 
     @staticmethod
     def _drain(fd):
@@ -210,17 +224,21 @@ class Worker:
 
     # -- one message ------------------------------------------------------------
     def sender(self, sender, conn_id):
-        """``send(body)`` for one connection: the body framed for mongrel2
-        and PUBlished, unless the client is known to be gone."""
+        """``send(body, hold=False)`` for one connection: the body framed for
+        mongrel2 and sent (or held, see outbox), unless the client is known
+        to be gone."""
         envelope = message.reply(sender, conn_id, b"")
-        gone, pub_send = self.source.gone, self.pub.send
+        gone, outbox = self.source.gone, self.outbox
 
-        def send(body):
+        def send(body, hold=False):
             if body and gone(conn_id):
                 raise ClientGone()
             if self.subscribed <= 0:
                 self._await_subscriber()
-            pub_send(envelope + body, copy=len(body) < _COPY_THRESHOLD)
+            if hold:
+                outbox.hold(envelope + body)
+            else:
+                outbox.send(envelope + body)
         return send
 
     def send(self, sender, conn_id, body):
@@ -306,7 +324,8 @@ class Worker:
         send = self.sender(request.sender, request.conn_id)
         pacer = self._pacer(request) if self.credit_window or flowcontrol.CREDITS in headers else None
         if pacer is None:
-            response = Response(send, version, headers["METHOD"], headers.get("connection"))
+            response = Response(send, version, headers["METHOD"], headers.get("connection"),
+                                send_whole=self.hold_replies and (lambda data: send(data, True)))
         else:
             def paced_send(data):
                 if not pacer.reserve(len(data)):
