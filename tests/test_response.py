@@ -600,3 +600,21 @@ def test_repeated_connection_header_with_close():
     from wsgid.response import Response
     response = Response(lambda data: None, "HTTP/1.1", "GET", ["keep-alive", "close"])
     assert response.close
+
+
+def test_one_message_reply_goes_through_send_whole_streamed_pieces_through_send():
+    """The worker may hold a whole reply a moment (see wsgid.outbox), never a
+    streamed piece."""
+    whole, pieces = [], []
+    resp = Response(pieces.append, "HTTP/1.1", "GET", None, send_whole=whole.append)
+    resp.start_response("200 OK", [])
+    resp.write(b"small")
+    resp.finish()
+    assert len(whole) == 1 and whole[0].endswith(b"\r\n\r\nsmall") and pieces == []
+
+    whole, pieces = [], []
+    resp = Response(pieces.append, "HTTP/1.1", "GET", None, send_whole=whole.append)
+    resp.start_response("200 OK", [])
+    resp.write(b"x" * FLUSH_BYTES)
+    resp.finish()
+    assert whole == [] and len(pieces) == 2 and pieces[-1] == b"0\r\n\r\n"
