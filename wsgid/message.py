@@ -72,14 +72,24 @@ class Request:
 
 def _netstring(data, start):
     """Find ``LEN:PAYLOAD`` at ``start``: the payload's start and end (its
-    terminator is the byte at the end)."""
-    colon = data.find(b":", start, start + 11)
-    if colon <= start or not data[start:colon].isdigit():
+    terminator is the byte at the end). A loop over the bytes, which Cython
+    turns into C."""
+    size = len(data)
+    limit = min(start + 10, size)  # at most 10 digits
+    length = 0
+    i = start
+    while i < limit:
+        c = data[i]
+        if c < 48 or c > 57:  # not 0-9
+            break
+        length = length * 10 + c - 48
+        i += 1
+    if i == start or i >= size or data[i] != 58:  # b":"
         raise MessageError("bad netstring length")
-    end = colon + 1 + int(data[start:colon])
-    if end >= len(data):
+    end = i + 1 + length
+    if end >= size:
         raise MessageError("truncated netstring")
-    return colon + 1, end
+    return i + 1, end
 
 
 def _text(value):
@@ -96,7 +106,6 @@ def _header_value(value):
 # non-UTF-8 bytes pass through, hence latin-1 and a non-strict decoder.
 _JSON = json.JSONDecoder(strict=False)
 _scan_json = _JSON.scan_once  # decode() without its white space handling (in Python)
-_ONLY_STR = frozenset((str,)).issuperset
 
 
 def _latin1(headers):
@@ -133,8 +142,12 @@ def _decode_headers(payload, terminator):
         if not isinstance(headers, dict):
             raise MessageError("headers are not a dict")
         # Only a \u escape (mongrel2 writes none) gives text beyond latin-1.
-        if "\\u" not in text and _ONLY_STR(map(type, headers.values())):
-            return headers  # the usual case: nothing to convert
+        if "\\u" not in text:
+            for value in headers.values():
+                if value.__class__ is not str:
+                    break
+            else:
+                return headers  # the usual case: nothing to convert
     elif terminator == _BRACE:
         try:
             headers = tnetstring.loads(b"%d:%s}" % (len(payload), payload))
