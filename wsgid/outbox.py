@@ -20,8 +20,8 @@ import time
 
 import zmq
 
-HOLD_COUNT = 16          # replies held at most: a batch, not a backlog
-HOLD_SECONDS = 0.002     # the longest a held reply waits (plus the GIL's hand-over)
+HOLD_COUNT = 32          # replies held at most: a batch, not a backlog
+HOLD_SECONDS = 0.005     # the longest a held reply waits (plus the GIL's hand-over)
 PARK_SECONDS = 1.0       # the watchdog sleeps for good after this long without work
 _COPY_THRESHOLD = 1 << 16  # below this pyzmq copies faster than it tracks
 
