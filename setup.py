@@ -17,7 +17,10 @@ def extensions():
         from Cython.Build import cythonize
     except ImportError:
         return []
-    return cythonize(COMPILED, compiler_directives={"language_level": 3}, quiet=True)
+    modules = cythonize(COMPILED, compiler_directives={"language_level": 3}, quiet=True)
+    for module in modules:
+        module.optional = True  # no C compiler: the plain Python modules serve
+    return modules
 
 
 with open("wsgid/__init__.py") as f:
