@@ -258,3 +258,48 @@ def test_environ_of_any_parsed_json_structure(headers):
         return
     if environ is not None:
         assert_pep3333(environ)
+
+
+# -- the byte-loop JSON reader (mongrel2's usual headers) --------------------------------
+
+json_texts = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), latin1),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(latin1, inner, max_size=4)),
+    max_leaves=8).map(lambda value: json.dumps(value, separators=(",", ":")).encode("latin-1"))
+
+
+def _json_of(data):
+    try:
+        return json.loads(data.decode("latin-1"), strict=False)
+    except ValueError:
+        return "not JSON"
+
+
+@PROPERTY
+@given(st.one_of(mongrel2_headers().map(wire.json_headers), json_texts, st.binary(max_size=80),
+                 mongrel2_headers().map(lambda h: support_fuzz.mutate(
+                     random.Random(len(h)), wire.json_headers(h)))))
+@example(b'{"a":"b"}')
+@example(b'{"a":[]}')
+@example(b'{}')
+@example(b'{"a":"b\\"c"}')
+@example(b'{"a":"b" }')
+@example(b'{"a":"b"')
+@example(b'{"a":["b","c"],"d":"e"}')
+def test_fast_json_reader_agrees_with_the_json_module(data):
+    """It reads what mongrel2 writes exactly as the json module does, and
+    leaves everything else (None) to it; it never raises."""
+    from wsgid.message import _fast_json_headers
+    headers = _fast_json_headers(data, 0, len(data))
+    if headers is not None:
+        assert headers == _json_of(data)
+
+
+@PROPERTY
+@given(mongrel2_headers())
+def test_fast_json_reader_takes_every_escape_free_mongrel2_header_set(headers):
+    from wsgid.message import _fast_json_headers
+    data = wire.json_headers(headers)
+    if b"\\" not in data:
+        assert _fast_json_headers(data, 0, len(data)) == headers

@@ -9,6 +9,12 @@ import json
 
 import tnetstring
 
+try:
+    import cython
+    _COMPILED = cython.compiled
+except ImportError:  # plain Python, without Cython installed
+    _COMPILED = False
+
 __all__ = ["MessageError", "Request", "parse", "reply", "CLOSE"]
 
 #: The body of a reply that makes mongrel2 close the connection.
@@ -121,28 +127,107 @@ def _latin1(headers):
 
 
 _COMMA, _BRACE = b",}"
+_QUOTE, _BACKSLASH, _COLON, _OPEN, _LIST, _END_LIST = b'"\\:{[]'
 
 
-def _decode_headers(payload, terminator):
-    """The headers dict of a JSON (``terminator`` ",") or tnetstring ("}")
-    payload."""
+def _json_string_end(data, i, end):
+    """Where the JSON string opened at ``data[i]`` closes, or -1 when it has
+    an escape or does not close before ``end``."""
+    i += 1
+    while i < end:
+        c = data[i]
+        if c == _QUOTE:
+            return i
+        if c == _BACKSLASH:
+            return -1
+        i += 1
+    return -1
+
+
+def _fast_json_headers(data, start, end):
+    """The headers dict of mongrel2's usual JSON at ``data[start:end]`` --
+    string keys, string or list-of-strings values, no white space, no escape
+    -- or None for anything else, which the json module then decodes. Once
+    compiled, a byte loop about twice as fast as the json module; the
+    result is the same."""
+    headers = {}
+    i = start
+    if end - i < 2 or data[i] != _OPEN:
+        return None
+    i += 1
+    if data[i] == _BRACE:
+        return headers if i + 1 == end else None
+    while True:
+        if data[i] != _QUOTE:
+            return None
+        j = _json_string_end(data, i, end)
+        if j < 0 or j + 2 >= end or data[j + 1] != _COLON:
+            return None
+        name = data[i + 1:j].decode("latin-1")
+        i = j + 2
+        if data[i] == _QUOTE:
+            j = _json_string_end(data, i, end)
+            if j < 0:
+                return None
+            headers[name] = data[i + 1:j].decode("latin-1")
+            i = j + 1
+        elif data[i] == _LIST:
+            values = []
+            i += 1
+            if i < end and data[i] == _END_LIST:
+                i += 1
+            else:
+                while True:
+                    if i >= end or data[i] != _QUOTE:
+                        return None
+                    j = _json_string_end(data, i, end)
+                    if j < 0 or j + 1 >= end:
+                        return None
+                    values.append(data[i + 1:j].decode("latin-1"))
+                    i = j + 1
+                    if data[i] == _END_LIST:
+                        i += 1
+                        break
+                    if data[i] != _COMMA:
+                        return None
+                    i += 1
+            headers[name] = values
+        else:
+            return None
+        if i >= end:
+            return None
+        if data[i] == _BRACE:
+            return headers if i + 1 == end else None
+        if data[i] != _COMMA:
+            return None
+        i += 1
+
+
+def _decode_headers(data, start, end):
+    """The headers dict of the JSON (terminated by ",") or tnetstring ("}")
+    payload at ``data[start:end]``."""
     # Deep nesting raises RecursionError, a tnetstring dict keyed by a list
     # or a dict TypeError: a bad message all the same.
+    terminator = data[end]
     if terminator == _COMMA:
-        text = payload.decode("latin-1")
-        try:
+        headers = _fast_json_headers(data, start, end) if _COMPILED else None
+        escaped = False
+        if headers is None:
+            text = data[start:end].decode("latin-1")
             try:
-                headers, end = _scan_json(text, 0)
-            except StopIteration:
-                end = -1
-            if end != len(text):  # white space or garbage around it: the full decoder says
-                headers = _JSON.decode(text)
-        except (ValueError, RecursionError) as exc:
-            raise MessageError("headers are not valid JSON: %s" % exc) from None
-        if not isinstance(headers, dict):
-            raise MessageError("headers are not a dict")
-        # Only a \u escape (mongrel2 writes none) gives text beyond latin-1.
-        if "\\u" not in text:
+                try:
+                    headers, stop = _scan_json(text, 0)
+                except StopIteration:
+                    stop = -1
+                if stop != len(text):  # white space or garbage around it: the full decoder says
+                    headers = _JSON.decode(text)
+            except (ValueError, RecursionError) as exc:
+                raise MessageError("headers are not valid JSON: %s" % exc) from None
+            if not isinstance(headers, dict):
+                raise MessageError("headers are not a dict")
+            # Only a \u escape (mongrel2 writes none) gives text beyond latin-1.
+            escaped = "\\u" in text
+        if not escaped:
             for value in headers.values():
                 if value.__class__ is not str:
                     break
@@ -150,7 +235,7 @@ def _decode_headers(payload, terminator):
                 return headers  # the usual case: nothing to convert
     elif terminator == _BRACE:
         try:
-            headers = tnetstring.loads(b"%d:%s}" % (len(payload), payload))
+            headers = tnetstring.loads(b"%d:%s}" % (end - start, data[start:end]))
         except (ValueError, TypeError, RecursionError) as exc:
             raise MessageError("headers are not a valid tnetstring: %s" % exc) from None
         if not isinstance(headers, dict):
@@ -178,7 +263,7 @@ def parse(data):
         raise MessageError("bad sender or connection id")
     try:
         start, end = _netstring(rest, 0)
-        headers = _decode_headers(rest[start:end], rest[end])
+        headers = _decode_headers(rest, start, end)
         start, end = _netstring(rest, end + 1)
         if rest[end] != _COMMA:
             raise MessageError("body is not a netstring")
