@@ -15,40 +15,36 @@ _NOT_CLIENT_HEADERS = frozenset(("x-mongrel2-upload-start", "x-mongrel2-upload-d
 _CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 
-class _HeaderKeys(dict):
-    """Header name -> environ key, or "" for names that are not client
-    headers; computed once per name."""
-
-    def __missing__(self, name):
-        if not name.islower() or "_" in name or name in _NOT_CLIENT_HEADERS:
-            # Upper-case keys are mongrel2's; a name holding "_" could pose as
-            # another header once dashes become underscores.
-            key = ""
-        else:
-            key = _CGI_NAMES.get(name) or "HTTP_" + name.upper().replace("-", "_")
-        if len(self) < 4096:  # clients choose names: bound the memo
-            self[name] = key
-        return key
+# Memos, bounded since clients choose header names and hosts (plain dicts:
+# a dict subclass is slower to index).
+_KEYS = {}          # header name -> environ key, "" for a name that is no client header
+_SERVER_NAMES = {}  # (Host header, scheme) -> (SERVER_NAME, SERVER_PORT)
+_MEMO_SIZE = 4096
 
 
-class _ServerNames(dict):
-    """(Host header, scheme) -> (SERVER_NAME, SERVER_PORT), computed once."""
-
-    def __missing__(self, host_scheme):
-        host, scheme = host_scheme
-        if host.startswith("["):  # IPv6 literal
-            name, _, port = host.partition("]")
-            name, port = name + "]", port.lstrip(":")
-        else:
-            name, _, port = host.partition(":")
-        value = name or "localhost", port or DEFAULT_PORTS.get(scheme, "80")
-        if len(self) < 4096:
-            self[host_scheme] = value
-        return value
+def _environ_key(name):
+    if not name.islower() or "_" in name or name in _NOT_CLIENT_HEADERS:
+        # Upper-case keys are mongrel2's; a name holding "_" could pose as
+        # another header once dashes become underscores.
+        key = ""
+    else:
+        key = _CGI_NAMES.get(name) or "HTTP_" + name.upper().replace("-", "_")
+    if len(_KEYS) < _MEMO_SIZE:
+        _KEYS[name] = key
+    return key
 
 
-_KEYS = _HeaderKeys()
-_SERVER_NAMES = _ServerNames()
+def _server_name_port(host_scheme):
+    host, scheme = host_scheme
+    if host.startswith("["):  # IPv6 literal
+        name, _, port = host.partition("]")
+        name, port = name + "]", port.lstrip(":")
+    else:
+        name, _, port = host.partition(":")
+    value = name or "localhost", port or DEFAULT_PORTS.get(scheme, "80")
+    if len(_SERVER_NAMES) < _MEMO_SIZE:
+        _SERVER_NAMES[host_scheme] = value
+    return value
 
 
 def _script_name(pattern, path_info):
@@ -95,13 +91,16 @@ def build(request, wsgi_input=None, errors=sys.stderr):
     }
     keys = _KEYS
     for name, value in headers.items():
-        key = keys[name]
+        key = keys.get(name)
+        if key is None:
+            key = _environ_key(name)
         if key:
             if value.__class__ is list:
                 value = ("; " if name == "cookie" else ",").join(value)
             environ[key] = value
-    environ["SERVER_NAME"], environ["SERVER_PORT"] = _SERVER_NAMES[
-        environ.get("HTTP_HOST", ""), scheme]
+    host_scheme = environ.get("HTTP_HOST", ""), scheme
+    server = _SERVER_NAMES.get(host_scheme)
+    environ["SERVER_NAME"], environ["SERVER_PORT"] = server or _server_name_port(host_scheme)
     if wsgi_input is not None:  # an upload file: chunked bodies have no length
         environ["CONTENT_LENGTH"] = str(os.fstat(wsgi_input.fileno()).st_size)
     elif "CONTENT_LENGTH" not in environ and request.body:
