@@ -602,19 +602,23 @@ def test_repeated_connection_header_with_close():
     assert response.close
 
 
-def test_one_message_reply_goes_through_send_whole_streamed_pieces_through_send():
-    """The worker may hold a whole reply a moment (see wsgid.outbox), never a
-    streamed piece."""
-    whole, pieces = [], []
-    resp = Response(pieces.append, "HTTP/1.1", "GET", None, send_whole=whole.append)
+def test_one_message_reply_may_be_held_streamed_pieces_never():
+    """With hold_whole, the worker is told it may hold a whole reply a moment
+    (see wsgid.outbox), never a streamed piece."""
+    sent = []
+
+    def send(data, hold=False):
+        sent.append((data, hold))
+
+    resp = Response(send, "HTTP/1.1", "GET", None, hold_whole=True)
     resp.start_response("200 OK", [])
     resp.write(b"small")
     resp.finish()
-    assert len(whole) == 1 and whole[0].endswith(b"\r\n\r\nsmall") and pieces == []
+    assert len(sent) == 1 and sent[0][0].endswith(b"\r\n\r\nsmall") and sent[0][1] is True
 
-    whole, pieces = [], []
-    resp = Response(pieces.append, "HTTP/1.1", "GET", None, send_whole=whole.append)
+    sent = []
+    resp = Response(send, "HTTP/1.1", "GET", None, hold_whole=True)
     resp.start_response("200 OK", [])
     resp.write(b"x" * FLUSH_BYTES)
     resp.finish()
-    assert whole == [] and len(pieces) == 2 and pieces[-1] == b"0\r\n\r\n"
+    assert [hold for _, hold in sent] == [False, False] and sent[-1][0] == b"0\r\n\r\n"

@@ -15,7 +15,7 @@ cdef class Response:
     cdef public bint head
     cdef public Py_ssize_t max_message
     cdef object _send
-    cdef object _send_whole
+    cdef bint _hold_whole
     cdef list _buffer
     cdef Py_ssize_t _buffered
     cdef double _mark

@@ -53,9 +53,10 @@ class Response:
     """
 
     def __init__(self, send, version, method, connection, max_message=FLUSH_BYTES,
-                 send_whole=None):
+                 hold_whole=False):
         self._send = send
-        self._send_whole = send_whole or send  # a reply in one message: may wait a little
+        # A reply in one message may wait a little: send(data, True) says so.
+        self._hold_whole = hold_whole
         self.status = None
         self.headers_sent = False
         self.length = None      # Content-Length given by the app
@@ -155,7 +156,10 @@ class Response:
         if not self.headers_sent:
             if self.length is None and not _no_body_status(self.status):
                 self.length = self.written
-            self._send_whole(self._head() + b"".join(self._buffer))
+            if self._hold_whole:
+                self._send(self._head() + b"".join(self._buffer), True)
+            else:
+                self._send(self._head() + b"".join(self._buffer))
         else:
             tail = self._frame(b"".join(self._buffer)) if self._buffer else b""
             if self.chunked:

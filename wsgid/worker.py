@@ -325,7 +325,7 @@ class Worker:
         pacer = self._pacer(request) if self.credit_window or flowcontrol.CREDITS in headers else None
         if pacer is None:
             response = Response(send, version, headers["METHOD"], headers.get("connection"),
-                                send_whole=self.hold_replies and (lambda data: send(data, True)))
+                                hold_whole=self.hold_replies)
         else:
             def paced_send(data):
                 if not pacer.reserve(len(data)):
