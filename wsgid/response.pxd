@@ -1,6 +1,8 @@
 # Types for Cython when it compiles response.py (see setup.py); the .py
 # module runs as it is without them.
 
+cdef dict _FRAMING_NAMES
+
 cpdef bint _no_body_status(str status)
 
 cdef class Response:

@@ -17,6 +17,17 @@ FLUSH_SECONDS = 0.02
 X_WSGID = ("X-Wsgid", wsgid.__version__)
 _HEAD_END = ("\r\n%s: %s\r\n\r\n" % X_WSGID).encode("latin-1")
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "x-wsgid"))
+_FRAMING_NAMES = {}  # header name as the app spells it -> its lower case if framing, else ""
+
+
+def _framing_name(name):
+    """The lower-cased name of a header wsgid frames itself, else ""; memoized
+    (apps use the same few names), bounded."""
+    lower = name.lower()
+    framing = lower if lower in _FRAMING else ""
+    if len(_FRAMING_NAMES) < 4096:
+        _FRAMING_NAMES[name] = framing
+    return framing
 
 
 def _no_body_status(status):
@@ -92,26 +103,28 @@ class Response:
         if status.__class__ is not str or len(status) < 4 or not status[:3].isdigit():
             raise ValueError("bad status %r" % (status,))
         # The status line and the app's headers, framing ones left out (ours
-        # come in _head); a non-str name or value fails the concatenation.
-        lines = [("HTTP/1.0 " if self.http10 else "HTTP/1.1 ") + status]
+        # come in _head); a non-str name or value fails the join.
+        parts = ["HTTP/1.0 " if self.http10 else "HTTP/1.1 ", status]
         length = None
         try:
             for name, value in headers:
-                lname = name.lower()
-                if lname not in _FRAMING:
-                    lines.append(name + ": " + value)
+                framing = _FRAMING_NAMES.get(name)
+                if framing is None:
+                    framing = _framing_name(name)
+                if not framing:
+                    parts += ("\r\n", name, ": ", value)
                 elif value.__class__ is not str:
                     raise TypeError(value)
-                elif lname == "content-length":
+                elif framing == "content-length":
                     length = int(value)
                     if length < 0:
                         raise ValueError(value)
-                elif lname == "connection" and "close" in value.lower():
+                elif framing == "connection" and "close" in value.lower():
                     self.close = True
-            block = "\r\n".join(lines)
+            block = "".join(parts)
             # Only the separators may be CR or LF: no response splitting.
-            if (block.count("\n") != len(lines) - 1 or block.count("\r") != len(lines) - 1
-                    or "\0" in block):
+            lines = len(parts) // 4
+            if block.count("\n") != lines or block.count("\r") != lines or "\0" in block:
                 raise ValueError(block)
             self._block = block.encode("latin-1")
         except (TypeError, ValueError, AttributeError):
