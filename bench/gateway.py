@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark wsgid against a raw pyzmq handler behind a real mongrel2.
 
-One run does, for each of ``--rounds`` rounds (default 3):
+One run does, for each of ``--rounds`` rounds (default 5):
 
 1. throughput: a hello-world WSGI app served by a fresh wsgid, loaded with
    ``wrk -t2 -c50 -d5s --latency`` (loopback only);
@@ -231,8 +231,8 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
     p.add_argument("--connections", type=int, default=50, help="wrk -c (default 50)")
     p.add_argument("--duration", type=int, default=5, help="wrk -d seconds (default 5)")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="wsgid and raw runs, alternating (default 3); the median ratio counts")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="wsgid and raw runs, alternating (default 5); the median ratio counts")
     p.add_argument("--warmup", type=int, default=1,
                    help="seconds of unmeasured wrk before each run (default 1, 0: none)")
     p.add_argument("--upload-mib", type=int, default=1024,
