@@ -150,9 +150,13 @@ def test_register_checks():
 
 def serve(app, path="/"):
     """Run one request through Worker.call_app; return the parsed response."""
-    worker = Worker(app, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
     sent = []
-    worker.sender = lambda sender, conn_id: lambda data, hold=False: sent.append(data)
+
+    class Recording(Worker):
+        def sender(self, sender, conn_id):
+            return lambda data, hold=False: sent.append(data)
+
+    worker = Recording(app, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
     worker.handle(wire.request({"PATH": path, "METHOD": "GET", "VERSION": "HTTP/1.1",
                                 "URI": path, "PATTERN": "/", "host": "localhost"}))
     return wire.parse_response([s for s in sent if s])

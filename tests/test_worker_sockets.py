@@ -148,14 +148,14 @@ def test_internal_error_closes_the_connection(tmp_path):
     from wsgid.outbox import Outbox
     from wsgid.worker import Worker
 
+    class Buggy(Worker):
+        def handle_request(self, request):
+            raise RuntimeError("a wsgid bug")
+
     sent = []
-    worker = Worker(lambda environ, start_response: [], "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
+    worker = Buggy(lambda environ, start_response: [], "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
     worker.subscribed = 1
     worker.source = type("Source", (), {"gone": lambda self, conn_id: False, "paces": False})()
     worker.outbox = Outbox(type("Pub", (), {"send": lambda self, data, copy=True: sent.append(data)})())
-
-    def boom(request):
-        raise RuntimeError("a wsgid bug")
-    worker.handle_request = boom
     worker.handle(request(get_headers("/x"), conn_id=b"77"))
     assert sent == [SENDER + b" 2:77, "]
