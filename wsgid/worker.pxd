@@ -1,4 +1,9 @@
 # Types for Cython when it compiles worker.py (see setup.py).
+cimport cython
+
+from wsgid.message cimport Request
+from wsgid.response cimport Response
+
 
 cdef class Worker:
     cdef public object app, recv_spec, send_spec, broker_spec, access_log, mongrel2_chroot
@@ -6,3 +11,9 @@ cdef class Worker:
     cdef public bint debug, alive, hold_replies
     cdef public Py_ssize_t max_requests, requests, subscribed, credit_window, tick_ms, ppid
     cdef public double next_tick
+
+    @cython.locals(request=Request)
+    cpdef _serve(self, data)
+
+    @cython.locals(headers=dict, response=Response)
+    cpdef call_app(self, Request request, body)

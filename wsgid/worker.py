@@ -318,6 +318,15 @@ class Worker:
             return flowcontrol.Pacer(self.source, request.conn_id, self.credit_window)
         return None
 
+    @staticmethod
+    def _paced(pacer, send):
+        """``send`` that waits for mongrel2's credits first."""
+        def paced_send(data):
+            if not pacer.reserve(len(data)):
+                raise ClientGone()
+            send(data)
+        return paced_send
+
     def call_app(self, request, body):
         headers = request.headers
         version = headers.get("VERSION", "HTTP/1.1")
@@ -327,12 +336,8 @@ class Worker:
             response = Response(send, version, headers["METHOD"], headers.get("connection"),
                                 hold_whole=self.hold_replies)
         else:
-            def paced_send(data):
-                if not pacer.reserve(len(data)):
-                    raise ClientGone()
-                send(data)
-            response = Response(paced_send, version, headers["METHOD"], headers.get("connection"),
-                                flowcontrol.message_size(pacer.window))
+            response = Response(self._paced(pacer, send), version, headers["METHOD"],
+                                headers.get("connection"), flowcontrol.message_size(pacer.window))
         conn_id = request.conn_id
         result = environ = None
         try:
