@@ -344,9 +344,8 @@ class Worker:
             environ = filters.run_pre_request(request, wsgi_environ.build(request, body))
             start_response = filters.wrap_start_response(request, response.start_response)
             result = self.app(environ, start_response)
-            write = response.write
             for chunk in result:
-                write(chunk)
+                response.write(chunk)
             response.finish()
         except ClientGone:
             log.debug("Client of connection %s went away, response stopped", conn_id)
