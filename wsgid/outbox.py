@@ -42,9 +42,8 @@ class Outbox:
     def send(self, frame):
         """Send ``frame`` now, after what is held."""
         with self.lock:
-            if self.held:
-                self._flush()
-            self.sock.send(frame, copy=len(frame) < _COPY_THRESHOLD)
+            self.held.append(frame)
+            self._flush()
 
     def hold(self, frame):
         """Queue ``frame``; it leaves with the next :meth:`flush` or send."""

@@ -12,6 +12,7 @@ cdef class Response:
     cdef public Py_ssize_t written
     cdef public bint chunked
     cdef public bint no_body
+    cdef bint _bodiless
     cdef public bint close
     cdef public bint http10
     cdef public bint head

@@ -74,6 +74,7 @@ class Response:
         self.written = 0        # body bytes accepted so far
         self.chunked = False
         self.no_body = False    # 1xx/204/304 (and HEAD): the body is never sent
+        self._bodiless = False  # 1xx/204/304: no body, nor a length or framing for one
         self._buffered = 0
         self._mark = 0.0
         self._block = b""
@@ -130,7 +131,8 @@ class Response:
         except (TypeError, ValueError, AttributeError):
             raise ValueError(_bad_header(status, headers)) from None
         self.status, self.length = status, length
-        self.no_body = self.head or _no_body_status(status)
+        self._bodiless = _no_body_status(status)
+        self.no_body = self.head or self._bodiless
         return self.write
 
     def write(self, data):
@@ -167,12 +169,13 @@ class Response:
         if self.status is None:
             raise AssertionError("the application did not call start_response()")
         if not self.headers_sent:
-            if self.length is None and not _no_body_status(self.status):
+            if self.length is None and not self._bodiless:
                 self.length = self.written
+            whole = self._head() + b"".join(self._buffer)
             if self._hold_whole:
-                self._send(self._head() + b"".join(self._buffer), True)
+                self._send(whole, True)
             else:
-                self._send(self._head() + b"".join(self._buffer))
+                self._send(whole)
         else:
             tail = self._frame(b"".join(self._buffer)) if self._buffer else b""
             if self.chunked:
@@ -187,8 +190,8 @@ class Response:
     def _head(self):
         """The status line and headers, with ours; from now on they are sent."""
         framing = b""
-        if _no_body_status(self.status):
-            pass
+        if self._bodiless:
+            pass  # no length, no chunks
         elif self.length is not None:
             framing = b"\r\nContent-Length: %d" % self.length
         elif self.http10:
