@@ -410,6 +410,19 @@ class Wsgid:
         self.master_pid = None
 
 
+def add_wrk_args(parser, part=""):
+    """The wrk options of a throughput measurement (``part`` labels it in
+    the help, e.g. "(a) ")."""
+    parser.add_argument("--threads", type=int, default=2, help="%swrk -t (default 2)" % part)
+    parser.add_argument("--connections", type=int, default=50,
+                        help="%swrk -c (default 50)" % part)
+    parser.add_argument("--duration", type=int, default=5,
+                        help="%swrk -d seconds (default 5)" % part)
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="%sseconds of unmeasured wrk before each run (default 1, 0: none)"
+                        % part)
+
+
 def add_mode_args(parser):
     """The options reload.py and dispatch.py share."""
     parser.add_argument("--modes", default="direct,broker",

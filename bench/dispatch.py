@@ -173,11 +173,7 @@ def per_request(r):
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=2, help="wsgid --workers (default 2)")
-    p.add_argument("--threads", type=int, default=2, help="(a) wrk -t (default 2)")
-    p.add_argument("--connections", type=int, default=50, help="(a) wrk -c (default 50)")
-    p.add_argument("--duration", type=int, default=5, help="(a) wrk -d seconds (default 5)")
-    p.add_argument("--warmup", type=int, default=1,
-                   help="(a) seconds of unmeasured wrk first (default 1, 0: none)")
+    common.add_wrk_args(p, "(a) ")
     p.add_argument("--slow", type=float, default=1.0,
                    help="(b) seconds the slow request sleeps (default 1)")
     p.add_argument("--lat-threads", type=int, default=2, help="(b) wrk -t (default 2)")

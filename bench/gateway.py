@@ -228,13 +228,9 @@ def parse_args(argv):
     p.add_argument("--processes", type=int, default=1,
                    help="wsgid workers and raw handler processes (default 1); "
                         "--workers N is passed to wsgid only when N > 1")
-    p.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
-    p.add_argument("--connections", type=int, default=50, help="wrk -c (default 50)")
-    p.add_argument("--duration", type=int, default=5, help="wrk -d seconds (default 5)")
+    common.add_wrk_args(p)
     p.add_argument("--rounds", type=int, default=5,
                    help="wsgid and raw runs, alternating (default 5); the median ratio counts")
-    p.add_argument("--warmup", type=int, default=1,
-                   help="seconds of unmeasured wrk before each run (default 1, 0: none)")
     p.add_argument("--upload-mib", type=int, default=1024,
                    help="upload size in MiB (default 1024 = 1 GiB, 0: skip)")
     p.add_argument("--upload-timeout", type=float, default=600)
