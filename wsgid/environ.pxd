@@ -1,7 +1,9 @@
 # Types for Cython when it compiles environ.py (see setup.py).
 cimport cython
 
-cdef dict _KEYS, _SERVER_NAMES
+from wsgid.message cimport Request
+
+cdef dict _KEYS, _SERVER_NAMES, _TEMPLATE
 
 @cython.locals(headers=dict, environ=dict, path=str, keys=dict)
-cpdef dict build(object request, object wsgi_input=*, object errors=*)
+cpdef dict build(Request request, object wsgi_input=*, object errors=*)

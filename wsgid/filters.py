@@ -64,6 +64,7 @@ Filters run in the worker process, once per request, in the worker's only
 thread; keep them quick.
 """
 
+import functools
 import logging
 
 log = logging.getLogger("wsgid")
@@ -154,13 +155,15 @@ def wrap_start_response(request, start_response):
     wrapper that runs them on the status and headers first."""
     if not _post:
         return start_response
+    # A partial, not a closure: Cython compiles no closure in a cpdef function.
+    return functools.partial(_filtered_start_response, request, start_response)
 
-    def filtered_start_response(status, headers, exc_info=None):
-        status, headers = run_post_request(request, status, headers)
-        if exc_info is None:
-            return start_response(status, headers)
-        return start_response(status, headers, exc_info)
-    return filtered_start_response
+
+def _filtered_start_response(request, start_response, status, headers, exc_info=None):
+    status, headers = run_post_request(request, status, headers)
+    if exc_info is None:
+        return start_response(status, headers)
+    return start_response(status, headers, exc_info)
 
 
 def run_request_exception(request, exc):

@@ -3,6 +3,9 @@ cimport cython
 
 from wsgid.message cimport Request
 from wsgid.response cimport Response
+from wsgid cimport environ as wsgi_environ
+from wsgid cimport message
+from wsgid cimport filters
 
 
 cdef class Worker:
@@ -14,6 +17,12 @@ cdef class Worker:
 
     @cython.locals(request=Request)
     cpdef _serve(self, data)
+
+    cpdef Request parse(self, data)
+    cpdef dispatch(self, Request request)
+
+    @cython.locals(headers=dict)
+    cpdef handle_request(self, Request request)
 
     @cython.locals(headers=dict, response=Response)
     cpdef call_app(self, Request request, body)
