@@ -19,6 +19,8 @@ cpdef dict _decode_headers(bytes data, Py_ssize_t start, Py_ssize_t end)
 @cython.locals(start=Py_ssize_t, end=Py_ssize_t, headers=dict)
 cpdef parse(data)
 
+cpdef bytes reply(sender, conn_ids, body)
+
 cdef class Request:
     cdef public object sender, conn_id, path, body
     cdef public dict headers

@@ -299,5 +299,5 @@ def reply(sender, conn_ids, body):
         return b"%s %d:%s, %s" % (sender, len(conn_ids), conn_ids, body)
     if isinstance(conn_ids, (bytes, str, int)):
         conn_ids = (conn_ids,)
-    ids = b" ".join(i if isinstance(i, bytes) else str(i).encode() for i in conn_ids)
+    ids = b" ".join([i if isinstance(i, bytes) else str(i).encode() for i in conn_ids])
     return b"%s %d:%s, %s" % (sender, len(ids), ids, body)
