@@ -139,6 +139,9 @@ class UploadEnv:
 
     def arm(self):
         """Snapshot everything, start watching the outside folder."""
+        # A request answered first: the worker's PULL connection (made in
+        # libzmq's I/O thread after "ready") is open, so its fd is counted.
+        sync(self.live)
         self.inotify = Inotify()
         self.inotify.watch(str(self.outside), IN_ALL_EVENTS)
         self.inotify.watch(str(self.secret), IN_ALL_EVENTS)
