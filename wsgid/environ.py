@@ -1,6 +1,6 @@
 """A mongrel2 request turned into a PEP 3333 environ."""
 
-import io
+from io import BytesIO
 import os
 import sys
 from urllib.parse import unquote_to_bytes
@@ -70,11 +70,11 @@ _TEMPLATE.update({
 })
 
 
-def build(request, wsgi_input=None, errors=sys.stderr):
+def build(request, wsgi_input=None, errors=None):
     """Return the WSGI environ for ``request``.
 
     ``wsgi_input`` is the body stream (an open upload file); by default the
-    in-message body.
+    in-message body. ``errors`` is wsgi.errors; by default sys.stderr.
     """
     headers = request.headers
     # PATH is latin-1 decoded bytes: encode back the same way (unquote_to_bytes
@@ -95,8 +95,8 @@ def build(request, wsgi_input=None, errors=sys.stderr):
     environ["SERVER_PROTOCOL"] = headers.get("VERSION", "HTTP/1.1")
     environ["REMOTE_ADDR"] = headers.get("REMOTE_ADDR", "")
     environ["wsgi.url_scheme"] = scheme
-    environ["wsgi.input"] = wsgi_input if wsgi_input is not None else io.BytesIO(request.body)
-    if errors is not sys.stderr:
+    environ["wsgi.input"] = wsgi_input if wsgi_input is not None else BytesIO(request.body)
+    if errors is not None:
         environ["wsgi.errors"] = errors
     keys = _KEYS
     for name, value in headers.items():
@@ -104,7 +104,7 @@ def build(request, wsgi_input=None, errors=sys.stderr):
         if key is None:
             key = _environ_key(name)
         if key:
-            if value.__class__ is list:
+            if type(value) is list:
                 value = ("; " if name == "cookie" else ",").join(value)
             environ[key] = value
     host_scheme = environ.get("HTTP_HOST", ""), scheme

@@ -229,7 +229,7 @@ def _decode_headers(data, start, end):
             escaped = "\\u" in text
         if not escaped:
             for value in headers.values():
-                if value.__class__ is not str:
+                if type(value) is not str:
                     break
             else:
                 return headers  # the usual case: nothing to convert
@@ -268,12 +268,12 @@ def parse(data):
         if rest[end] != _COMMA:
             raise MessageError("body is not a netstring")
         method = headers.get("METHOD")
-        if method.__class__ is not str:
+        if type(method) is not str:
             raise MessageError("METHOD header missing")
-        if headers.get("PATH").__class__ is not str and method != "JSON":
+        if type(headers.get("PATH")) is not str and method != "JSON":
             raise MessageError("PATH header missing")
         length = headers.get("content-length")
-        if length is not None and not (length.__class__ is str and length.isascii()
+        if length is not None and not (type(length) is str and length.isascii()
                                        and length.isdigit()):
             raise MessageError("bad Content-Length")
     except MessageError as exc:
@@ -295,7 +295,7 @@ def reply(sender, conn_ids, body):
     ``conn_ids`` is one id or a sequence of them (bytes, str or int). An
     empty ``body`` (:data:`CLOSE`) closes those connections.
     """
-    if conn_ids.__class__ is bytes:  # one id, as parse() gives it
+    if type(conn_ids) is bytes:  # one id, as parse() gives it
         return b"%s %d:%s, %s" % (sender, len(conn_ids), conn_ids, body)
     if isinstance(conn_ids, (bytes, str, int)):
         conn_ids = (conn_ids,)

@@ -101,7 +101,7 @@ class Response:
             self._buffer, self._buffered, self.written = [], 0, 0
         elif self.status is not None:
             raise AssertionError("start_response called a second time without exc_info")
-        if status.__class__ is not str or len(status) < 4 or not status[:3].isdigit():
+        if type(status) is not str or len(status) < 4 or not status[:3].isdigit():
             raise ValueError("bad status %r" % (status,))
         # The status line and the app's headers, framing ones left out (ours
         # come in _head); a non-str name or value fails the join.
@@ -114,7 +114,7 @@ class Response:
                     framing = _framing_name(name)
                 if not framing:
                     parts += ("\r\n", name, ": ", value)
-                elif value.__class__ is not str:
+                elif type(value) is not str:
                     raise TypeError(value)
                 elif framing == "content-length":
                     length = int(value)
