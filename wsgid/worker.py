@@ -16,9 +16,12 @@ import zmq
 
 from wsgid import environ as wsgi_environ
 from wsgid import filters, flowcontrol, message, uploads
+from wsgid.flowcontrol import CREDITS
+from wsgid.message import CLOSE, NOTICE_PATH
 from wsgid.outbox import Outbox
 from wsgid.response import Response, error_reply
 from wsgid.sources import BrokerSource, DirectSource
+from wsgid.uploads import DONE as UPLOAD_DONE, START as UPLOAD_START
 
 log = logging.getLogger("wsgid")
 
@@ -170,7 +173,7 @@ class Worker:
         if request is None:
             work = not message.is_control_envelope(data)
         else:
-            work = request.path != message.NOTICE_PATH
+            work = request.path != NOTICE_PATH
         if work:
             self.requests += 1
             if self.max_requests and self.requests >= self.max_requests and self.alive:
@@ -246,7 +249,7 @@ class Worker:
 
     def refuse(self, sender, conn_id, status, version="HTTP/1.1"):
         self.send(sender, conn_id, error_reply(status, version))
-        self.send(sender, conn_id, message.CLOSE)
+        self.send(sender, conn_id, CLOSE)
 
     def handle(self, data):
         """Answer one raw message. Never raises for anything it carries."""
@@ -274,7 +277,7 @@ class Worker:
         except Exception:  # a bug of ours must not kill the worker either
             log.exception("Internal error while handling a request")
             try:  # nor leave the client hanging (a close is safe at any point)
-                self.send(request.sender, request.conn_id, message.CLOSE)
+                self.send(request.sender, request.conn_id, CLOSE)
             except Exception:
                 log.exception("Could not close connection %s", request.conn_id)
 
@@ -287,9 +290,9 @@ class Worker:
             log.debug("Refused a WebSocket message on connection %s", request.conn_id)
             self.refuse(request.sender, request.conn_id, "501 Not Implemented")
             return
-        if uploads.DONE in headers:
+        if UPLOAD_DONE in headers:
             self.call_app_with_upload(request)
-        elif uploads.START not in headers:
+        elif UPLOAD_START not in headers:
             self.call_app(request, None)
 
     def call_app_with_upload(self, request):
@@ -311,7 +314,7 @@ class Worker:
         """A Pacer when mongrel2 runs with download flow control (its first
         request on a connection says so, with the window) and the source
         routes credit notices here."""
-        window = request.headers.get(flowcontrol.CREDITS)
+        window = request.headers.get(CREDITS)
         if window is not None and window.isdigit():
             self.credit_window = int(window)
         if self.credit_window and self.source.paces:
@@ -331,7 +334,7 @@ class Worker:
         headers = request.headers
         version = headers.get("VERSION", "HTTP/1.1")
         send = self.sender(request.sender, request.conn_id)
-        pacer = self._pacer(request) if self.credit_window or flowcontrol.CREDITS in headers else None
+        pacer = self._pacer(request) if self.credit_window or CREDITS in headers else None
         if pacer is None:
             response = Response(send, version, headers["METHOD"], headers.get("connection"),
                                 hold_whole=self.hold_replies)
@@ -367,7 +370,7 @@ class Worker:
                 except Exception:
                     log.exception("Error in the application's close()")
         if response.close:
-            send(message.CLOSE)
+            send(CLOSE)
         elif pacer is not None:
             pacer.drain()
         if self.access_log is not None and environ is not None:
