@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark wsgid against a raw pyzmq handler behind a real mongrel2.
 
-One run does, for each of ``--rounds`` rounds (default 5):
+One run does, for each of ``--rounds`` rounds (default 9):
 
 1. throughput: a hello-world WSGI app served by a fresh wsgid, loaded with
    ``wrk -t2 -c50 -d5s --latency`` (loopback only);
@@ -229,8 +229,8 @@ def parse_args(argv):
                    help="wsgid workers and raw handler processes (default 1); "
                         "--workers N is passed to wsgid only when N > 1")
     common.add_wrk_args(p)
-    p.add_argument("--rounds", type=int, default=5,
-                   help="wsgid and raw runs, alternating (default 5); the median ratio counts")
+    p.add_argument("--rounds", type=int, default=9,
+                   help="wsgid and raw runs, alternating (default 9); the median ratio counts")
     p.add_argument("--upload-mib", type=int, default=1024,
                    help="upload size in MiB (default 1024 = 1 GiB, 0: skip)")
     p.add_argument("--upload-timeout", type=float, default=600)
