@@ -56,8 +56,8 @@ def _script_name(pattern, path_info):
     return ""
 
 
-# What every environ starts from; copying it is cheaper than building a dict
-# key by key, and the copy has room for the client's headers without growing.
+# What every environ starts from: copying it is cheaper than building a dict
+# key by key, and the copy comes with room for a few headers before it grows.
 _TEMPLATE = dict.fromkeys(("REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING",
                            "SERVER_PROTOCOL", "REMOTE_ADDR", "wsgi.url_scheme", "wsgi.input"))
 _TEMPLATE.update({

@@ -3,6 +3,7 @@ cimport cython
 
 from wsgid.message cimport Request
 from wsgid.response cimport Response
+# cimported, so that their cpdef functions are called in C, not through Python.
 from wsgid cimport environ as wsgi_environ
 from wsgid cimport message
 from wsgid cimport filters
