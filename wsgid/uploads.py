@@ -23,15 +23,6 @@ class UploadRefused(Exception):
         self.status = status
 
 
-def is_start(headers):
-    """True for the first of the two messages: nothing to answer yet."""
-    return START in headers and DONE not in headers
-
-
-def is_done(headers):
-    return DONE in headers
-
-
 def resolve(headers, mongrel2_chroot):
     """Return the real path of a finished upload, or raise UploadRefused.
 

@@ -292,7 +292,7 @@ class Worker:
             return
         if UPLOAD_DONE in headers:
             self.call_app_with_upload(request)
-        elif UPLOAD_START not in headers:
+        elif UPLOAD_START not in headers:  # an upload's start: its done message is answered
             self.call_app(request, None)
 
     def call_app_with_upload(self, request):
