@@ -50,7 +50,9 @@ def _server_name_port(host_scheme):
 def _script_name(pattern, path_info):
     """SCRIPT_NAME is the route without its trailing slash, when it prefixes
     the path literally (a regex route leaves SCRIPT_NAME empty)."""
-    script = (pattern or "").rstrip("/")
+    if not pattern or pattern == "/":  # no route, or the root one: the usual case
+        return ""
+    script = pattern.rstrip("/")
     if script and (path_info == script or path_info.startswith(script + "/")):
         return script
     return ""
@@ -82,8 +84,7 @@ def build(request, wsgi_input=None, errors=None):
     path = headers["PATH"]
     if "%" in path:
         path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
-    pattern = headers.get("PATTERN")
-    script_name = _script_name(pattern, path) if pattern and pattern != "/" else ""
+    script_name = _script_name(headers.get("PATTERN"), path)
     scheme = headers.get("URL_SCHEME", "http")
     if scheme != "http" and scheme != "https":
         scheme = "http"

@@ -27,5 +27,7 @@ cdef class Worker:
     @cython.locals(headers=dict)
     cpdef handle_request(self, Request request)
 
+    cpdef _pacer(self, Request request)
+
     @cython.locals(headers=dict, response=Response)
     cpdef call_app(self, Request request, body)

@@ -334,7 +334,7 @@ class Worker:
         headers = request.headers
         version = headers.get("VERSION", "HTTP/1.1")
         send = self.sender(request.sender, request.conn_id)
-        pacer = self._pacer(request) if self.credit_window or CREDITS in headers else None
+        pacer = self._pacer(request)
         if pacer is None:
             response = Response(send, version, headers["METHOD"], headers.get("connection"),
                                 hold_whole=self.hold_replies)
