@@ -295,9 +295,8 @@ def reply(sender, conn_ids, body):
     ``conn_ids`` is one id or a sequence of them (bytes, str or int). An
     empty ``body`` (:data:`CLOSE`) closes those connections.
     """
-    if type(conn_ids) is bytes:  # one id, as parse() gives it
-        return b"%s %d:%s, %s" % (sender, len(conn_ids), conn_ids, body)
-    if isinstance(conn_ids, (bytes, str, int)):
-        conn_ids = (conn_ids,)
-    ids = b" ".join([i if isinstance(i, bytes) else str(i).encode() for i in conn_ids])
-    return b"%s %d:%s, %s" % (sender, len(ids), ids, body)
+    if type(conn_ids) is not bytes:  # one bytes id, as parse() gives it, is ready
+        if isinstance(conn_ids, (bytes, str, int)):
+            conn_ids = (conn_ids,)
+        conn_ids = b" ".join([i if isinstance(i, bytes) else str(i).encode() for i in conn_ids])
+    return b"%s %d:%s, %s" % (sender, len(conn_ids), conn_ids, body)
