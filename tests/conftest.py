@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from mongrel2 import Mongrel2, wait_for  # noqa: E402
+from wsgid import appfolder  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -28,6 +29,26 @@ def make_app_folder(base, *modules):
     for module in modules:
         shutil.copy(os.path.join(HERE, "apps", module), os.path.join(app_path, "app", module))
     return app_path
+
+
+def alive(pid):
+    """True when a process with this pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def live_pids(app_path, kind):
+    """The pids whose process holds its ``kind`` pid file, as status counts them."""
+    return [pid for pid, live in appfolder.states(app_path, kind) if live]
+
+
+def forge_pid(app_path, kind, pid):
+    """A pid file no process holds: stale, or forged by the folder's owner."""
+    with open(appfolder.pid_path(app_path, kind, pid), "w") as f:
+        f.write("%d\n" % pid)
 
 
 def wsgid_command(*args):

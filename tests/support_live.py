@@ -14,9 +14,8 @@ import time
 
 import zmq
 
-from conftest import make_app_folder, wsgid_command
+from conftest import live_pids, make_app_folder, wsgid_command
 from mongrel2 import free_ports, wait_for
-from wsgid import appfolder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SENDER = b"54c6755b-9628-40a4-9a2d-cc82a816345e"
@@ -61,10 +60,6 @@ def children(pid):
             return [int(x) for x in f.read().split()]
     except OSError:
         return []
-
-
-def alive(pid):
-    return appfolder.is_alive(pid)
 
 
 # -- inotify (ctypes): did anyone open or read a file? ----------------------------
@@ -259,7 +254,7 @@ class LiveWsgid:
         return self
 
     def workers(self):
-        return [p for p in appfolder.pids(self.app_path, "worker") if alive(p)]
+        return live_pids(self.app_path, "worker")
 
     def wait_workers(self, n, exclude=()):
         def ready():

@@ -1,9 +1,11 @@
 """The command line: commands, options, wsgid.json and the pid-file commands.
 
-Processes named in pid files are real processes this module spawns (``sleep``
-or a small Python script that records the signals it gets); stale pid files
-name processes it started and reaped. No sleeps as synchronization: every
-wait is on a condition with a deadline.
+Processes named in pid files are real processes this module spawns: a small
+Python script that claims its pid file as wsgid does (holding its lock) and
+may record the signals it gets; a plain ``sleep`` stands for an unrelated
+process named by a forged pid file. Stale pid files name processes it started
+and reaped. No sleeps as synchronization: every wait is on a condition with a
+deadline.
 """
 
 import json
@@ -20,14 +22,17 @@ from wsgid import appfolder, cli, options as opts
 MAX_PID = 2 ** 31 - 1
 
 sys.path.insert(0, os.path.dirname(__file__))
+from conftest import forge_pid  # noqa: E402
 from mongrel2 import wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOOD = ["--recv", "tcp://127.0.0.1:5999", "--send", "tcp://127.0.0.1:5998"]
 
-RECORDER = textwrap.dedent("""\
+HOLDER = textwrap.dedent("""\
     import signal, sys
-    out = sys.argv[1]
+    from wsgid import appfolder
+    app, kind, out = sys.argv[1:]
+    fd = appfolder.claim(app, kind)
 
     def record(signum, frame):
         with open(out, "a") as f:
@@ -35,10 +40,11 @@ RECORDER = textwrap.dedent("""\
         if signum == signal.SIGTERM:
             sys.exit(0)
 
-    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
-        signal.signal(s, record)
-    with open(out, "a") as f:
-        f.write("ready\\n")
+    if out != "-":
+        for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(s, record)
+        with open(out, "a") as f:
+            f.write("ready\\n")
     while True:
         signal.pause()
 """)
@@ -91,14 +97,23 @@ class Children:
         self.procs = []
 
     def sleeper(self):
+        """An unrelated process: it holds no pid file."""
         proc = subprocess.Popen(["sleep", "600"])
         self.procs.append(proc)
         return proc
 
-    def recorder(self):
-        """A process recording the signals it gets; returns (proc, read)."""
-        out = str(self.tmp_path / ("signals-%d" % len(self.procs)))
-        proc = subprocess.Popen([sys.executable, "-c", RECORDER, out])
+    def holder(self, app, kind):
+        """A process that claims its ``kind`` pid file as wsgid's do."""
+        return self._claimer(app, kind, "-")[0]
+
+    def recorder(self, app, kind):
+        """A process that claims its ``kind`` pid file and records the
+        signals it gets; returns (proc, read)."""
+        return self._claimer(app, kind, str(self.tmp_path / ("signals-%d" % len(self.procs))))
+
+    def _claimer(self, app, kind, out):
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        proc = subprocess.Popen([sys.executable, "-c", HOLDER, app, kind, out], env=env)
         self.procs.append(proc)
 
         def read():
@@ -107,14 +122,15 @@ class Children:
                     return f.read().split()
             except FileNotFoundError:
                 return []
-        wait_for(lambda: "ready" in read(), 20, what="the recorder to install its handlers")
+        wait_for(lambda: appfolder.owns(app, kind, proc.pid) and (out == "-" or "ready" in read()),
+                 20, what="the process to claim its pid file")
         return proc, read
 
     def stale_pid(self):
         """The pid of a process that was started and reaped: nobody has it."""
         proc = subprocess.Popen(["true"])
         proc.wait()
-        assert not appfolder.is_alive(proc.pid)
+        assert not os.path.exists("/proc/%d" % proc.pid)
         return proc.pid
 
     def cleanup(self):
@@ -443,14 +459,15 @@ def test_resolve_parsed_command_line(app, monkeypatch):
 # ---------------------------------------------------------------- status
 
 def test_status_exact_lines(app, children):
-    live_masters = [children.sleeper().pid]
-    live_workers = [children.sleeper().pid for _ in range(3)]
+    live_masters = [children.holder(app, appfolder.MASTER).pid]
+    live_workers = [children.holder(app, appfolder.WORKER).pid for _ in range(3)]
     stale_master = children.stale_pid()
     stale_workers = [children.stale_pid(), MAX_PID]
-    for pid in live_masters + [stale_master]:
-        appfolder.write_pid(app, appfolder.MASTER, pid)
-    for pid in live_workers + stale_workers:
-        appfolder.write_pid(app, appfolder.WORKER, pid)
+    forged_master, forged_worker = children.sleeper().pid, children.sleeper().pid
+    forge_pid(app, appfolder.MASTER, stale_master)
+    forge_pid(app, appfolder.MASTER, forged_master)
+    for pid in stale_workers + [forged_worker]:
+        forge_pid(app, appfolder.WORKER, pid)
     add_junk(app, appfolder.MASTER)
     add_junk(app, appfolder.WORKER)
     before = (pid_files(app, appfolder.MASTER), pid_files(app, appfolder.WORKER))
@@ -463,18 +480,19 @@ def test_status_exact_lines(app, children):
     assert (status, err) == (0, "")
     assert out == ("Status: Running\n"
                    "Master pid(s): %s\n"
-                   "Worker pid(s): %s\n" % (listing(live_masters, [stale_master]),
-                                            listing(live_workers, stale_workers)))
+                   "Worker pid(s): %s\n" % (
+                       listing(live_masters, [stale_master, forged_master]),
+                       listing(live_workers, stale_workers + [forged_worker])))
     # status only looks: nothing removed
     assert (pid_files(app, appfolder.MASTER), pid_files(app, appfolder.WORKER)) == before
 
 
 def test_status_sorts_numerically(app, monkeypatch, wsgid_main):
     for pid in (100, 9, 10, 1000):
-        appfolder.write_pid(app, appfolder.WORKER, pid)
-    appfolder.write_pid(app, appfolder.MASTER, 20)
-    appfolder.write_pid(app, appfolder.MASTER, 3)
-    monkeypatch.setattr(appfolder, "is_alive", lambda pid: pid in (3, 10, 1000))
+        forge_pid(app, appfolder.WORKER, pid)
+    forge_pid(app, appfolder.MASTER, 20)
+    forge_pid(app, appfolder.MASTER, 3)
+    monkeypatch.setattr(appfolder, "owns", lambda app, kind, pid: pid in (3, 10, 1000))
     status, out, _ = wsgid_main("status", "--app-path", app)
     assert status == 0
     assert out == ("Status: Running\n"
@@ -495,10 +513,9 @@ def test_status_folder_without_pid_dirs(tmp_path, wsgid_main):
 
 
 def test_status_stopped_when_only_the_master_lives(app, children, wsgid_main):
-    master = children.sleeper().pid
+    master = children.holder(app, appfolder.MASTER).pid
     dead = children.stale_pid()
-    appfolder.write_pid(app, appfolder.MASTER, master)
-    appfolder.write_pid(app, appfolder.WORKER, dead)
+    forge_pid(app, appfolder.WORKER, dead)
     status, out, _ = wsgid_main("status", "--app-path", app)
     assert status == 0
     assert out == ("Status: Stopped\nMaster pid(s): %d\nWorker pid(s): %d(dead)\n"
@@ -506,10 +523,10 @@ def test_status_stopped_when_only_the_master_lives(app, children, wsgid_main):
 
 
 def test_status_counts_a_zombie_as_dead(app, children, wsgid_main):
-    worker = children.sleeper()
-    appfolder.write_pid(app, appfolder.WORKER, worker.pid)
+    worker = children.holder(app, appfolder.WORKER)
     worker.kill()  # not reaped yet: a zombie until cleanup
-    wait_for(lambda: not appfolder.is_alive(worker.pid), 10, what="the zombie")
+    wait_for(lambda: not appfolder.owns(app, appfolder.WORKER, worker.pid), 10,
+             what="the zombie")
     status, out, _ = wsgid_main("status", "--app-path", app)
     assert out.splitlines() == ["Status: Stopped", "Master pid(s): ",
                                 "Worker pid(s): %d(dead)" % worker.pid]
@@ -521,15 +538,26 @@ def test_status_ignores_non_ascii_digit_names(app, wsgid_main):
     assert out == "Status: Stopped\nMaster pid(s): \nWorker pid(s): \n"
 
 
+def test_status_does_not_follow_a_pid_file_link(app, children, tmp_path, wsgid_main):
+    """A link named after a live holder's pid, to the file it holds, is not
+    its pid file: only the real file under the real name counts."""
+    elsewhere = str(tmp_path / "elsewhere")
+    appfolder.create(elsewhere)
+    holder = children.holder(elsewhere, appfolder.MASTER)
+    os.symlink(appfolder.pid_path(elsewhere, appfolder.MASTER, holder.pid),
+               appfolder.pid_path(app, appfolder.MASTER, holder.pid))
+    status, out, _ = wsgid_main("status", "--app-path", app)
+    assert out.splitlines()[1] == "Master pid(s): %d(dead)" % holder.pid
+
+
 # ---------------------------------------------------------------- stop / restart / reload
 
 def test_stop_signals_every_live_master_and_skips_stale(app, children):
-    (m1, read1), (m2, read2) = children.recorder(), children.recorder()
+    (m1, read1), (m2, read2) = (children.recorder(app, appfolder.MASTER),
+                                children.recorder(app, appfolder.MASTER))
     stale = children.stale_pid()
-    worker = children.sleeper()
-    for pid in (m1.pid, m2.pid, stale):
-        appfolder.write_pid(app, appfolder.MASTER, pid)
-    appfolder.write_pid(app, appfolder.WORKER, worker.pid)
+    forge_pid(app, appfolder.MASTER, stale)
+    worker = children.holder(app, appfolder.WORKER)
     add_junk(app, appfolder.MASTER)
 
     status, out, err = wsgid_run("stop", "--app-path", app)
@@ -549,17 +577,29 @@ def test_stop_signals_every_live_master_and_skips_stale(app, children):
 
 
 def test_stop_terminates_a_plain_process(app, children, wsgid_main):
-    master = children.sleeper()
-    appfolder.write_pid(app, appfolder.MASTER, master.pid)
+    master = children.holder(app, appfolder.MASTER)
     status, out, _ = wsgid_main("stop", "--app-path", app)
     assert status == 0
     assert out == "Sent signal 15 (SIGTERM) to master %d\n" % master.pid
     assert exited(master) and master.returncode == -signal.SIGTERM
 
 
+@pytest.mark.parametrize("command", ["stop", "restart", "reload"])
+def test_a_forged_pid_file_is_never_signalled(app, children, command, wsgid_main):
+    """A pid file naming a process that does not hold it (an unrelated
+    process, or a reused pid) is stale: removed, never signalled."""
+    stranger = children.sleeper()
+    for kind in (appfolder.MASTER, appfolder.WORKER):
+        forge_pid(app, kind, stranger.pid)
+    kind = appfolder.WORKER if command == "restart" else appfolder.MASTER
+    assert wsgid_main(command, "--app-path", app) == (
+        0, "No running %s for %s\n" % (kind, app), "")
+    assert stranger.poll() is None
+    assert not os.path.exists(appfolder.pid_path(app, kind, stranger.pid))
+
+
 def test_stop_with_send_signal(app, children, wsgid_main):
-    master, read = children.recorder()
-    appfolder.write_pid(app, appfolder.MASTER, master.pid)
+    master, read = children.recorder(app, appfolder.MASTER)
     status, out, _ = wsgid_main("stop", "--app-path", app, "--send-signal",
                                 str(int(signal.SIGUSR1)))
     assert status == 0
@@ -571,7 +611,7 @@ def test_stop_with_send_signal(app, children, wsgid_main):
 def test_stop_with_only_stale_pids(app, children):
     stale = [children.stale_pid(), children.stale_pid(), MAX_PID]
     for pid in stale:
-        appfolder.write_pid(app, appfolder.MASTER, pid)
+        forge_pid(app, appfolder.MASTER, pid)
     add_junk(app, appfolder.MASTER)
     status, out, err = wsgid_run("stop", "--app-path", app)
     assert (status, out, err) == (0, "No running master for %s\n" % app, "")
@@ -583,8 +623,7 @@ def test_stop_with_nothing_running(app, wsgid_main):
 
 
 def test_stop_in_current_directory(app, children):
-    master = children.sleeper()
-    appfolder.write_pid(app, appfolder.MASTER, master.pid)
+    master = children.holder(app, appfolder.MASTER)
     status, out, _ = wsgid_run("stop", cwd=app)
     assert (status, out) == (0, "Sent signal 15 (SIGTERM) to master %d\n" % master.pid)
     assert exited(master)
@@ -592,25 +631,25 @@ def test_stop_in_current_directory(app, children):
 
 def test_stop_process_gone_between_check_and_kill(app, children, monkeypatch, wsgid_main):
     stale = children.stale_pid()
-    appfolder.write_pid(app, appfolder.MASTER, stale)
-    monkeypatch.setattr(appfolder, "is_alive", lambda pid: True)  # it dies "just after"
+    forge_pid(app, appfolder.MASTER, stale)
+    monkeypatch.setattr(appfolder, "owns", lambda app, kind, pid: True)  # it dies "just after"
     assert wsgid_main("stop", "--app-path", app) == (0, "No running master for %s\n" % app, "")
     assert pid_files(app, appfolder.MASTER) == []
 
 
 def test_stop_refused_by_the_os(app, children, monkeypatch, wsgid_main):
-    mine, theirs = children.sleeper(), children.sleeper()
-    for proc in (mine, theirs):
-        appfolder.write_pid(app, appfolder.MASTER, proc.pid)
-    real_kill = os.kill
+    mine, theirs = children.holder(app, appfolder.MASTER), children.holder(app, appfolder.MASTER)
+    real_send = signal.pidfd_send_signal
+    theirs_fd = []
 
-    def kill(pid, sig):
-        if pid == theirs.pid and sig != 0:
+    def send(pidfd, sig):
+        if _pidfd_pid(pidfd) == theirs.pid:
+            theirs_fd.append(pidfd)
             raise PermissionError(1, "Operation not permitted")
-        return real_kill(pid, sig)
-    monkeypatch.setattr(os, "kill", kill)
+        return real_send(pidfd, sig)
+    monkeypatch.setattr(signal, "pidfd_send_signal", send)
     status, out, err = wsgid_main("stop", "--app-path", app)
-    assert status == 1
+    assert status == 1 and theirs_fd
     assert out == "Sent signal 15 (SIGTERM) to master %d\n" % mine.pid
     assert one_error_line(err) == ("wsgid: error: cannot signal master %d: "
                                    "Operation not permitted" % theirs.pid)
@@ -619,25 +658,29 @@ def test_stop_refused_by_the_os(app, children, monkeypatch, wsgid_main):
     assert "%d.pid" % theirs.pid in pid_files(app, appfolder.MASTER)
 
 
+def _pidfd_pid(pidfd):
+    """The pid a pidfd refers to (the kernel's ``Pid:`` line in its fdinfo)."""
+    with open("/proc/self/fdinfo/%d" % pidfd) as f:
+        return int(next(line for line in f if line.startswith("Pid:")).split()[1])
+
+
 @pytest.mark.parametrize("command", ["stop", "restart"])
 @pytest.mark.parametrize("number", ["999", "0"])
 def test_invalid_signal_number(app, children, command, number, wsgid_main):
-    proc = children.sleeper()
-    appfolder.write_pid(app, appfolder.MASTER, proc.pid)
-    appfolder.write_pid(app, appfolder.WORKER, proc.pid)
+    master = children.holder(app, appfolder.MASTER)
+    worker = children.holder(app, appfolder.WORKER)
     status, out, err = wsgid_main(command, "--app-path", app, "--send-signal", number)
     assert status == 1 and out == ""
     assert "--send-signal" in one_error_line(err)
-    assert proc.poll() is None
+    assert master.poll() is None and worker.poll() is None
 
 
 def test_restart_signals_every_live_worker_only(app, children):
-    master = children.sleeper()
-    (w1, read1), (w2, read2) = children.recorder(), children.recorder()
+    master = children.holder(app, appfolder.MASTER)
+    (w1, read1), (w2, read2) = (children.recorder(app, appfolder.WORKER),
+                                children.recorder(app, appfolder.WORKER))
     stale = children.stale_pid()
-    appfolder.write_pid(app, appfolder.MASTER, master.pid)
-    for pid in (w1.pid, w2.pid, stale):
-        appfolder.write_pid(app, appfolder.WORKER, pid)
+    forge_pid(app, appfolder.WORKER, stale)
     add_junk(app, appfolder.WORKER)
 
     status, out, err = wsgid_run("restart", "--app-path", app)
@@ -651,28 +694,26 @@ def test_restart_signals_every_live_worker_only(app, children):
 
 
 def test_restart_with_send_signal(app, children, wsgid_main):
-    worker, read = children.recorder()
-    appfolder.write_pid(app, appfolder.WORKER, worker.pid)
+    worker, read = children.recorder(app, appfolder.WORKER)
     status, out, _ = wsgid_main("restart", "--app-path", app, "--send-signal", "1")
     assert (status, out) == (0, "Sent signal 1 (SIGHUP) to worker %d\n" % worker.pid)
     wait_for(lambda: read() == ["ready", "1"], 10, what="SIGHUP")
 
 
 def test_restart_with_no_live_worker(app, children, wsgid_main):
-    appfolder.write_pid(app, appfolder.WORKER, children.stale_pid())
-    appfolder.write_pid(app, appfolder.MASTER, children.sleeper().pid)
+    forge_pid(app, appfolder.WORKER, children.stale_pid())
+    children.holder(app, appfolder.MASTER)
     assert wsgid_main("restart", "--app-path", app) == (
         0, "No running worker for %s\n" % app, "")
     assert pid_files(app, appfolder.WORKER) == []
 
 
 def test_reload_sends_hup_to_every_live_master(app, children):
-    (m1, read1), (m2, read2) = children.recorder(), children.recorder()
-    worker, wread = children.recorder()
+    (m1, read1), (m2, read2) = (children.recorder(app, appfolder.MASTER),
+                                children.recorder(app, appfolder.MASTER))
+    worker, wread = children.recorder(app, appfolder.WORKER)
     stale = children.stale_pid()
-    for pid in (m1.pid, m2.pid, stale):
-        appfolder.write_pid(app, appfolder.MASTER, pid)
-    appfolder.write_pid(app, appfolder.WORKER, worker.pid)
+    forge_pid(app, appfolder.MASTER, stale)
     add_junk(app, appfolder.MASTER)
 
     status, out, err = wsgid_run("reload", "--app-path", app)
@@ -686,7 +727,7 @@ def test_reload_sends_hup_to_every_live_master(app, children):
 
 
 def test_reload_with_nothing_running(app, children, wsgid_main):
-    appfolder.write_pid(app, appfolder.MASTER, children.stale_pid())
+    forge_pid(app, appfolder.MASTER, children.stale_pid())
     assert wsgid_main("reload", "--app-path", app) == (0, "No running master for %s\n" % app, "")
     assert pid_files(app, appfolder.MASTER) == []
 

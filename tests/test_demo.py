@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, requires_mongrel2
+from conftest import ROOT, alive, requires_mongrel2
 from mongrel2 import free_port, wait_for
 from wsgid import appfolder
 
@@ -59,10 +59,6 @@ def fetch(port, path):
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
         conn.close()
-
-
-def alive(pid):
-    return appfolder.is_alive(pid)
 
 
 def restore_sigint():

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, get, make_app_folder, requires_mongrel2, wsgid_command
+from conftest import (ROOT, alive, forge_pid, get, live_pids, make_app_folder,
+                      requires_mongrel2, wsgid_command)
 from mongrel2 import wait_for
 from wsgid import appfolder
 
@@ -28,7 +29,7 @@ def status(app_path):
 
 
 def live_workers(app_path):
-    return [p for p in appfolder.pids(app_path, "worker") if appfolder.is_alive(p)]
+    return live_pids(app_path, "worker")
 
 
 def served_pids(m2, count=30):
@@ -62,10 +63,10 @@ class Daemon:
         return open(path).read() if os.path.exists(path) else ""
 
     def stop(self):
-        if appfolder.is_alive(self.master):
+        if alive(self.master):
             os.kill(self.master, signal.SIGKILL)
         for pid in appfolder.pids(self.app_path, "worker"):
-            if appfolder.is_alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
@@ -144,7 +145,7 @@ def test_daemon_status_kill_restart_reload_stop(daemon, capsys):
     # stop: processes and pid files gone, status says Stopped.
     all_pids = [d.master] + reloaded
     wsgid("stop", "--app-path", d.app_path)
-    wait_for(lambda: not any(appfolder.is_alive(p) for p in all_pids), 35, what="all exited")
+    wait_for(lambda: not any(alive(p) for p in all_pids), 35, what="all exited")
     assert appfolder.pids(d.app_path, "master") == []
     assert appfolder.pids(d.app_path, "worker") == []
     assert status(d.app_path) == ["Status: Stopped", "Master pid(s): ", "Worker pid(s): "]
@@ -164,14 +165,14 @@ def test_stale_pid_files(daemon):
     d = daemon.start()
     dead = subprocess.Popen(["true"])
     dead.wait()
-    appfolder.write_pid(d.app_path, "worker", dead.pid)
-    appfolder.write_pid(d.app_path, "master", dead.pid)
+    forge_pid(d.app_path, "worker", dead.pid)
+    forge_pid(d.app_path, "master", dead.pid)
     lines = status(d.app_path)
     assert lines[0] == "Status: Running"
     assert "%d(dead)" % dead.pid in lines[1] and "%d(dead)" % dead.pid in lines[2]
     proc = wsgid("stop", "--app-path", d.app_path)
     assert proc.returncode == 0
-    wait_for(lambda: not appfolder.is_alive(d.master), 35, what="master exit")
+    wait_for(lambda: not alive(d.master), 35, what="master exit")
 
 
 def test_graceful_stop_finishes_request_in_hand(daemon, tmp_path):
@@ -185,7 +186,7 @@ def test_graceful_stop_finishes_request_in_hand(daemon, tmp_path):
     os.kill(d.master, signal.SIGTERM)
     t.join(15)
     assert result["r"][0] == 200
-    wait_for(lambda: not appfolder.is_alive(d.master), 35, what="master exit")
+    wait_for(lambda: not alive(d.master), 35, what="master exit")
 
 
 def test_crash_looping_app_backs_off(m2_factory, tmp_path):
@@ -253,7 +254,7 @@ def test_workers_exit_when_master_dies(daemon):
     d = daemon.start()
     workers = live_workers(d.app_path)
     os.kill(d.master, signal.SIGKILL)
-    wait_for(lambda: not any(appfolder.is_alive(p) for p in workers), 5, what="orphans to exit")
+    wait_for(lambda: not any(alive(p) for p in workers), 5, what="orphans to exit")
 
 
 def _swallow(fn, *args, **kwargs):
@@ -267,7 +268,7 @@ def test_start_removes_stale_pid_files(daemon):
     dead = subprocess.Popen(["true"])
     dead.wait()
     os.makedirs(os.path.join(daemon.app_path, "pid", "worker"), exist_ok=True)
-    appfolder.write_pid(daemon.app_path, "worker", dead.pid)
+    forge_pid(daemon.app_path, "worker", dead.pid)
     d = daemon.start()
     assert dead.pid not in appfolder.pids(d.app_path, "worker")
 
@@ -282,10 +283,10 @@ def test_no_keep_alive_leaves_dead_workers_dead(m2_factory, tmp_path):
         os.kill(first, signal.SIGKILL)
         wait_for(lambda: "Worker %d died" % first in d.log(), 5, what="the master to reap it")
         # Keep-alive would have forked a replacement in that same pass: none.
-        assert live_workers(app_path) == [second] and appfolder.is_alive(d.master)
+        assert live_workers(app_path) == [second] and alive(d.master)
         os.kill(second, signal.SIGKILL)
         # With every worker gone and keep-alive off, the master exits too.
-        wait_for(lambda: not appfolder.is_alive(d.master), 10, what="the master to exit")
+        wait_for(lambda: not alive(d.master), 10, what="the master to exit")
         assert appfolder.pids(app_path, "master") == []
     finally:
         d.stop()

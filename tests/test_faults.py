@@ -11,10 +11,9 @@ import pytest
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from conftest import get, make_app_folder, requires_mongrel2
+from conftest import get, live_pids, make_app_folder, requires_mongrel2
 from mongrel2 import wait_for
 from support_live import LiveWsgid, Peer, get_headers, json_request, status_of
-from wsgid import appfolder
 
 DISPATCH = ["direct", "broker"]
 
@@ -98,7 +97,7 @@ def test_request_held_by_mongrel2_before_wsgid_starts_is_answered(m2_factory, ws
 # -- mongrel2 restarted under a running wsgid ----------------------------------------------
 
 def _workers(app_path):
-    return sorted(p for p in appfolder.pids(app_path, "worker") if appfolder.is_alive(p))
+    return sorted(live_pids(app_path, "worker"))
 
 
 @requires_mongrel2

@@ -11,10 +11,9 @@ import time
 
 import pytest
 
-from conftest import make_app_folder, requires_mongrel2
+from conftest import alive, live_pids, make_app_folder, requires_mongrel2
 from mongrel2 import wait_for
 from support_live import fd_count, fd_targets, rss_kib
-from wsgid import appfolder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
 
@@ -92,8 +91,7 @@ def test_10000_requests_leave_no_fd_temp_file_or_memory_behind(m2_factory, wsgid
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
     master = wsgid_factory(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
                            "--dispatch", dispatch).proc.pid
-    worker = wait_for(lambda: [p for p in appfolder.pids(app_path, "worker")
-                               if appfolder.is_alive(p)], 10, what="the worker")[0]
+    worker = wait_for(lambda: live_pids(app_path, "worker"), 10, what="the worker")[0]
 
     run_plan(m2.http_port, _plan(WARM_UP))
     wait_for(lambda: temp_files(m2) == [], 5, what="warm-up temp files gone")
@@ -121,7 +119,7 @@ def test_10000_requests_leave_no_fd_temp_file_or_memory_behind(m2_factory, wsgid
                  sum(1 for p in _plan(TOTAL, WARM_UP) if p[1] == "/boom"), elapsed,
                  TOTAL / elapsed, fds0, fds1, rss0, rss1, len(left), master_fds0, master_fds1,
                  master_rss0, master_rss1))
-    assert appfolder.is_alive(worker)
+    assert alive(worker)
     assert left == [], "upload temp files left in mongrel2's chroot: %s" % left[:5]
     assert fds1 == fds0, (targets0, targets1)
     assert rss1 - rss0 < RSS_SLACK_KIB

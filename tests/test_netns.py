@@ -15,9 +15,8 @@ import sys
 import pytest
 
 import mongrel2 as m2mod
-from conftest import ROOT, make_app_folder, requires_mongrel2, wsgid_command
+from conftest import ROOT, live_pids, make_app_folder, requires_mongrel2, wsgid_command
 from mongrel2 import Mongrel2
-from wsgid import appfolder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
@@ -164,7 +163,7 @@ def test_workers_in_another_network_namespace(namespaces, tmp_path, capsys):
         assert client.returncode == 0, (client.stdout, client.stderr, output[-2000:])
         results = json.loads(client.stdout)
 
-        workers = [p for p in appfolder.pids(app_path, "worker") if appfolder.is_alive(p)]
+        workers = live_pids(app_path, "worker")
         with capsys.disabled():
             print("\n[netns] %d requests from %s via mongrel2 (%s) to workers %s in %s"
                   % (len(results), ns_m2, M2_ADDR, workers, ns_worker))

@@ -17,7 +17,7 @@ import tempfile
 
 import pytest
 
-from conftest import ROOT, get, requires_mongrel2, wsgid_command
+from conftest import ROOT, get, live_pids, requires_mongrel2, wsgid_command
 from mongrel2 import wait_for
 from support_live import ids
 from wsgid import appfolder
@@ -129,7 +129,7 @@ class RootWsgid:
             return None
 
     def workers(self):
-        return [p for p in appfolder.pids(self.app_path, "worker") if appfolder.is_alive(p)]
+        return live_pids(self.app_path, "worker")
 
     def stop(self):
         if self.proc.poll() is None:

@@ -11,11 +11,16 @@
 """
 
 import errno
+import fcntl
 import json
 import os
+import stat
+import struct
+import tempfile
 
 FOLDERS = ("app", "logs", "pid/master", "pid/worker", "plugins")
 MASTER, WORKER = "master", "worker"
+_FLOCK = "hhqqi4x"  # struct flock on 64-bit Linux: type, whence, start, len, pid
 
 
 def create(app_path):
@@ -32,21 +37,59 @@ def pid_path(app_path, kind, pid):
     return os.path.join(pid_dir(app_path, kind), "%d.pid" % pid)
 
 
-def write_pid(app_path, kind, pid):
-    """Write ``<pid>.pid`` holding the pid, atomically."""
-    path = pid_path(app_path, kind, pid)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("%d\n" % pid)
-    os.replace(tmp, path)
-    return path
+def claim(app_path, kind):
+    """Write ``<pid>.pid`` for this process and hold a lock on it for the
+    process's life; return the file's descriptor (keep it open).
+
+    The lock is the proof the commands ask for (:func:`owns`): anyone who can
+    write the folder can write a pid file, but only the process itself can
+    hold the lock the kernel reports under its pid, and a dead process holds
+    none. The temp file is made with O_EXCL (never through a planted link),
+    then renamed over the final name."""
+    pid = os.getpid()
+    folder = pid_dir(app_path, kind)
+    fd, tmp = tempfile.mkstemp(prefix=".%d." % pid, suffix=".tmp", dir=folder)
+    try:
+        os.write(fd, b"%d\n" % pid)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.replace(tmp, pid_path(app_path, kind, pid))
+    except BaseException:
+        os.close(fd)
+        remove(tmp)
+        raise
+    return fd
+
+
+def owns(app_path, kind, pid):
+    """True when process ``pid`` holds the lock on its ``kind`` pid file.
+
+    Only a regular file is looked at (no link is followed, a FIFO does not
+    block). Never call it from the process that holds the lock: closing any
+    descriptor of the file would release it."""
+    try:
+        fd = os.open(pid_path(app_path, kind, pid),
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        kind_, _, _, _, holder = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))
+        return kind_ != fcntl.F_UNLCK and holder == pid
+    finally:
+        os.close(fd)
+
+
+def remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def remove_pid(app_path, kind, pid):
-    try:
-        os.unlink(pid_path(app_path, kind, pid))
-    except FileNotFoundError:
-        pass
+    remove(pid_path(app_path, kind, pid))
 
 
 def pids(app_path, kind):
@@ -63,27 +106,19 @@ def pids(app_path, kind):
     return sorted(found)
 
 
-def is_alive(pid):
-    """True when a process with this pid exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        if exc.errno == errno.ESRCH:
-            return False
-        # EPERM: it exists, owned by someone else
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return True
+def states(app_path, kind):
+    """``[(pid, live)]`` for the ``kind`` pid files, sorted by pid: live when
+    the process holds its file's lock (:func:`owns`)."""
+    return [(pid, owns(app_path, kind, pid)) for pid in pids(app_path, kind)]
 
 
 def remove_stale(app_path, kind):
-    """Delete the pid files of processes that are gone (a master killed by
-    SIGKILL leaves its workers' behind); return the live pids."""
+    """Delete the pid files no live process holds (a master killed by
+    SIGKILL leaves its workers' behind, a forged file names a stranger);
+    return the live pids."""
     live = []
-    for pid in pids(app_path, kind):
-        if is_alive(pid):
+    for pid, alive in states(app_path, kind):
+        if alive:
             live.append(pid)
         else:
             remove_pid(app_path, kind, pid)
@@ -93,14 +128,30 @@ def remove_stale(app_path, kind):
 def read_json_object(path):
     """The JSON object stored at ``path``; {} when there is no such file.
     Raises ValueError, naming the file, for bad JSON or another JSON type
-    (wsgid.json makes that an error, django.json a logged warning)."""
+    (wsgid.json makes that an error, django.json a logged warning), or for
+    anything but a regular file. As root (wsgid.json is read before the
+    drop) no link is followed, and the file must be root's or the folder
+    owner's: a hard link to another account's file is not read."""
+    root = os.geteuid() == 0
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if root else 0)
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        fd = os.open(path, flags)
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
-        raise ValueError("%s: not valid JSON: %s" % (path, exc)) from None
+    except OSError as exc:
+        reason = "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+        raise ValueError("%s: cannot be read: %s" % (path, reason)) from None
+    with open(fd, encoding="utf-8") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("%s: not a regular file" % path)
+        if root and info.st_uid not in (0, os.stat(os.path.dirname(path)).st_uid):
+            raise ValueError("%s: owned by uid %d, not by the folder's owner"
+                             % (path, info.st_uid))
+        try:
+            data = json.load(f)
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+            raise ValueError("%s: not valid JSON: %s" % (path, exc)) from None
     if not isinstance(data, dict):
         raise ValueError("%s: expected a JSON object, found %s" % (path, type(data).__name__))
     return data

@@ -5,10 +5,17 @@ request to an idle worker (the load-balancing broker pattern): a worker
 says READY when it wants work and BYE when it leaves, so nothing is ever
 queued at a busy or departing worker. Workers still reply to mongrel2
 directly; the broker PUBlishes only its own 502/503 answers.
+
+The workers reach the master over an ``ipc://`` socket in a folder of mode
+0700 made after the drop of privileges: no other account can connect and
+be handed requests (a TCP port on 127.0.0.1 would let any local user).
 """
 
 import collections
 import logging
+import os
+import shutil
+import tempfile
 
 import zmq
 
@@ -28,7 +35,9 @@ def _envelope(data):
 
 
 class Broker:
-    def __init__(self, recv_spec, send_spec):
+    def __init__(self, recv_spec, send_spec, folder=None):
+        """``folder``: where to make the private folder of the workers'
+        socket (default: the system's temp folder)."""
         self.context = zmq.Context(1)
         self.pull = self.context.socket(zmq.PULL)
         self.pull.connect(recv_spec)
@@ -37,8 +46,9 @@ class Broker:
         self.pub.connect(send_spec)
         self.router = self.context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.router.bind("tcp://127.0.0.1:*")
-        self.spec = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.private = tempfile.mkdtemp(prefix="wsgid-broker-", dir=folder)
+        self.spec = "ipc://%s" % os.path.join(self.private, "workers")
+        self.router.bind(self.spec)
         self.idle = collections.OrderedDict()   # worker id -> None, in READY order
         self.busy = {}                          # worker id -> (sender, conn_id)
         self.leaving = set()                    # said BYE, or being retired
@@ -163,3 +173,4 @@ class Broker:
         for sock in self.sockets:
             sock.close()
         self.context.term()
+        shutil.rmtree(self.private, ignore_errors=True)

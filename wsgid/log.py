@@ -4,6 +4,8 @@ import logging
 import os
 import sys
 
+from wsgid.options import OptionError
+
 FORMAT = "%(asctime)s - %(name)s [pid=%(process)d] - %(levelname)s - %(message)s"
 
 
@@ -17,9 +19,12 @@ def setup(options):
     if options.no_daemon and options.stdout:
         handler = logging.StreamHandler(sys.stdout)
     else:
-        logs = os.path.join(options.app_path, "logs")
-        os.makedirs(logs, exist_ok=True)
-        handler = logging.FileHandler(os.path.join(logs, "wsgid.log"))
+        path = os.path.join(options.app_path, "logs", "wsgid.log")
+        try:
+            handler = logging.FileHandler(path)
+        except OSError as exc:
+            raise OptionError("cannot open the log file %s: %s"
+                              % (path, exc.strerror or exc)) from None
     handler.setFormatter(logging.Formatter(FORMAT))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if options.debug else logging.INFO)

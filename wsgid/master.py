@@ -12,7 +12,6 @@ import logging
 import os
 import random
 import signal
-import sys
 import tempfile
 import time
 
@@ -66,7 +65,12 @@ class Master:
     # -- set-up ------------------------------------------------------------------
     def run(self):
         self.pid = os.getpid()
-        appfolder.write_pid(self.app_path, appfolder.MASTER, self.pid)
+        try:
+            self.pid_fd = appfolder.claim(self.app_path, appfolder.MASTER)
+        except OSError as exc:
+            log.error("Master cannot write its pid file in %s: %s",
+                      appfolder.pid_dir(self.app_path, appfolder.MASTER), exc)
+            return 1
         proctitle.set("master %s" % self.app_path)
         self.ready_r, self.ready_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -78,7 +82,9 @@ class Master:
         for fd in (self.wake_r, self.ready_r):
             self.poller.register(fd, zmq.POLLIN)
         if self.options.dispatch == "broker":
-            self.broker = Broker(self.options.recv, self.options.send)
+            # In a chroot, the system's temp folder may not exist.
+            self.broker = Broker(self.options.recv, self.options.send, folder=os.path.join(
+                self.app_path, "pid") if self.options.chroot else None)
             for sock in self.broker.sockets:
                 self.poller.register(sock, zmq.POLLIN)
         log.info("Master process started (%d workers, %s dispatch)",
@@ -90,6 +96,7 @@ class Master:
             if self.broker is not None:
                 self.broker.close()
             appfolder.remove_pid(self.app_path, appfolder.MASTER, self.pid)
+            os.close(self.pid_fd)
             log.info("Master process exiting")
         return 0
 
@@ -220,7 +227,6 @@ class Master:
         worker.pid = pid
         self.workers[pid] = worker
         self.spawned += 1
-        appfolder.write_pid(self.app_path, appfolder.WORKER, pid)
         log.info("Worker created (pid=%d)", pid)
         return worker
 
@@ -231,10 +237,15 @@ class Master:
             signal.set_wakeup_fd(-1)
             for name in _SIGNALS:
                 signal.signal(getattr(signal, "SIG" + name), signal.SIG_DFL)
-            for fd in (self.wake_r, self.wake_w, self.ready_r):
+            for fd in (self.wake_r, self.wake_w, self.ready_r, self.pid_fd):
                 os.close(fd)
             for other in self.workers.values():
                 other.heartbeat.close()
+            try:
+                appfolder.claim(self.app_path, appfolder.WORKER)
+            except OSError as exc:
+                log.error("Worker %d cannot write its pid file: %s", worker.pid, exc)
+                raise SystemExit(BOOT_ERROR)
             random.seed()
             worker.broker = self.broker.spec if self.broker is not None else None
             status = self.run_worker(worker, self.ready_w)

@@ -10,16 +10,18 @@ import os
 import signal
 import sys
 
-from wsgid import appfolder
+from wsgid import appfolder, privileges
 from wsgid.options import BY_NAME, OptionError
 
 
-def app_folder(given):
+def enter_app_folder(given):
     """The absolute app folder named on the command line (default: the
-    current directory); OptionError when it does not exist."""
+    current directory); OptionError when it does not exist. As root, the
+    command goes on as the folder's owner: what is inside is the owner's."""
     path = os.path.abspath(given.get("app_path", BY_NAME["app_path"].default))
     if not os.path.isdir(path):
         raise OptionError("app folder %s does not exist (run wsgid init)" % path)
+    privileges.become_owner(path)
     return path
 
 
@@ -36,29 +38,36 @@ def check_signal(signum):
     return signum
 
 
-def pid_states(app_path, kind):
-    """``[(pid, alive)]`` for the ``kind`` pid files of the app folder, sorted
-    by pid."""
-    return [(pid, appfolder.is_alive(pid)) for pid in appfolder.pids(app_path, kind)]
-
-
 def signal_live(app_path, kind, signum):
     """Send ``signum`` to every live ``kind`` process of the app folder.
 
-    Pid files of processes that are gone (or die before the signal lands)
-    are removed and skipped. Returns ``(signaled, refused)``: the pids
-    signaled, and ``(pid, error)`` for those the OS refused (EPERM).
+    Only a process that holds its pid file's lock is signalled, through a
+    pidfd taken before the check, so the signal reaches the process checked
+    even if it exits and its pid is reused meanwhile. Other pid files (the
+    process is gone, or the file was forged) are removed and skipped.
+    Returns ``(signaled, refused)``: the pids signaled, and ``(pid, error)``
+    for those the OS refused (EPERM).
     """
     signaled, refused = [], []
-    for pid in appfolder.remove_stale(app_path, kind):
+    for pid in appfolder.pids(app_path, kind):
         try:
-            os.kill(pid, signum)
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            appfolder.remove_pid(app_path, kind, pid)
+            continue
+        try:
+            if not appfolder.owns(app_path, kind, pid):
+                appfolder.remove_pid(app_path, kind, pid)
+                continue
+            signal.pidfd_send_signal(pidfd, signum)
         except ProcessLookupError:
             appfolder.remove_pid(app_path, kind, pid)
         except OSError as exc:
             refused.append((pid, exc))
         else:
             signaled.append(pid)
+        finally:
+            os.close(pidfd)
     return signaled, refused
 
 
@@ -66,7 +75,7 @@ def signal_command(given, kind, signum):
     """The body of stop, restart and reload: signal, print one line per
     process signaled (stdout) or refused (stderr); exit status 1 only when
     the OS refused a signal."""
-    app_path = app_folder(given)
+    app_path = enter_app_folder(given)
     check_signal(signum)
     signaled, refused = signal_live(app_path, kind, signum)
     for pid in signaled:

@@ -5,11 +5,11 @@ to save, print the current (checked) content of wsgid.json."""
 import json
 
 from wsgid import options as opts
-from wsgid.commands import app_folder
+from wsgid.commands import enter_app_folder
 
 
 def run(given):
-    app_path = app_folder(given)
+    app_path = enter_app_folder(given)
     values = {name: value for name, value in given.items()
               if name != "app_path" and opts.BY_NAME[name].saved}
     if not values:

@@ -1,14 +1,17 @@
 """``wsgid init``: create the app folder layout (parents too); safe to run
-again on an existing app folder, whose content is left alone."""
+again on an existing app folder, whose content is left alone. As root, an
+existing folder is completed as its owner; a new one is made as root."""
 
 import os
 
-from wsgid import appfolder
+from wsgid import appfolder, privileges
 from wsgid.options import BY_NAME, OptionError
 
 
 def run(given):
     app_path = os.path.abspath(given.get("app_path", BY_NAME["app_path"].default))
+    if os.path.isdir(app_path):
+        privileges.become_owner(app_path)  # as root: the layout is the owner's to make
     missing = [sub for sub in appfolder.FOLDERS
                if not os.path.isdir(os.path.join(app_path, sub))]
     try:

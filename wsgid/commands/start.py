@@ -4,6 +4,8 @@ import logging
 import os
 import random
 
+import daemon
+
 from wsgid import appfolder, loaders, log, options as opts, privileges, proctitle
 from wsgid.accesslog import AccessLog
 from wsgid.master import BOOT_ERROR, Master
@@ -54,22 +56,35 @@ def run_worker(options, proc, ready_fd):
 def run(given):
     options = opts.resolve(given)
     check(options)
-    appfolder.create(options.app_path)
-    for kind in (appfolder.MASTER, appfolder.WORKER):
-        appfolder.remove_stale(options.app_path, kind)
+    root = os.geteuid() == 0
+    # Opened before a chroot hides /dev: the daemon's standard streams.
+    devnull = None if options.no_daemon else open(os.devnull, "r+")
+    options.app_path = privileges.become_owner(options.app_path, options.chroot)
+    # From here on with the owner's rights only: the folder is the owner's.
+    try:
+        appfolder.create(options.app_path)
+        for kind in (appfolder.MASTER, appfolder.WORKER):
+            appfolder.remove_stale(options.app_path, kind)
+    except OSError as exc:
+        raise opts.OptionError("app folder %s: %s" % (options.app_path, exc)) from None
     stream = log.setup(options)
-    # Plugins are read once, here, before the chroot and the fork; a folder
+    if options.chroot:
+        logger.info("Chrooted into the app folder")
+    if root and os.getuid() != 0:
+        logger.info("Running as uid=%d gid=%d (owner of the app folder)",
+                    os.getuid(), os.getgid())
+    # Plugins are read once, here, as the owner and before the fork; a folder
     # no loader accepts fails now, in one line, not in every worker.
     loaders.choose(options, loaders.prepare(options).loaders)
     if not options.no_daemon:
-        import daemon
-
-        with daemon.DaemonContext(umask=0o022, working_directory=os.getcwd(),
-                                  files_preserve=[stream], detach_process=True):
+        cwd = os.getcwd()  # kept unless the owner may not enter it
+        with daemon.DaemonContext(umask=0o022, files_preserve=[stream], detach_process=True,
+                                  working_directory=cwd if os.access(cwd, os.X_OK)
+                                  else options.app_path,
+                                  stdin=devnull, stdout=devnull, stderr=devnull):
             return _serve(options)
     return _serve(options)
 
 
 def _serve(options):
-    options.app_path = privileges.setup(options.app_path, options.chroot)
     return Master(options, lambda proc, fd: run_worker(options, proc, fd)).run()
