@@ -19,7 +19,8 @@ import pytest
 import support_fuzz
 from conftest import alive, get, make_app_folder, requires_mongrel2
 from mongrel2 import wait_for
-from support_live import (IN_ALL_EVENTS, Inotify, LiveWsgid, Peer, fd_count, get_headers, json_request, rss_kib, status_of, touched, tree)
+from support_live import (IN_ALL_EVENTS, Inotify, LiveWsgid, Peer, fd_count, get_headers,
+                          json_request, rss_kib, status_of, touched, tree)
 
 TOTAL = 10000
 WARM_UP = 2000

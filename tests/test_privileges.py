@@ -10,12 +10,14 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import tempfile
 
 import pytest
+import zmq
 
 from conftest import ROOT, get, live_pids, requires_mongrel2, wsgid_command
 from mongrel2 import wait_for
@@ -202,5 +204,260 @@ def test_chroot_workers_rooted_in_app_folder(m2_factory, base, nobody):
         for pid in [w.proc.pid] + workers:
             assert os.readlink("/proc/%d/root" % pid) == app_path
         assert appfolder.pids(app_path, "master") == [w.proc.pid]
+    finally:
+        w.stop()
+
+
+# -- a hostile app folder owner (the security checks of a root start) -------------------
+
+VICTIM = b"root's secret\n"
+
+
+def victim_file(base, name):
+    """A root-owned 0600 file outside the app folder, for links to point at."""
+    path = os.path.join(base, name)
+    with open(path, "wb") as f:
+        f.write(VICTIM)
+    os.chmod(path, 0o600)
+    return path
+
+
+def fingerprint(path):
+    """What root must never change: owner, mode and content (a folder: its
+    owner, mode and the fingerprint of each entry)."""
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode):
+        inside = {name: fingerprint(os.path.join(path, name)) for name in os.listdir(path)}
+        return st.st_uid, st.st_gid, st.st_mode, inside
+    with open(path, "rb") as f:
+        return st.st_uid, st.st_gid, st.st_mode, f.read()
+
+
+def plant(link, target, owner):
+    """A link the folder's owner made (lchown: it is the owner's, as if made
+    by that account)."""
+    os.symlink(target, link)
+    os.lchown(link, *owner)
+
+
+def next_pids(count=2000):
+    with open("/proc/sys/kernel/ns_last_pid") as f:
+        last = int(f.read())
+    return range(last + 1, last + 1 + count)
+
+
+def start_fails(app_path, prefix, m2, *extra):
+    """``wsgid start`` in the foreground: (exit status, stderr), expected to fail."""
+    proc = subprocess.run(prefix + wsgid_command(
+        "--no-daemon", "--app-path", app_path, "--wsgi-app", "tiny:app",
+        "--recv", m2.recv_spec, "--send", m2.send_spec, *extra),
+        cwd=ROOT, capture_output=True, text=True, timeout=30)
+    return proc.returncode, proc.stderr
+
+
+@pytest.mark.parametrize("where", ["logs/wsgid.log", "logs", "pid/master", "pid/worker"])
+def test_root_start_refuses_links_to_root_files(m2_factory, base, nobody, where):
+    """A link the owner planted where wsgid keeps its log or pid files: the
+    start fails in one line (the owner may not write there), the target is
+    untouched. A stale pid file in a linked pid folder is not removed."""
+    m2 = m2_factory()
+    app_path = make_app(base, nobody)
+    path = os.path.join(app_path, where)
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    if where == "logs/wsgid.log":
+        target = victim_file(base, "victim")
+    else:
+        target = os.path.join(base, "victim-folder")
+        os.makedirs(target)
+        os.chmod(target, 0o755)
+        victim_file(target, "%d.pid" % next_pids()[0])
+        victim_file(target, "wsgid.log")
+    before = fingerprint(target)
+    plant(path, target, nobody)
+    status, err = start_fails(app_path, interpreter_prefix(base, nobody[0]), m2)
+    assert status == 1
+    line, = err.splitlines()
+    assert line.startswith("wsgid: error: ") and "Permission denied" in line, err
+    assert fingerprint(target) == before
+
+
+def test_root_start_replaces_planted_pid_file_links(m2_factory, base, nobody):
+    """Links at the names of the next pids, and at the temporary names wsgid
+    0.7 and earlier versions used: each is replaced by the real pid file (a
+    rename in the owner's folder), never written through; commands after the
+    start do not follow them either."""
+    m2 = m2_factory()
+    app_path = make_app(base, nobody)
+    target = victim_file(base, "victim")
+    before = fingerprint(target)
+    planted = next_pids()
+    for kind in ("master", "worker"):
+        for pid in planted:
+            path = appfolder.pid_path(app_path, kind, pid)
+            plant(path, target, nobody)
+            plant(path + ".tmp", target, nobody)
+    prefix = interpreter_prefix(base, nobody[0])
+    w, workers = _serve_and_check(m2, app_path, prefix, nobody)
+    try:
+        for kind, pid in [("master", w.proc.pid)] + [("worker", p) for p in workers]:
+            assert pid in planted, "the pid was not one of the planted names"
+            path = appfolder.pid_path(app_path, kind, pid)
+            st = os.lstat(path)
+            assert stat.S_ISREG(st.st_mode) and st.st_uid == nobody[0], (path, st)
+        for command in ("status", "reload", "restart"):
+            subprocess.run(prefix + wsgid_command(command, "--app-path", app_path),
+                           cwd=ROOT, check=True, capture_output=True, timeout=30)
+        assert fingerprint(target) == before
+    finally:
+        w.stop()
+    assert fingerprint(target) == before
+
+
+def test_root_start_reads_no_wsgid_json_link(base, nobody):
+    app_path = make_app(base, nobody)
+    target = victim_file(base, "victim.json")
+    before = fingerprint(target)
+    plant(os.path.join(app_path, "wsgid.json"), target, nobody)
+    proc = subprocess.run(wsgid_command("--app-path", app_path), cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert proc.stderr == ("wsgid: error: %s/wsgid.json: cannot be read: a symbolic link\n"
+                           % app_path)
+    assert fingerprint(target) == before
+
+
+@pytest.mark.parametrize("command", ["start", "status", "stop", "config", "init"])
+def test_root_owned_app_folder_writable_by_others_is_refused(base, command):
+    app_path = os.path.join(base, "shared")
+    os.makedirs(app_path)
+    os.chmod(app_path, 0o777)
+    proc = subprocess.run(wsgid_command(command, "--app-path", app_path,
+                                        "--recv", "tcp://127.0.0.1:1", "--send",
+                                        "tcp://127.0.0.1:2"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == ("wsgid: error: app folder %s is owned by root and writable by "
+                           "others (mode 777): refused; chown it to the account the "
+                           "application runs as, or chmod go-w\n" % app_path)
+    assert os.listdir(app_path) == []
+
+
+def test_commands_signal_no_process_a_forged_pid_file_names(m2_factory, base, nobody):
+    """Pid files the owner wrote for processes that are not wsgid's (root's
+    and the owner's own ``sleep``): status marks them dead, reload, restart
+    and stop signal only the real master and workers, and remove them."""
+    m2 = m2_factory()
+    app_path = make_app(base, nobody)
+    prefix = interpreter_prefix(base, nobody[0])
+    w, workers = _serve_and_check(m2, app_path, prefix, nobody)
+    strangers = [subprocess.Popen(["sleep", "600"]),
+                 subprocess.Popen(["sleep", "600"], user=nobody[0], group=nobody[1],
+                                  extra_groups=[])]
+    try:
+        for proc in strangers:
+            for kind in ("master", "worker"):
+                path = appfolder.pid_path(app_path, kind, proc.pid)
+                with open(path, "w") as f:
+                    f.write("%d\n" % proc.pid)
+                os.chown(path, *nobody)
+
+        def wsgid(*args):
+            return subprocess.run(prefix + wsgid_command(*args, "--app-path", app_path),
+                                  cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+        lines = wsgid("status").stdout.splitlines()
+        assert lines[0] == "Status: Running"
+        for proc in strangers:
+            assert "%d(dead)" % proc.pid in lines[1] and "%d(dead)" % proc.pid in lines[2]
+        assert "%d," % w.proc.pid in lines[1] + "," and "(dead)" not in lines[1].replace(
+            "%d(dead)" % strangers[0].pid, "").replace("%d(dead)" % strangers[1].pid, "")
+        reload = wsgid("reload")
+        assert reload.stdout == "Sent signal 1 (SIGHUP) to master %d\n" % w.proc.pid
+        renewed = wait_for(lambda: not set(workers) & set(w.workers()) and
+                           len(w.workers()) == 2 and w.workers(), 20, what="the reload")
+        restart = wsgid("restart")
+        assert restart.stdout == "".join("Sent signal 15 (SIGTERM) to worker %d\n" % pid
+                                         for pid in sorted(renewed))
+        stop = wsgid("stop")
+        assert stop.stdout == "Sent signal 15 (SIGTERM) to master %d\n" % w.proc.pid
+        assert w.proc.wait(20) == 0
+        for proc in strangers:
+            assert proc.poll() is None, "a stranger was signalled"
+            for kind in ("master", "worker"):
+                assert not os.path.exists(appfolder.pid_path(app_path, kind, proc.pid))
+    finally:
+        w.stop()
+        for proc in strangers:
+            proc.kill()
+            proc.wait()
+
+
+def listening_sockets(pid):
+    """What ``pid`` listens on: ``[("tcp", port)]`` and ``[("unix", path)]``,
+    from the kernel's socket tables matched to the process's descriptors."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        with open("/proc/%d/net/%s" % (pid, table)) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes and fields[3] in ("0A", "07"):  # LISTEN, or UDP bound
+                    found.append((table, int(fields[1].split(":")[1], 16)))
+    with open("/proc/%d/net/unix" % pid) as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[6] in inodes and len(fields) > 7 and fields[3] == "00010000":
+                found.append(("unix", fields[7]))  # __SO_ACCEPTCON: a listener
+    return found
+
+
+def test_broker_hands_no_request_to_a_stranger(m2_factory, base, nobody):
+    """In broker dispatch, another local account connects to whatever the
+    master listens on and says READY like a worker: it cannot connect, and
+    the real workers serve every request."""
+    m2 = m2_factory()
+    app_path = make_app(base, nobody)
+    w, workers = _serve_and_check(m2, app_path, interpreter_prefix(base, nobody[0]), nobody,
+                                  "--dispatch", "broker")
+    try:
+        listening = listening_sockets(w.proc.pid)
+        assert [kind for kind, _ in listening] == ["unix"], listening
+        path = listening[0][1]
+        report_r, report_w = os.pipe()
+        done_r, done_w = os.pipe()
+        child = os.fork()
+        if child == 0:  # the stranger: neither root nor the app folder's owner
+            code = 1
+            try:
+                os.setgroups([])
+                os.setgid(nobody[1] - 7)
+                os.setuid(nobody[0] - 7)
+                sock = socket.socket(socket.AF_UNIX)
+                try:
+                    sock.connect(path)
+                    os.write(report_w, b"connected")
+                except PermissionError:
+                    os.write(report_w, b"refused")
+                ctx = zmq.Context()
+                dealer = ctx.socket(zmq.DEALER)
+                dealer.connect("ipc://" + path)
+                dealer.send(b"READY")
+                os.read(done_r, 1)
+                code = 3 if dealer.poll(0) else 0
+            finally:
+                os._exit(code)
+        assert os.read(report_r, 64) == b"refused"
+        for _ in range(20):
+            assert get(m2.url, "/", timeout=5)[2] == b"tiny"
+        os.write(done_w, b"x")
+        assert os.waitpid(child, 0)[1] == 0, "the stranger got a request"
     finally:
         w.stop()
