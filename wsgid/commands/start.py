@@ -4,7 +4,7 @@ import logging
 import os
 import random
 
-from wsgid import appfolder, loaders, log, options as opts, privileges, proctitle
+from wsgid import appfolder, loaders, log, options as opts, privileges, proctitle, uploads
 from wsgid.accesslog import AccessLog
 from wsgid.master import BOOT_ERROR, Master
 from wsgid.worker import Worker
@@ -72,4 +72,5 @@ def run(given):
 
 def _serve(options):
     options.app_path = privileges.setup(options.app_path, options.chroot)
+    logger.info(uploads.describe(options.mongrel2_chroot))
     return Master(options, lambda proc, fd: run_worker(options, proc, fd)).run()
