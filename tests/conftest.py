@@ -21,6 +21,11 @@ requires_mongrel2 = pytest.mark.skipif(
     shutil.which("mongrel2") is None or shutil.which("m2sh") is None,
     reason="mongrel2-core is not installed")
 
+requires_bind_mount = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="the shared upload folder is bind-mounted into mongrel2's chroot "
+           "(in a private mount namespace): that takes root and unshare(1)")
+
 
 def make_app_folder(base, *modules):
     """An app folder with the named modules of tests/apps/ in its app/."""
@@ -76,7 +81,7 @@ class WsgidProcess:
         self.log_path = os.path.join(app_path, "stdout.log")
         self.args = ["--no-daemon", "--stdout", "--app-path", app_path,
                      "--recv", m2.recv_spec, "--send", m2.send_spec,
-                     "--mongrel2-chroot", m2.chroot, *extra]
+                     *m2.wsgid_args(), *extra]
         self.cwd = cwd
         self.proc = None
 

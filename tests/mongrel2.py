@@ -2,6 +2,11 @@
 
 Each instance gets free loopback ports and a fresh chroot, is loaded with
 ``m2sh load`` and started directly, so that it can be stopped by pid.
+
+With ``shared_uploads`` (a host folder) mongrel2 writes its upload files
+there, at the same absolute path as on the host: the folder is bind-mounted
+into its chroot, in a mount namespace of its own (root only), so the mount
+goes away with the process. wsgid then runs without --mongrel2-chroot.
 """
 
 import os
@@ -32,7 +37,7 @@ main = Server(
 
 settings = {{"server.daemonize": 0, "zeromq.threads": 1,
             "limits.content_length": {content_length},
-            "upload.temp_store": "/tmp/upload.XXXXXX",
+            "upload.temp_store": "{upload_dir}/upload.XXXXXX",
             "upload.temp_store_mode": "0644"{extra}}}
 servers = [main]
 """
@@ -79,7 +84,7 @@ def port_open(port):
 
 class Mongrel2:
     def __init__(self, base_dir, protocol="json", content_length=20480, route="/",
-                 settings=None, static_base="static/"):
+                 settings=None, static_base="static/", shared_uploads=None):
         self.base = os.path.abspath(base_dir)
         self.chroot = os.path.join(self.base, "chroot")
         self.protocol = protocol
@@ -87,6 +92,7 @@ class Mongrel2:
         self.route = route
         self.settings = settings or {}
         self.static_base = static_base  # the /static/ Dir route's folder, inside the chroot
+        self.shared_uploads = shared_uploads and os.path.abspath(shared_uploads)
         self.http_port, self.send_port, self.recv_port = free_ports(3)
         self.proc = None
 
@@ -105,17 +111,31 @@ class Mongrel2:
         return "http://127.0.0.1:%d" % self.http_port
 
     def upload_dir(self):
-        return os.path.join(self.chroot, "tmp")
+        return self.shared_uploads or os.path.join(self.chroot, "tmp")
+
+    def wsgid_args(self):
+        """How wsgid finds the upload files."""
+        return [] if self.shared_uploads else ["--mongrel2-chroot", self.chroot]
+
+    def reported_path(self, host_path):
+        """The path mongrel2 would report for a file at ``host_path``."""
+        if self.shared_uploads:
+            return host_path
+        return "/" + os.path.relpath(host_path, self.chroot)
 
     def write_config(self):
         for sub in ("logs", "run", "tmp", "static"):
             os.makedirs(os.path.join(self.chroot, sub), exist_ok=True)
+        if self.shared_uploads:
+            os.makedirs(self.shared_uploads, exist_ok=True)
+            os.makedirs(self.chroot + self.shared_uploads, exist_ok=True)  # the mount point
         extra = "".join(', "%s": %s' % (k, v) for k, v in self.settings.items())
         conf = CONFIG.format(send_port=self.send_port, recv_port=self.recv_port,
                              send_ident=SEND_IDENT, uuid=SERVER_UUID, chroot=self.chroot,
                              http_port=self.http_port, protocol=self.protocol,
                              content_length=self.content_length, route=self.route,
-                             static_base=self.static_base, extra=extra)
+                             static_base=self.static_base, extra=extra,
+                             upload_dir=self.shared_uploads or "/tmp")
         path = os.path.join(self.base, "mongrel2.conf")
         with open(path, "w") as f:
             f.write(conf)
@@ -132,7 +152,12 @@ class Mongrel2:
         pid_file = os.path.join(self.chroot, "run", "mongrel2.pid")
         if os.path.exists(pid_file):
             os.unlink(pid_file)
-        self.proc = subprocess.Popen(["mongrel2", db, SERVER_UUID], cwd=self.base,
+        command = ["mongrel2", db, SERVER_UUID]
+        if self.shared_uploads:  # sh execs mongrel2: self.proc is mongrel2 still
+            command = ["unshare", "--mount", "--propagation", "private", "sh", "-ec",
+                       'mount --bind "$0" "$1"; shift; exec "$@"', self.shared_uploads,
+                       self.chroot + self.shared_uploads] + command
+        self.proc = subprocess.Popen(command, cwd=self.base,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: self.proc.poll() is not None or port_open(self.http_port), timeout,
                  what="mongrel2 on port %d" % self.http_port)

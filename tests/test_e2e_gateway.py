@@ -8,16 +8,21 @@ import socket
 
 import pytest
 
-from conftest import WsgidProcess, get, make_app_folder, requires_mongrel2
+from conftest import WsgidProcess, get, make_app_folder, requires_bind_mount, requires_mongrel2
 from mongrel2 import Mongrel2, wait_for
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
 
 
-@pytest.fixture(scope="module", params=["json", "tnetstring"])
+@pytest.fixture(scope="module", params=[
+    "json", "tnetstring",
+    # Uploads without --mongrel2-chroot: the folder shared at the same path.
+    pytest.param("json-shared", marks=requires_bind_mount)])
 def served(request, tmp_path_factory):
     base = tmp_path_factory.mktemp("gw-%s" % request.param)
-    m2 = Mongrel2(str(base / "m2"), protocol=request.param).start()
+    protocol, _, shared = request.param.partition("-")
+    m2 = Mongrel2(str(base / "m2"), protocol=protocol,
+                  shared_uploads=str(base / "uploads") if shared else None).start()
     app_path = make_app_folder(str(base), "e2e_app.py")
     proc = WsgidProcess(m2, app_path, "--wsgi-app", "e2e_app:app")
     try:
@@ -181,3 +186,6 @@ def test_30mb_post_through_temp_file(served):
     assert data == {"sha256": digest.hexdigest(), "size": size, "pid": data["pid"]}
     # The temp file is deleted once the request is over.
     wait_for(lambda: os.listdir(m2.upload_dir()) == [], 5, what="upload temp file removal")
+    setup = "shared at the same path" if m2.shared_uploads else "under mongrel2's chroot"
+    assert proc.output().count("INFO - Async uploads: ") == 1
+    assert setup in proc.output()

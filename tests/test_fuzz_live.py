@@ -4,9 +4,11 @@ mongrel2), and hostile clients through a real mongrel2.
 * 10,000 random and mutated messages: the worker never exits, its memory
   stays flat, it still answers.
 * Hostile async-upload paths: 4xx, nothing opened outside the chroot,
-  nothing changed or left behind.
+  nothing changed or left behind; with --mongrel2-chroot ("chroot") and
+  without it, the upload folder shared at the same path ("shared").
 """
 
+import contextlib
 import hashlib
 import os
 import random
@@ -17,7 +19,7 @@ import time
 import pytest
 
 import support_fuzz
-from conftest import alive, get, make_app_folder, requires_mongrel2
+from conftest import alive, get, make_app_folder, requires_bind_mount, requires_mongrel2
 from mongrel2 import wait_for
 from support_live import (IN_ALL_EVENTS, Inotify, LiveWsgid, Peer, fd_count, get_headers,
                           json_request, rss_kib, status_of, touched, tree)
@@ -27,12 +29,14 @@ WARM_UP = 2000
 RSS_SLACK_KIB = 5 * 1024
 
 
-@pytest.fixture
-def live(tmp_path):
+@contextlib.contextmanager
+def live_wsgid(tmp_path, setup="chroot"):
+    """wsgid against a Peer; mongrel2's chroot stands in ``chroot``: wsgid
+    is told where with --mongrel2-chroot, or ("shared") not at all."""
     peer = Peer()
     chroot = tmp_path / "m2chroot"
     (chroot / "tmp").mkdir(parents=True)
-    wsgid = LiveWsgid(tmp_path, peer, mongrel2_chroot=chroot)
+    wsgid = LiveWsgid(tmp_path, peer, mongrel2_chroot=chroot if setup == "chroot" else None)
     wsgid.chroot = chroot
     try:
         wsgid.start()
@@ -40,6 +44,12 @@ def live(tmp_path):
     finally:
         wsgid.stop()
         peer.close()
+
+
+@pytest.fixture
+def live(tmp_path):
+    with live_wsgid(tmp_path) as wsgid:
+        yield wsgid
 
 
 _sync_ids = iter(range(987654321000, 987654329999))
@@ -111,16 +121,22 @@ def test_parser_crashers_do_not_kill_the_worker(live):
 # -done (a path inside its chroot). Whatever those headers say, wsgid must
 # answer 4xx, open nothing outside --mongrel2-chroot, and leave every file as
 # it was (a refused path is not deleted either: that would let a client
-# delete files by naming them).
+# delete files by naming them). Without the option the same paths are
+# reported as the host sees them (mongrel2's chroot shares its folders at
+# the same path), and the same attacks are refused.
+
+SETUPS = ["chroot", "shared"]
 
 START, DONE = "x-mongrel2-upload-start", "x-mongrel2-upload-done"
 SECRET = b"secret outside the chroot"
 
 
 class UploadEnv:
-    def __init__(self, live, base):
+    def __init__(self, live, base, setup):
         self.live = live
         self.chroot = live.chroot
+        # What mongrel2 reports for its chroot's "/tmp/x": the same, or the host path.
+        self.prefix = "" if setup == "chroot" else str(self.chroot)
         self.tmp = self.chroot / "tmp"
         (self.chroot / "static").mkdir()
         (self.chroot / "static" / "index.html").write_bytes(b"precious static file")
@@ -155,6 +171,7 @@ class UploadEnv:
         later request was answered (the worker serves in order)."""
         self.conn += 1
         conn_id = b"%d" % self.conn
+        start, done = self.reported(start), self.reported(done)
         headers = get_headers(path, METHOD="POST")
         if start is not None:
             headers[START] = start
@@ -172,6 +189,12 @@ class UploadEnv:
         bodies = [b for c, b in self.live.peer.received if c == conn_id]
         self.live.peer.received.clear()
         return bodies
+
+    def reported(self, path):
+        """The header value mongrel2 would send for ``path`` of its chroot."""
+        if isinstance(path, list):
+            return [self.reported(p) for p in path]
+        return self.prefix + path if path and path.startswith("/") else path
 
     def barrier(self, timeout):
         conn_id = b"%d" % next(_sync_ids)
@@ -193,9 +216,10 @@ class UploadEnv:
         assert self.live.workers() == [self.worker]
 
 
-@pytest.fixture
-def uploads(live, tmp_path):
-    return UploadEnv(live, tmp_path)
+@pytest.fixture(params=SETUPS)
+def uploads(request, tmp_path):
+    with live_wsgid(tmp_path, request.param) as live:
+        yield UploadEnv(live, tmp_path, request.param)
 
 
 def _refused(bodies):
@@ -251,11 +275,19 @@ UPLOAD_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(UPLOAD_CASES))
+# Without --mongrel2-chroot any real path of the host but /proc, /sys and
+# /dev is one mongrel2 may name: only the chroot set-up can refuse the
+# secret's own path (a client cannot name it: forged headers are refused).
+HOSTILE = [pytest.param(setup, case, id="%s-%s" % (setup, case))
+           for setup in SETUPS for case in sorted(UPLOAD_CASES)
+           if (setup, case) != ("shared", "absolute-outside")]
+
+
+@pytest.mark.parametrize("uploads,case", HOSTILE, indirect=["uploads"])
 def test_hostile_upload_path_refused(uploads, case):
     env = uploads
     start, done, length, body = UPLOAD_CASES[case]
-    if case == "absolute-outside":
+    if case == "absolute-outside":  # the secret's host path, read under the chroot
         start = done = str(env.secret)
     if case == "size-not-a-number":
         (env.tmp / "upload.A").write_bytes(b"abcdef")
@@ -349,9 +381,10 @@ def test_upload_path_naming_a_fifo_refused(uploads):
 
 # -- the same attacks from a real client, through a real mongrel2 -------------------------
 
-@pytest.fixture
-def real(m2_factory, wsgid_factory, tmp_path):
-    m2 = m2_factory()
+@pytest.fixture(params=["chroot", pytest.param("shared", marks=requires_bind_mount)])
+def real(request, m2_factory, wsgid_factory, tmp_path):
+    shared = str(tmp_path / "uploads") if request.param == "shared" else None
+    m2 = m2_factory(shared_uploads=shared)
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
     wsgid_factory(m2, app_path, "--wsgi-app", "e2e_app:app")
     return m2
@@ -370,7 +403,8 @@ def test_client_forging_upload_headers_cannot_read_or_delete(real, te):
     victim = os.path.join(real.chroot, "static", "index.html")
     with open(victim, "wb") as f:
         f.write(b"precious static file")
-    headers = {START: "/static/index.html", DONE: "/static/index.html"}
+    target = real.reported_path(victim)
+    headers = {START: target, DONE: target}
     if te:
         headers["Transfer-Encoding"] = te
     status, _, body = get(real.url, "/", method="POST", headers=headers)
@@ -421,10 +455,11 @@ def test_real_chunked_upload_with_forged_headers_refused(real):
     victim = os.path.join(real.chroot, "static", "index.html")
     with open(victim, "wb") as f:
         f.write(b"precious static file")
+    target = real.reported_path(victim).encode()
     answer = _raw_http(real.http_port, b"POST / HTTP/1.1\r\nHost: x\r\n"
-                       b"Transfer-Encoding: chunked\r\n%s: /static/index.html\r\n"
-                       b"%s: /static/index.html\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
-                       % (START.encode(), DONE.encode()))
+                       b"Transfer-Encoding: chunked\r\n%s: %s\r\n"
+                       b"%s: %s\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                       % (START.encode(), target, DONE.encode(), target))
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
     assert b"precious" not in answer
     with open(victim, "rb") as f:

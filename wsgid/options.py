@@ -116,7 +116,8 @@ SETTINGS = [
     Setting("chroot", ["--chroot"], "bool", False, "chroot into the app folder before serving.",
             section="Processes", negation="--no-chroot"),
     Setting("mongrel2_chroot", ["--mongrel2-chroot"], "str", None,
-            "mongrel2's chroot: prefixed to async-upload file paths.", "DIR"),
+            "mongrel2's chroot: prefixed to async-upload file paths "
+            "(without it they are read as they are: see uploads).", "DIR"),
     Setting("no_daemon", ["--no-daemon"], "bool", False, "Stay in the foreground.",
             section="Processes", negation="--daemon"),
     Setting("stdout", ["--stdout"], "bool", False,

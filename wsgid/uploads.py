@@ -2,7 +2,9 @@
 
 For a body over ``limits.content_length`` mongrel2 sends the headers twice:
 first with ``x-mongrel2-upload-start: PATH`` (ignored here), then with
-``x-mongrel2-upload-done: PATH`` once the file under its chroot is complete.
+``x-mongrel2-upload-done: PATH`` once the file is complete. PATH is inside
+mongrel2's chroot: wsgid reads it under ``--mongrel2-chroot``, or without
+that option as it is (the upload folder mounted at the same path for both).
 """
 
 import logging
@@ -13,6 +15,8 @@ log = logging.getLogger("wsgid")
 
 START = "x-mongrel2-upload-start"
 DONE = "x-mongrel2-upload-done"
+# Not where mongrel2 spools: an upload path into them is refused.
+KERNEL_TREES = ("/proc", "/sys", "/dev")
 
 
 class UploadRefused(Exception):
@@ -26,17 +30,22 @@ class UploadRefused(Exception):
 def resolve(headers, mongrel2_chroot):
     """Return the real path of a finished upload, or raise UploadRefused.
 
-    The path must stay inside ``mongrel2_chroot`` once every ``..`` and
-    symlink is resolved, and start and done must name the same file.
+    Start and done must name the same file. With ``mongrel2_chroot`` the path
+    is read under it; without, as a path of this host (see :func:`_on_host`).
     """
     start, done = headers.get(START), headers.get(DONE)
     if not isinstance(done, str) or start != done:
         raise UploadRefused("400 Bad Request", "upload start and done paths differ")
     if "\0" in done:
         raise UploadRefused("400 Bad Request", "upload path holds a NUL byte")
-    if not mongrel2_chroot:
-        raise UploadRefused("500 Internal Server Error",
-                            "async upload received but --mongrel2-chroot is not set")
+    if mongrel2_chroot:
+        return _in_chroot(done, mongrel2_chroot)
+    return _on_host(done)
+
+
+def _in_chroot(done, mongrel2_chroot):
+    """The path must stay inside ``mongrel2_chroot`` once every ``..`` and
+    symlink is resolved."""
     root = os.path.realpath(mongrel2_chroot)
     path = os.path.normpath(os.path.join(root, done.lstrip("/")))
     for candidate in (path, os.path.realpath(path)):
@@ -44,6 +53,33 @@ def resolve(headers, mongrel2_chroot):
             raise UploadRefused("400 Bad Request",
                                 "upload path %r is outside the mongrel2 chroot" % done)
     return path
+
+
+def _on_host(done):
+    """mongrel2 and wsgid see the upload folder at the same absolute path (a
+    shared mount): the path is used as it is. mongrel2 reports its
+    ``upload.temp_store`` folder plus a file name, so a path that is not its
+    own real path (``..``, ``.``, a symlink anywhere along it) is refused,
+    and so is one in the kernel's file systems."""
+    if not done.startswith("/"):
+        raise UploadRefused("400 Bad Request", "upload path %r is not absolute" % done)
+    real = os.path.realpath(done)
+    for candidate in (os.path.normpath(done), real):
+        for top in KERNEL_TREES:
+            if os.path.commonpath((top, candidate)) == top:
+                raise UploadRefused("400 Bad Request", "upload path %r is in %s" % (done, top))
+    if real != done:
+        raise UploadRefused("400 Bad Request",
+                            "upload path %r is not a real path (.. or a symlink)" % done)
+    return done
+
+
+def describe(mongrel2_chroot):
+    """The start-up line saying how upload paths are read."""
+    if mongrel2_chroot:
+        return "Async uploads: paths read under mongrel2's chroot %s" % mongrel2_chroot
+    return ("Async uploads: paths read as absolute paths of this host "
+            "(no --mongrel2-chroot: the upload folder is shared at the same path)")
 
 
 def open_upload(path, headers, body):

@@ -6,7 +6,7 @@ import random
 
 import daemon
 
-from wsgid import appfolder, loaders, log, options as opts, privileges, proctitle
+from wsgid import appfolder, loaders, log, options as opts, privileges, proctitle, uploads
 from wsgid.accesslog import AccessLog
 from wsgid.master import BOOT_ERROR, Master
 from wsgid.worker import Worker
@@ -73,6 +73,7 @@ def run(given):
     if root and os.getuid() != 0:
         logger.info("Running as uid=%d gid=%d (owner of the app folder)",
                     os.getuid(), os.getgid())
+    logger.info(uploads.describe(options.mongrel2_chroot))
     # Plugins are read once, here, as the owner and before the fork; a folder
     # no loader accepts fails now, in one line, not in every worker.
     loaders.choose(options, loaders.prepare(options).loaders)
