@@ -4,14 +4,32 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import socket
+import time
 
 import pytest
 
+import wire
 from conftest import WsgidProcess, get, make_app_folder, requires_bind_mount, requires_mongrel2
 from mongrel2 import Mongrel2, wait_for
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
+
+
+def serve(base, protocol, settings=None, *extra, shared_uploads=None):
+    """mongrel2 with the given handler protocol and settings, and wsgid
+    serving e2e_app behind it, until the generator is closed."""
+    m2 = Mongrel2(str(base / "m2"), protocol=protocol, settings=settings,
+                  shared_uploads=shared_uploads).start()
+    app_path = make_app_folder(str(base), "e2e_app.py")
+    proc = WsgidProcess(m2, app_path, "--wsgi-app", "e2e_app:app", *extra)
+    try:
+        proc.start()
+        yield m2, proc
+    finally:
+        proc.stop()
+        m2.stop()
 
 
 @pytest.fixture(scope="module", params=[
@@ -21,16 +39,14 @@ pytestmark = [requires_mongrel2, pytest.mark.e2e]
 def served(request, tmp_path_factory):
     base = tmp_path_factory.mktemp("gw-%s" % request.param)
     protocol, _, shared = request.param.partition("-")
-    m2 = Mongrel2(str(base / "m2"), protocol=protocol,
-                  shared_uploads=str(base / "uploads") if shared else None).start()
-    app_path = make_app_folder(str(base), "e2e_app.py")
-    proc = WsgidProcess(m2, app_path, "--wsgi-app", "e2e_app:app")
-    try:
-        proc.start()
-        yield m2, proc
-    finally:
-        proc.stop()
-        m2.stop()
+    yield from serve(base, protocol, shared_uploads=str(base / "uploads") if shared else None)
+
+
+@pytest.fixture(scope="module", params=["json", "tnetstring"])
+def served_paced(request, tmp_path_factory):
+    """Broker dispatch with mongrel2's download flow control: streams paced."""
+    yield from serve(tmp_path_factory.mktemp("fc-%s" % request.param), request.param,
+                     {"download.flow_control": 1}, "--dispatch", "broker")
 
 
 def raw_exchange(port, data, until_close=True, timeout=10):
@@ -189,3 +205,75 @@ def test_30mb_post_through_temp_file(served):
     setup = "shared at the same path" if m2.shared_uploads else "under mongrel2's chroot"
     assert proc.output().count("INFO - Async uploads: ") == 1
     assert setup in proc.output()
+
+
+# -- no block waits for the application's next one (PEP 3333) ---------------------------
+
+def timed_get(port, target, version):
+    """GET ``target`` on a raw socket, noting when each read returned.
+    Returns the raw response and the times each event of e2e_app's /ticks
+    was yielded (in the body) and arrived (its last byte read)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET %s %s\r\nHost: localhost\r\n\r\n" % (target, version))
+        raw, reads = b"", []
+        while not (version == b"HTTP/1.1" and raw.endswith(b"\r\n0\r\n\r\n")):
+            block = s.recv(65536)
+            if not block:
+                break
+            raw += block
+            reads.append((time.monotonic(), len(raw)))
+    events = [(float(m.group(1)), next(t for t, size in reads if size >= m.end()))
+              for m in re.finditer(rb"data: (\d+\.\d+)\n\n", raw)]
+    assert reads[0][0] >= events[0][0], "bytes sent before the first block was yielded"
+    return raw, events
+
+
+def body_of(raw, version):
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(version + b" 200 OK\r\n") and b"Content-Length" not in head
+    if version == b"HTTP/1.0":
+        assert b"\r\nConnection: close\r\n" in head  # close-delimited
+        return body
+    assert b"\r\nTransfer-Encoding: chunked\r\n" in head
+    decoded, rest = wire.decode_chunked(body)
+    assert rest == b""
+    return decoded
+
+
+def check_first_block_comes_before_the_pause(m2, version):
+    """A block, a second's pause, another: the head and the first block
+    arrive as soon as they are yielded, not after the pause."""
+    raw, events = timed_get(m2.http_port, b"/ticks?2&1", version)
+    assert body_of(raw, version) == b"".join(b"data: %.6f\n\n" % y for y, _ in events)
+    (yielded, arrived), (yielded2, arrived2) = events
+    assert yielded2 - yielded >= 1
+    assert arrived - yielded < 0.1, "the first block arrived %.3f s after its yield" % (
+        arrived - yielded)
+    assert arrived2 - yielded2 < 0.1
+
+
+def check_events_arrive_as_yielded(m2):
+    """Server-sent events 200 ms apart: each within 50 ms of its yield."""
+    raw, events = timed_get(m2.http_port, b"/ticks?5&0.2", b"HTTP/1.1")
+    assert len(events) == 5
+    assert body_of(raw, b"HTTP/1.1").count(b"data: ") == 5
+    late = ["%.3f" % (arrived - yielded) for yielded, arrived in events]
+    assert all(arrived - yielded < 0.05 for yielded, arrived in events), late
+
+
+@pytest.mark.parametrize("version", [b"HTTP/1.1", b"HTTP/1.0"])
+def test_first_block_comes_before_the_pause(served, version):
+    check_first_block_comes_before_the_pause(served[0], version)
+
+
+def test_events_arrive_as_yielded(served):
+    check_events_arrive_as_yielded(served[0])
+
+
+@pytest.mark.parametrize("version", [b"HTTP/1.1", b"HTTP/1.0"])
+def test_first_block_comes_before_the_pause_with_flow_control(served_paced, version):
+    check_first_block_comes_before_the_pause(served_paced[0], version)
+
+
+def test_events_arrive_as_yielded_with_flow_control(served_paced):
+    check_events_arrive_as_yielded(served_paced[0])

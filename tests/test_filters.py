@@ -154,7 +154,7 @@ def serve(app, path="/"):
 
     class Recording(Worker):
         def sender(self, sender, conn_id):
-            return lambda data, hold=False: sent.append(data)
+            return lambda data, hold=False, limit=0: sent.append(data)
 
     worker = Recording(app, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
     worker.handle(wire.request({"PATH": path, "METHOD": "GET", "VERSION": "HTTP/1.1",

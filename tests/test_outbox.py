@@ -1,5 +1,5 @@
-"""wsgid.outbox: replies held while requests are queued, sent together, and
-never left waiting behind a slow request."""
+"""wsgid.outbox: replies held while requests are queued, sent together,
+streamed pieces joined, and nothing left waiting for the application."""
 
 import time
 
@@ -7,86 +7,107 @@ import pytest
 
 from mongrel2 import wait_for
 from support_live import LiveWsgid, Peer, get_headers, json_request
+from wire import Pub
 from wsgid import outbox as outbox_mod
 from wsgid.outbox import HOLD_COUNT, HOLD_SECONDS, Outbox
 
-
-class FakeSocket:
-    def __init__(self):
-        self.sent = []
-
-    def send(self, frame, copy=True):
-        self.sent.append(frame)
+A, B = b"A ", b"B "  # two connections' envelopes
 
 
 @pytest.fixture
 def box():
-    box = Outbox(FakeSocket())
+    box = Outbox(Pub())
     yield box
     box.stop()
 
 
 def test_held_replies_wait_for_flush_and_keep_their_order(box):
-    box.hold(b"a")
-    box.hold(b"b")
+    box.put(A, b"a", True)
+    box.put(A, b"b", True)
     assert box.sock.sent == []
     box.flush()
-    assert box.sock.sent == [b"a", b"b"]
+    assert box.sock.sent == [b"A a", b"A b"]
     box.flush()
-    assert box.sock.sent == [b"a", b"b"]
+    assert box.sock.sent == [b"A a", b"A b"]
 
 
-def test_send_goes_at_once_after_what_is_held(box):
-    box.send(b"alone")
-    assert box.sock.sent == [b"alone"]
-    box.hold(b"a")
-    box.send(b"b")
-    assert box.sock.sent == [b"alone", b"a", b"b"]
+def test_unheld_reply_goes_at_once_after_what_is_held(box):
+    box.put(A, b"alone")
+    assert box.sock.sent == [b"A alone"]
+    box.put(A, b"a", True)
+    box.put(B, b"b")
+    assert box.sock.sent == [b"A alone", b"A a", b"B b"]
 
 
 def test_a_batch_leaves_when_full(box):
     for n in range(HOLD_COUNT - 1):
-        box.hold(b"%d" % n)
+        box.put(A, b"%d" % n, True)
     assert box.sock.sent == []
-    box.hold(b"last")
-    assert len(box.sock.sent) == HOLD_COUNT and box.sock.sent[-1] == b"last"
+    box.put(A, b"last", True)
+    assert len(box.sock.sent) == HOLD_COUNT and box.sock.sent[-1] == b"A last"
+
+
+def test_pieces_of_one_response_join_up_to_their_limit(box):
+    for piece in (b"1234", b"56", b"7890"):
+        box.put(A, piece, True, 10)
+    assert box.sock.sent == []
+    box.put(A, b"x", True, 10)   # 11 bytes would be too many: the 10 go
+    assert box.sock.sent == [b"A 1234567890"]
+    box.put(A, b"y", True, 10)
+    box.flush()
+    assert box.sock.sent == [b"A 1234567890", b"A xy"]
+
+
+def test_pieces_join_only_their_own_response(box):
+    box.put(A, b"a1", True, 100)
+    box.put(B, b"b1", True, 100)
+    box.put(A, b"a2", True, 100)  # not behind A's first piece any more
+    box.put(A, b"whole", True)    # a whole reply joins nothing, nor is joined
+    box.put(A, b"a3", True, 100)
+    box.put(A, b"")               # a close: at once, after the rest
+    assert box.sock.sent == [b"A a1", b"B b1", b"A a2", b"A whole", b"A a3", b"A "]
+
+
+def test_a_piece_as_big_as_its_limit_goes_at_once(box):
+    box.put(A, b"small", True, 8)
+    box.put(B, b"12345678", True, 8)
+    assert box.sock.sent == [b"A small", b"B 12345678"]
 
 
 def test_stop_sends_what_is_held(box):
     box.start()
-    box.hold(b"a")
+    box.put(A, b"a", True)
     box.stop()
-    assert box.sock.sent == [b"a"]
+    assert box.sock.sent == [b"A a"]
 
 
 def test_without_the_watchdog_held_replies_wait(box):
-    """A broker-mode worker never starts the watchdog: nothing is sent behind
-    its back (and before_request does not block)."""
-    box.hold(b"a")
-    box.before_request()
+    """Before start() (in unit tests) nothing is sent behind the caller's back."""
+    box.put(A, b"a", True, 100)
     assert box._parked and box.sock.sent == []
 
 
-def test_watchdog_sends_a_reply_held_behind_a_request(box):
+@pytest.mark.parametrize("limit", [0, 1 << 20])
+def test_watchdog_sends_what_is_held_while_the_worker_is_busy(box, limit):
+    """Whether a whole reply or a streamed piece, what is held leaves after
+    HOLD_SECONDS without any other call: the application producing its next
+    block (here: nothing) delays nothing."""
     box.start()
     started = time.monotonic()
-    box.hold(b"a")
-    box.before_request()  # the worker is busy with the next request now
+    box.put(A, b"a", True, limit)
     wait_for(lambda: box.sock.sent, 5, interval=0.001, what="the watchdog's flush")
-    assert box.sock.sent == [b"a"]
+    assert box.sock.sent == [b"A a"]
     assert time.monotonic() - started >= HOLD_SECONDS
 
 
 def test_watchdog_parks_when_idle_and_wakes_again(box, monkeypatch):
     monkeypatch.setattr(outbox_mod, "PARK_SECONDS", 0.05)
     box.start()
-    box.hold(b"a")
-    box.before_request()
-    wait_for(lambda: box.sock.sent == [b"a"], 5, interval=0.001, what="the first flush")
+    box.put(A, b"a", True)
+    wait_for(lambda: box.sock.sent == [b"A a"], 5, interval=0.001, what="the first flush")
     wait_for(lambda: box._parked, 5, interval=0.005, what="the watchdog to park")
-    box.hold(b"b")
-    box.before_request()
-    wait_for(lambda: box.sock.sent == [b"a", b"b"], 5, interval=0.001,
+    box.put(A, b"b", True, 100)
+    wait_for(lambda: box.sock.sent == [b"A a", b"A b"], 5, interval=0.001,
              what="the flush after waking")
 
 

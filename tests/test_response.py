@@ -6,47 +6,52 @@ import pytest
 
 import wire
 import wsgid
-from wsgid import response as response_mod
-from wsgid.response import FLUSH_BYTES, FLUSH_SECONDS, Response, error_reply
+from wsgid.outbox import Outbox
+from wsgid.response import FLUSH_BYTES, Response, error_reply
 
 VERSION = wsgid.__version__
 
 
-class FakeTime:
-    """Stands in for the ``time`` module inside wsgid.response."""
+class Sender:
+    """The worker's side of a response: each send recorded in ``calls`` as
+    (data, hold, limit), and put in an outbox (its watchdog not started)
+    whose messages :meth:`messages` flushes and returns."""
 
     def __init__(self):
-        self.now = 1000.0
+        self.calls = []
+        self.box = Outbox(wire.Pub())
 
-    def monotonic(self):
-        return self.now
+    def __call__(self, data, hold=False, limit=0):
+        self.calls.append((data, hold, limit))
+        self.box.put(b"", data, hold, limit)
 
-
-@pytest.fixture(autouse=True)
-def clock(monkeypatch):
-    """A frozen clock: no time-based flush unless a test moves it."""
-    fake = FakeTime()
-    monkeypatch.setattr(response_mod, "time", fake)
-    return fake
+    def messages(self):
+        self.box.flush()
+        return self.box.sock.sent
 
 
-def make(version="HTTP/1.1", method="GET", connection=None):
-    sent = []
-    return Response(sent.append, version, method, connection), sent
+def make(version="HTTP/1.1", method="GET", connection=None, hold_whole=False):
+    send = Sender()
+    return Response(send, version, method, connection, hold_whole=hold_whole), send
 
 
 def run(app, version="HTTP/1.1", method="GET", connection=None):
-    """Drive ``app`` the way the worker does; return (response, sent messages)."""
-    resp, sent = make(version, method, connection)
+    """Drive ``app`` the way the worker does; return (response, the messages
+    sent once the outbox is flushed)."""
+    resp, send = make(version, method, connection)
     result = app({}, resp.start_response)
     try:
+        try:
+            resp.one_block = len(result) == 1 and not resp.written
+        except TypeError:
+            pass
         for chunk in result:
             resp.write(chunk)
         resp.finish()
     finally:
         if hasattr(result, "close"):
             result.close()
-    return resp, sent
+    return resp, send.messages()
 
 
 def simple_app(body_chunks, status="200 OK", headers=(("Content-Type", "text/plain"),)):
@@ -66,17 +71,37 @@ def test_small_body_one_message_with_content_length():
     assert resp.close is False
 
 
-def test_several_small_chunks_coalesced_into_one_message():
+def test_several_small_chunks_joined_in_one_chunked_message():
+    """The length of several blocks is not known at the first: the body is
+    chunked, and the pieces, held together, leave as one message."""
     chunks = [b"a" * 100, b"b" * 1000, b"", b"c" * 10000]
     resp, sent = run(simple_app(chunks))
     assert len(sent) == 1
     r = wire.parse_response(sent)
     assert r.status == 200
-    assert r.get_all("Content-Length") == [str(len(b"".join(chunks)))]
-    assert "Transfer-Encoding" not in r
+    assert r.get_all("Transfer-Encoding") == ["chunked"]
+    assert "Content-Length" not in r
     assert "Connection" not in r
     assert r.body == b"".join(chunks)
     assert resp.close is False
+
+
+def test_one_block_iterable_measured_even_if_not_a_list():
+    class OneBlock:
+        def __len__(self):
+            return 1
+
+        def __iter__(self):
+            yield b"measured"
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return OneBlock()
+    resp, sent = run(app)
+    assert len(sent) == 1
+    r = wire.parse_response(sent)
+    assert r.get_all("Content-Length") == ["8"] and "Transfer-Encoding" not in r
+    assert r.body == b"measured"
 
 
 def test_empty_body_gets_content_length_zero():
@@ -89,6 +114,7 @@ def test_empty_body_gets_content_length_zero():
 
 
 def test_write_callable_and_iterable_both_count():
+    """A one-block iterable after write(): two blocks, so no length measured."""
     def app(environ, start_response):
         write = start_response("200 OK", [])
         write(b"via write;")
@@ -97,7 +123,7 @@ def test_write_callable_and_iterable_both_count():
     assert len(sent) == 1
     r = wire.parse_response(sent)
     assert r.body == b"via write;via iterable"
-    assert r.get("Content-Length") == str(len(r.body))
+    assert r.get_all("Transfer-Encoding") == ["chunked"]
 
 
 def test_status_line_and_app_headers_kept_in_order():
@@ -199,15 +225,15 @@ def test_chunked_terminator_sent_exactly_once():
 
 
 def test_empty_writes_after_headers_do_not_end_the_chunked_stream():
-    resp, sent = make()
+    resp, send = make()
     write = resp.start_response("200 OK", [])
     write(b"z" * FLUSH_BYTES)
-    assert len(sent) == 1
+    assert len(send.calls) == 1
     write(b"")
-    assert len(sent) == 1
+    assert len(send.calls) == 1
     write(b"more")
     resp.finish()
-    r = wire.parse_response(sent)
+    r = wire.parse_response(send.messages())
     assert r.body == b"z" * FLUSH_BYTES + b"more"
 
 
@@ -302,11 +328,11 @@ def test_app_connection_keep_alive_header_is_not_echoed_twice():
 
 
 def test_app_transfer_encoding_header_is_replaced_by_ours():
-    resp, sent = run(simple_app([b"x" * (FLUSH_BYTES + 5)],
+    resp, sent = run(simple_app([b"x" * (FLUSH_BYTES + 5), b"y"],
                                 headers=[("Transfer-Encoding", "chunked")]))
     r = wire.parse_response(sent)
     assert r.get_all("Transfer-Encoding") == ["chunked"]
-    assert r.body == b"x" * (FLUSH_BYTES + 5)
+    assert r.body == b"x" * (FLUSH_BYTES + 5) + b"y"
 
 
 # -- HEAD, 204, 304 -------------------------------------------------------------------------
@@ -340,15 +366,14 @@ def test_head_with_app_content_length_and_no_body():
     assert resp.close is False
 
 
-def test_head_with_slow_chunks_sends_nothing_early(clock):
-    resp, sent = make(method="HEAD")
+def test_head_sends_the_head_once_the_body_is_known():
+    resp, send = make(method="HEAD")
     write = resp.start_response("200 OK", [])
     for _ in range(5):
         write(b"abc")
-        clock.now += 10
-    assert sent == []
+    assert send.calls == []
     resp.finish()
-    r = wire.parse_response(sent, head=True)
+    r = wire.parse_response(send.messages(), head=True)
     assert r.get("Content-Length") == "15"
     assert r.raw_body == b""
 
@@ -402,7 +427,7 @@ def test_x_wsgid_header_present_once(app_headers):
 
 def test_x_wsgid_on_chunked_and_head_responses():
     for kwargs in ({}, {"method": "HEAD"}, {"version": "HTTP/1.0"}):
-        resp, sent = run(simple_app([b"x" * (FLUSH_BYTES + 1)]), **kwargs)
+        resp, sent = run(simple_app([b"x" * (FLUSH_BYTES + 1), b"y"]), **kwargs)
         r = wire.parse_response(sent, head=kwargs.get("method") == "HEAD")
         assert r.get_all("X-Wsgid") == [VERSION], kwargs
 
@@ -410,18 +435,20 @@ def test_x_wsgid_on_chunked_and_head_responses():
 # -- start_response rules -----------------------------------------------------------------
 
 def test_start_response_twice_without_exc_info_raises():
-    resp, sent = make()
+    resp, send = make()
     resp.start_response("200 OK", [])
     with pytest.raises(AssertionError):
         resp.start_response("500 Internal Server Error", [])
-    assert sent == []
+    assert send.calls == []
 
 
-def test_start_response_with_exc_info_before_headers_sent_replaces_response():
-    resp, sent = make()
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_start_response_with_exc_info_before_headers_sent_replaces_response(method):
+    resp, send = make(method=method)
     write = resp.start_response("200 OK", [("X-First", "1")])
-    write(b"partial output of the failed attempt")
-    assert sent == []
+    if method == "HEAD":
+        write(b"a body HEAD does not send: the head waits for its length")
+    assert send.calls == []
     try:
         raise RuntimeError("boom")
     except RuntimeError:
@@ -429,18 +456,22 @@ def test_start_response_with_exc_info_before_headers_sent_replaces_response():
                                     [("Content-Type", "text/plain")], sys.exc_info())
     write(b"error page")
     resp.finish()
+    sent = send.messages()
     assert len(sent) == 1
-    r = wire.parse_response(sent)
+    r = wire.parse_response(sent, head=method == "HEAD")
     assert r.status == 500
     assert "X-First" not in r
-    assert r.get("Content-Length") == "10"
-    assert r.body == b"error page"
+    if method == "HEAD":
+        assert r.get("Content-Length") == "10" and r.raw_body == b""
+    else:
+        assert r.body == b"error page"
 
 
 def test_start_response_with_exc_info_after_headers_sent_reraises():
-    resp, sent = make()
+    resp, send = make()
     write = resp.start_response("200 OK", [])
-    write(b"x" * FLUSH_BYTES)
+    write(b"x")  # sent at once: the head is out
+    sent = send.messages()
     assert resp.headers_sent and len(sent) == 1
     error = ValueError("late failure")
     try:
@@ -456,107 +487,133 @@ def test_start_response_with_exc_info_after_headers_sent_reraises():
 
 
 def test_write_before_start_response_raises():
-    resp, sent = make()
+    resp, send = make()
     with pytest.raises(AssertionError):
         resp.write(b"x")
-    assert sent == []
+    assert send.calls == []
 
 
 def test_finish_without_start_response_raises():
-    resp, sent = make()
+    resp, send = make()
     with pytest.raises(AssertionError):
         resp.finish()
-    assert sent == []
+    assert send.calls == []
 
 
 @pytest.mark.parametrize("status", ["OK", "", "20 OK", "abc Nope", None, 200])
 def test_bad_status_raises(status):
-    resp, sent = make()
+    resp, send = make()
     with pytest.raises(ValueError):
         resp.start_response(status, [])
-    assert sent == []
+    assert send.calls == []
 
 
-# -- time-based flush ------------------------------------------------------------------------
+# -- no block waits for the next (PEP 3333) -------------------------------------------
 
-def test_fast_chunks_are_coalesced(clock):
-    resp, sent = make()
-    write = resp.start_response("200 OK", [])
-    for i in range(100):
-        write(b"%03d" % i)
-        clock.now += FLUSH_SECONDS / 1000
-    assert sent == []
-    resp.finish()
-    assert len(sent) == 1
-    r = wire.parse_response(sent)
-    assert r.get("Content-Length") == "300"
-
-
-def test_slow_chunks_are_flushed_as_they_come(clock):
-    resp, sent = make()
-    write = resp.start_response("200 OK", [])
-
-    write(b"first")                       # t=0: held back (may be the whole body)
-    assert sent == []
-
-    clock.now += FLUSH_SECONDS * 10
-    write(b"second")                      # later: head + both chunks go out, chunked
-    assert len(sent) == 1
-    r = wire.parse_response(sent[0] + b"0\r\n\r\n")
+def test_each_block_is_handed_over_as_it_comes_the_head_with_the_first():
+    """Nothing stays in the response: each write passes its piece on, to be
+    held (the outbox's watchdog bounds how long) and joined with its
+    neighbours in messages of up to max_message bytes."""
+    resp, send = make()
+    write = resp.start_response("200 OK", [("Content-Type", "text/event-stream")])
+    write(b"data: 1\n\n")
+    assert len(send.calls) == 1
+    data, hold, limit = send.calls[0]
+    assert hold is True and limit == FLUSH_BYTES
+    r = wire.parse_response(data + b"0\r\n\r\n")
     assert r.get_all("Transfer-Encoding") == ["chunked"]
-    assert "Content-Length" not in r
-    assert r.body == b"firstsecond"
-
-    clock.now += FLUSH_SECONDS * 10
-    write(b"third")                       # headers sent, FLUSH_SECONDS passed: at once
-    assert sent[1:] == [b"5\r\nthird\r\n"]
-
-    clock.now += FLUSH_SECONDS * 1.5
-    write(b"fourth")
-    assert sent[2:] == [b"6\r\nfourth\r\n"]
-
-    clock.now += FLUSH_SECONDS / 10
-    write(b"quick")                       # too soon after the last flush: buffered
-    assert len(sent) == 3
-    clock.now += FLUSH_SECONDS
-    write(b"later")                       # goes out together with "quick"
-    assert sent[3:] == [b"a\r\nquicklater\r\n"]
-
+    assert r.get("Content-Type") == "text/event-stream"
+    assert r.body == b"data: 1\n\n"
+    write(b"data: 2\n\n")
+    assert send.calls[1] == (b"9\r\ndata: 2\n\n\r\n", True, FLUSH_BYTES)
     resp.finish()
-    assert sent[4:] == [b"0\r\n\r\n"]
-    r = wire.parse_response(sent)
-    assert r.body == b"firstsecondthirdfourthquicklater"
-    assert resp.close is False
+    assert send.calls[2] == (b"0\r\n\r\n", True, FLUSH_BYTES)
+    sent = send.messages()
+    assert len(sent) == 1  # held together, they leave as one message
+    assert wire.parse_response(sent).body == b"data: 1\n\ndata: 2\n\n"
 
 
-def test_time_flush_with_flush_seconds_zero(monkeypatch):
-    monkeypatch.setattr(response_mod, "FLUSH_SECONDS", 0)
-    resp, sent = make()
-    write = resp.start_response("200 OK", [])
-    write(b"a")
-    write(b"b")                           # headers go out with a+b
-    write(b"c")
-    write(b"d")
-    resp.finish()
-    assert len(sent) == 4
-    assert sent[1:] == [b"1\r\nc\r\n", b"1\r\nd\r\n", b"0\r\n\r\n"]
-    assert wire.parse_response(sent).body == b"abcd"
-
-
-def test_time_flush_http10_close_delimited(clock):
-    resp, sent = make(version="HTTP/1.0")
+def test_http10_stream_is_handed_over_close_delimited():
+    resp, send = make(version="HTTP/1.0")
     write = resp.start_response("200 OK", [])
     write(b"one")
-    clock.now += 1
     write(b"two")
-    clock.now += 1
-    write(b"three")
+    assert [call[0].rpartition(b"\r\n\r\n")[2] for call in send.calls] == [b"one", b"two"]
     resp.finish()
-    assert sent[1:] == [b"three"]
-    r = wire.parse_response(sent)
-    assert r.raw_body == b"onetwothree"
-    assert "Content-Length" not in r
+    assert len(send.calls) == 2  # nothing ends a close-delimited body but the close
+    r = wire.parse_response(send.messages())
+    assert r.raw_body == b"onetwo"
+    assert r.get_all("Connection") == ["close"] and "Content-Length" not in r
     assert resp.close is True
+
+
+def test_first_block_completing_the_app_content_length_goes_whole():
+    resp, send = make(hold_whole=True)
+    write = resp.start_response("200 OK", [("Content-Length", "5")])
+    write(b"hello")
+    assert len(send.calls) == 1 and send.calls[0][1:] == (True, 0)
+    assert send.calls[0][0].endswith(b"Content-Length: 5\r\nX-Wsgid: %s\r\n\r\nhello"
+                                     % VERSION.encode())
+    resp.finish()
+    assert len(send.calls) == 1 and resp.close is False
+
+
+def test_app_content_length_body_in_blocks_streams_with_that_length():
+    resp, send = make()
+    write = resp.start_response("200 OK", [("Content-Length", "10")])
+    write(b"hello")
+    assert len(send.calls) == 1 and send.calls[0][1:] == (True, FLUSH_BYTES)
+    write(b"world")
+    assert send.calls[1] == (b"world", True, FLUSH_BYTES)
+    resp.finish()
+    sent = send.messages()
+    assert len(sent) == 1
+    r = wire.parse_response(sent)
+    assert r.get_all("Content-Length") == ["10"] and r.raw_body == b"helloworld"
+
+
+def test_pieces_join_up_to_max_message():
+    """With flow control a message holds at most max_message bytes: bigger
+    blocks are cut, small ones joined up to it."""
+    sender = Sender()
+    resp = Response(sender, "HTTP/1.1", "GET", None, max_message=4096)
+    write = resp.start_response("200 OK", [])
+    write(b"a" * 10000)
+    assert [len(data) for data, _, _ in sender.calls[1:]] == [8 + 4096, 7 + 1808]
+    for _ in range(10):
+        write(b"b" * 1000)
+    resp.finish()
+    sent = sender.messages()
+    assert all(len(message) <= 4096 + 200 for message in sent)
+    assert 5 <= len(sent) <= 8
+    assert wire.parse_response(sent).body == b"a" * 10000 + b"b" * 10000
+
+
+def test_one_message_reply_may_be_held_when_the_worker_says_so():
+    """With hold_whole, the worker is told it may hold a whole reply a moment
+    (see wsgid.outbox); without, it goes at once."""
+    for hold_whole in (True, False):
+        resp, send = make(hold_whole=hold_whole)
+        resp.start_response("200 OK", [])
+        resp.one_block = True
+        resp.write(b"small")
+        resp.finish()
+        assert len(send.calls) == 1 and send.calls[0][0].endswith(b"\r\n\r\nsmall")
+        assert send.calls[0][1:] == (hold_whole, 0)
+
+
+# -- header values -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value,sent", [
+    (" sessionid=abc; Path=/", "sessionid=abc; Path=/"),
+    ("\tv\t \t", "v"),
+    ("in  side", "in  side"),
+    ("   ", ""),
+])
+def test_header_values_stripped_of_spaces_and_tabs(value, sent):
+    resp, raw = run(simple_app([b"x"], headers=[("Set-Cookie", value)]))
+    assert b"\r\nSet-Cookie: %s\r\n" % sent.encode() in raw[0]
+    assert wire.parse_response(raw).get_all("Set-Cookie") == [sent]
 
 
 # -- error_reply -----------------------------------------------------------------------------------
@@ -600,25 +657,3 @@ def test_repeated_connection_header_with_close():
     from wsgid.response import Response
     response = Response(lambda data: None, "HTTP/1.1", "GET", ["keep-alive", "close"])
     assert response.close
-
-
-def test_one_message_reply_may_be_held_streamed_pieces_never():
-    """With hold_whole, the worker is told it may hold a whole reply a moment
-    (see wsgid.outbox), never a streamed piece."""
-    sent = []
-
-    def send(data, hold=False):
-        sent.append((data, hold))
-
-    resp = Response(send, "HTTP/1.1", "GET", None, hold_whole=True)
-    resp.start_response("200 OK", [])
-    resp.write(b"small")
-    resp.finish()
-    assert len(sent) == 1 and sent[0][0].endswith(b"\r\n\r\nsmall") and sent[0][1] is True
-
-    sent = []
-    resp = Response(send, "HTTP/1.1", "GET", None, hold_whole=True)
-    resp.start_response("200 OK", [])
-    resp.write(b"x" * FLUSH_BYTES)
-    resp.finish()
-    assert [hold for _, hold in sent] == [False, False] and sent[-1][0] == b"0\r\n\r\n"

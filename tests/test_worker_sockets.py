@@ -8,6 +8,7 @@ import pytest
 from conftest import make_app_folder, wsgid_command
 from mongrel2 import wait_for
 from support_live import SENDER, Peer, get_headers, json_request
+from wire import Pub
 
 
 def request(headers, body=b"", conn_id=b"1", sender=SENDER):
@@ -152,10 +153,9 @@ def test_internal_error_closes_the_connection(tmp_path):
         def handle_request(self, request):
             raise RuntimeError("a wsgid bug")
 
-    sent = []
     worker = Buggy(lambda environ, start_response: [], "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
     worker.subscribed = 1
     worker.source = type("Source", (), {"gone": lambda self, conn_id: False, "paces": False})()
-    worker.outbox = Outbox(type("Pub", (), {"send": lambda self, data, copy=True: sent.append(data)})())
+    worker.outbox = Outbox(Pub())
     worker.handle(request(get_headers("/x"), conn_id=b"77"))
-    assert sent == [SENDER + b" 2:77, "]
+    assert worker.outbox.sock.sent == [SENDER + b" 2:77, "]

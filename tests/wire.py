@@ -11,7 +11,17 @@ messages first) into status line, headers and body, decoding a chunked body.
 import tnetstring
 
 __all__ = ["request", "control", "disconnect", "json_headers", "parse_response",
-           "decode_chunked", "Response"]
+           "decode_chunked", "Response", "Pub"]
+
+
+class Pub:
+    """Stands in for a worker's PUB socket to mongrel2: keeps what is sent."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, frame, copy=True):
+        self.sent.append(frame)
 
 
 def _bytes(value):

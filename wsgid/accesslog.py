@@ -12,11 +12,10 @@ class AccessLog:
     def __init__(self, target):
         self.stream = sys.stdout if target == "-" else open(target, "a", buffering=1)
 
-    def write(self, environ, status, size):
-        query = environ.get("QUERY_STRING")
-        target = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        if query:
-            target += "?" + query
+    def write(self, environ, target, status, size):
+        """``target``: the request target as the client sent it (mongrel2's
+        ``URI``), not the path decoded for the app, which hides what was
+        asked (``/a%3Fb`` would read ``/a?b``)."""
         self.stream.write('%s - %s [%s] "%s %s %s" %s %s "%s" "%s"\n' % (
             environ.get("REMOTE_ADDR") or "-",
             environ.get("REMOTE_USER") or "-",

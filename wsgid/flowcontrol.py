@@ -22,12 +22,14 @@ def message_size(window):
 
 
 class Pacer:
-    """The bytes of one connection not yet acknowledged by mongrel2."""
+    """The bytes of one connection not yet acknowledged by mongrel2.
+    ``flush`` sends what the worker holds (see wsgid.outbox)."""
 
-    def __init__(self, source, conn_id, window):
+    def __init__(self, source, conn_id, window, flush):
         self.source = source
         self.conn_id = conn_id
         self.window = window
+        self.flush = flush
         self.outstanding = 0
 
     def reserve(self, size):
@@ -46,6 +48,7 @@ class Pacer:
             pass
 
     def _take(self):
+        self.flush()  # mongrel2 grants credits only for what it has got
         granted = self.source.take_credits(self.conn_id, TIMEOUT)
         self.outstanding -= granted
         return granted > 0

@@ -1,16 +1,15 @@
 # Types for Cython when it compiles outbox.py (see setup.py): the worker
-# holds and sends each reply through C calls.
+# puts each reply through a C call.
 
 cdef class Outbox:
     cdef public object sock, lock
     cdef public list held
     cdef public double held_since
-    cdef object _wake, _thread
+    cdef object _wake, _thread, _open
+    cdef Py_ssize_t _open_size
     cdef public bint _parked
     cdef bint _stopping
 
-    cpdef send(self, bytes frame)
-    cpdef hold(self, bytes frame)
-    cpdef before_request(self)
+    cpdef put(self, bytes envelope, bytes body, bint hold=*, Py_ssize_t limit=*)
     cpdef flush(self)
     cdef _flush(self)

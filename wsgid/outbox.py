@@ -1,18 +1,22 @@
-"""A worker's replies to mongrel2: small whole ones held briefly and sent together.
+"""A worker's replies to mongrel2: held briefly and sent together.
 
 Sending on a ZeroMQ socket wakes libzmq's I/O thread when it sleeps, and under
 load that wake-up (a context switch, often an inter-processor interrupt) costs
 a small request about as much as wsgid's own Python. So while a worker serves
 requests that are already queued, it holds the one-message replies it
 finishes and sends them together when the queue is empty, when HOLD_COUNT of
-them wait, or before anything that must go out at once (a streamed piece, a
-close), in order. A reply never waits behind a slow request for long: a
-watchdog thread sends what has been held for HOLD_SECONDS.
+them wait, or before anything that must go out at once (a close), in order.
 
-The watchdog is the only other thread that touches the socket, and only under
-:attr:`Outbox.lock` while replies are held: the worker takes the lock for
-anything else it does with the socket, and holds no reply while it polls it,
-so the poll never races a send.
+A streamed response's pieces are held too, and the pieces of one response
+held one after the other join in one message (up to a size the response
+sets): a fast stream leaves in few large messages, within mongrel2's limit of
+16 messages queued per connection, and a slow one piece by piece.
+
+Nothing held waits for the application's next move: a watchdog thread sends
+what has been held for HOLD_SECONDS. It is the only other thread that touches
+the socket, and only under :attr:`Outbox.lock` while something is held: the
+worker takes the lock for anything else it does with the socket, and holds
+nothing while it polls it, so the poll never races a send.
 """
 
 import threading
@@ -32,36 +36,47 @@ class Outbox:
     def __init__(self, sock):
         self.sock = sock
         self.lock = threading.Lock()
+        # Messages in order; the last may be a list of parts that later
+        # pieces of its response join (_open is then that response's envelope).
         self.held = []
         self.held_since = 0.0
+        self._open = None
+        self._open_size = 0
         self._wake = threading.Event()
         self._parked = True
         self._stopping = False
         self._thread = None
 
-    def send(self, frame):
-        """Send ``frame`` now, after what is held."""
-        with self.lock:
-            self.held.append(frame)
-            self._flush()
-
-    def hold(self, frame):
-        """Queue ``frame``; it leaves with the next :meth:`flush` or send."""
+    def put(self, envelope, body, hold=False, limit=0):
+        """Send the reply message ``envelope + body`` after what is held, or
+        with ``hold`` queue it (HOLD_SECONDS at most). With ``limit`` too, it
+        is a streamed piece: it joins the piece of its response held just
+        before it while the message stays within ``limit`` body bytes."""
         with self.lock:
             held = self.held
+            if limit and self._open is envelope:
+                if self._open_size + len(body) <= limit:
+                    held[-1].append(body)
+                    self._open_size += len(body)
+                    return
+                self._flush()  # the open message is full: it goes, this one starts the next
+            if not hold or (limit and len(body) >= limit):
+                held.append(envelope + body)
+                self._flush()
+                return
             if not held:
                 self.held_since = time.monotonic()
-            held.append(frame)
+                if self._parked and self._thread is not None:
+                    self._parked = False  # the watchdog must see to it
+                    self._wake.set()
+            if limit:
+                held.append([envelope, body])
+                self._open, self._open_size = envelope, len(body)
+            else:
+                held.append(envelope + body)
+                self._open = None
             if len(held) >= HOLD_COUNT:
                 self._flush()
-
-    def before_request(self):
-        """The worker starts on another request: what is held waits for it,
-        so the watchdog must be awake."""
-        if self.held and self._parked and self._thread is not None:
-            with self.lock:
-                self._parked = False
-                self._wake.set()
 
     def flush(self):
         if self.held:
@@ -71,8 +86,11 @@ class Outbox:
     def _flush(self):
         send = self.sock.send
         for frame in self.held:
+            if type(frame) is list:
+                frame = b"".join(frame)
             send(frame, copy=len(frame) < _COPY_THRESHOLD)
-        self.held = []
+        self.held.clear()
+        self._open = None
 
     # -- the watchdog ------------------------------------------------------------
     def start(self):

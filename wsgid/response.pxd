@@ -19,12 +19,10 @@ cdef class Response:
     cdef public Py_ssize_t max_message
     cdef object _send
     cdef bint _hold_whole
-    cdef list _buffer
-    cdef Py_ssize_t _buffered
-    cdef double _mark
+    cdef public bint one_block
     cdef bytes _block
     cpdef write(self, data)
     cpdef finish(self)
     cdef bytes _head(self)
-    cdef bytes _frame(self, bytes data)
-    cdef _flush(self)
+    cdef _frame(self, data)
+    cdef _stream(self, bytes head, data)

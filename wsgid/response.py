@@ -1,19 +1,18 @@
 """start_response, HTTP framing and streaming of one WSGI response.
 
 mongrel2 adds nothing to a reply: the status line, every header and the
-body framing are ours. It also drops a connection with more than 16
-messages queued, so the body is coalesced: a small response leaves in one
-message with a Content-Length; a streamed one in messages of up to
-FLUSH_BYTES, flushed early only when FLUSH_SECONDS have passed since the
-last one (so a slow generator's chunks still go out as they come).
+body framing are ours. Every block the application gives is handed to
+``send`` at once (PEP 3333: none may wait for the next), the head with the
+first. A response whose length is known by then (the app's Content-Length,
+or an iterable of one block) is one message with a Content-Length; any
+other is streamed, chunked or close-delimited, in pieces that the sender
+may join into messages of up to ``max_message`` bytes (see wsgid.outbox):
+mongrel2 drops a connection with more than 16 messages queued.
 """
-
-import time
 
 import wsgid
 
 FLUSH_BYTES = 1 << 20
-FLUSH_SECONDS = 0.02
 X_WSGID = ("X-Wsgid", wsgid.__version__)
 _HEAD_END = ("\r\n%s: %s\r\n\r\n" % X_WSGID).encode("latin-1")
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "x-wsgid"))
@@ -60,7 +59,12 @@ class Response:
 
     Usage: ``start_response`` is given to the app, each body chunk goes to
     :meth:`write`, then :meth:`finish`. :attr:`close` tells the caller
-    whether to close the connection afterwards.
+    whether to close the connection afterwards; :attr:`one_block` tells
+    the response that the app's iterable has a single block.
+
+    ``send(data, hold=False, limit=0)``: ``hold``, the message may wait a
+    moment to leave with others; ``limit``, it is a streamed piece, which
+    may share a message of up to that many bytes with its neighbours.
     """
 
     def __init__(self, send, version, method, connection, max_message=FLUSH_BYTES,
@@ -75,8 +79,7 @@ class Response:
         self.chunked = False
         self.no_body = False    # 1xx/204/304 (and HEAD): the body is never sent
         self._bodiless = False  # 1xx/204/304: no body, nor a length or framing for one
-        self._buffered = 0
-        self._mark = 0.0
+        self.one_block = False
         self._block = b""
         self.max_message = max_message  # body bytes per message (flow control wants few)
         self.http10 = version == "HTTP/1.0"
@@ -88,7 +91,6 @@ class Response:
                 connection = ",".join(connection)
             connection = connection.lower() if isinstance(connection, str) else ""
             self.close = "keep-alive" not in connection if self.http10 else "close" in connection
-        self._buffer = []
 
     # -- the WSGI side -----------------------------------------------------
     def start_response(self, status, headers, exc_info=None):
@@ -98,13 +100,14 @@ class Response:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
-            self._buffer, self._buffered, self.written = [], 0, 0
+            self.written = 0  # nothing sent: HEAD counted a body that is not sent
         elif self.status is not None:
             raise AssertionError("start_response called a second time without exc_info")
         if type(status) is not str or len(status) < 4 or not status[:3].isdigit():
             raise ValueError("bad status %r" % (status,))
         # The status line and the app's headers, framing ones left out (ours
-        # come in _head); a non-str name or value fails the join.
+        # come in _head), values without the spaces and tabs around them (a
+        # Django cookie comes with one); a non-str name or value fails.
         parts = ["HTTP/1.0 " if self.http10 else "HTTP/1.1 ", status]
         length = None
         try:
@@ -113,7 +116,7 @@ class Response:
                 if framing is None:
                     framing = _framing_name(name)
                 if not framing:
-                    parts += ("\r\n", name, ": ", value)
+                    parts += ("\r\n", name, ": ", value.strip(" \t"))
                 elif type(value) is not str:
                     raise TypeError(value)
                 elif framing == "content-length":
@@ -141,7 +144,10 @@ class Response:
         if not data:
             return
         size = len(data)
-        if self.length is not None and size > self.length - self.written:
+        if self.length is None:
+            if self.one_block and not self.written:
+                self.length = size  # PEP 3333 lets the server measure a one-block iterable
+        elif size > self.length - self.written:
             size = self.length - self.written  # never send more than the app announced
             if not size:
                 return
@@ -149,40 +155,30 @@ class Response:
         self.written += size
         if self.no_body:
             return
-        buffer = self._buffer
-        buffer.append(data)
-        self._buffered += size
-        if self._buffered >= self.max_message:
-            self._flush()
-            return
-        now = time.monotonic()
-        if self.headers_sent or len(buffer) > 1:
-            # _mark: the last flush, or when the first unsent chunk came.
-            if now - self._mark >= FLUSH_SECONDS:
-                self._flush()
+        if self.headers_sent:
+            self._stream(b"", data)
+        elif self.written == self.length:  # the whole body at once: one message
+            if self._hold_whole:
+                self._send(self._head() + data, True)
+            else:
+                self._send(self._head() + data)
         else:
-            self._mark = now
+            self._stream(self._head(), data)
 
     def finish(self):
-        """Send what is left: headers with a Content-Length when the whole
-        body is known, the chunked terminator, or nothing."""
+        """Send what is left: the head when no block was sent (HEAD, an empty
+        body), or the chunked terminator."""
         if self.status is None:
             raise AssertionError("the application did not call start_response()")
         if not self.headers_sent:
             if self.length is None and not self._bodiless:
                 self.length = self.written
-            whole = self._head() + b"".join(self._buffer)
             if self._hold_whole:
-                self._send(whole, True)
+                self._send(self._head(), True)
             else:
-                self._send(whole)
-        else:
-            tail = self._frame(b"".join(self._buffer)) if self._buffer else b""
-            if self.chunked:
-                tail += b"0\r\n\r\n"
-            if tail:
-                self._send(tail)
-        self._buffer = []
+                self._send(self._head())
+        elif self.chunked:
+            self._send(b"0\r\n\r\n", True, self.max_message)
         if self.length is not None and self.written < self.length and not self.no_body:
             self.close = True  # the client waits for bytes that never come
 
@@ -211,18 +207,15 @@ class Response:
             return b"%x\r\n%s\r\n" % (len(data), data)
         return data
 
-    def _flush(self):
-        data = b"".join(self._buffer)
-        self._buffer, self._buffered = [], 0
-        head = b"" if self.headers_sent else self._head()
-        if self.max_message >= FLUSH_BYTES:
-            self._send(head + self._frame(data))  # fewer, larger messages: mongrel2's 16 rule
+    def _stream(self, head, data):
+        """Send a streamed block as a piece (after ``head``, the first time)."""
+        step = self.max_message
+        if step >= FLUSH_BYTES or len(data) <= step:
+            self._send(head + self._frame(data), True, step)
         else:  # flow control: never more than a window's share in one message
-            step = self.max_message
             for start in range(0, len(data), step):
-                self._send(head + self._frame(data[start:start + step]))
+                self._send(head + self._frame(data[start:start + step]), True, step)
                 head = b""
-        self._mark = time.monotonic()
 
 
 def error_reply(status, version="HTTP/1.1", body=None):

@@ -49,8 +49,8 @@ class Worker:
         self.recv_spec = recv
         self.send_spec = send
         self.broker_spec = broker
-        # Replies are held only where requests queue up here (see outbox); a
-        # broker hands out one at a time.
+        # Whole replies are held only where requests queue up here (see
+        # outbox); a broker hands out one at a time.
         self.hold_replies = not broker
         self.access_log = access_log
         self.mongrel2_chroot = mongrel2_chroot
@@ -101,8 +101,7 @@ class Worker:
                          "broker %s" % self.broker_spec if self.broker_spec
                          else "recv %s" % self.recv_spec, self.send_spec)
                 self.on_ready()
-                if self.hold_replies:
-                    self.outbox.start()
+                self.outbox.start()
                 self._loop(wakeup_r)
                 if os.getppid() == self.ppid:
                     for data in self.source.leftovers():
@@ -162,7 +161,6 @@ class Worker:
                 data = self.source.recv_nowait()
             except zmq.Again:
                 break
-            outbox.before_request()
             self._serve(data)
             self._tick()
         outbox.flush()
@@ -227,21 +225,18 @@ class Worker:
 
     # -- one message ------------------------------------------------------------
     def sender(self, sender, conn_id):
-        """``send(body, hold=False)`` for one connection: the body framed for
-        mongrel2 and sent (or held, see outbox), unless the client is known
-        to be gone."""
+        """``send(body, hold=False, limit=0)`` for one connection: the body
+        framed for mongrel2 and put in the outbox (see Outbox.put), unless
+        the client is known to be gone."""
         envelope = message.reply(sender, conn_id, b"")
         gone, outbox = self.source.gone, self.outbox
 
-        def send(body, hold=False):
+        def send(body, hold=False, limit=0):
             if body and gone(conn_id):
                 raise ClientGone()
             if self.subscribed <= 0:
                 self._await_subscriber()
-            if hold:
-                outbox.hold(envelope + body)
-            else:
-                outbox.send(envelope + body)
+            outbox.put(envelope, body, hold, limit)
         return send
 
     def send(self, sender, conn_id, body):
@@ -318,16 +313,17 @@ class Worker:
         if window is not None and window.isdigit():
             self.credit_window = int(window)
         if self.credit_window and self.source.paces:
-            return flowcontrol.Pacer(self.source, request.conn_id, self.credit_window)
+            return flowcontrol.Pacer(self.source, request.conn_id, self.credit_window,
+                                     self.outbox.flush)
         return None
 
     @staticmethod
     def _paced(pacer, send):
         """``send`` that waits for mongrel2's credits first."""
-        def paced_send(data):
+        def paced_send(data, hold=False, limit=0):
             if not pacer.reserve(len(data)):
                 raise ClientGone()
-            send(data)
+            send(data, hold, limit)
         return paced_send
 
     def call_app(self, request, body):
@@ -347,6 +343,10 @@ class Worker:
             environ = filters.run_pre_request(request, wsgi_environ.build(request, body))
             start_response = filters.wrap_start_response(request, response.start_response)
             result = self.app(environ, start_response)
+            try:
+                response.one_block = len(result) == 1 and not response.written
+            except TypeError:
+                pass  # a generator: its length is not known
             for chunk in result:
                 response.write(chunk)
             response.finish()
@@ -374,4 +374,5 @@ class Worker:
         elif pacer is not None:
             pacer.drain()
         if self.access_log is not None and environ is not None:
-            self.access_log.write(environ, response.status, response.written)
+            self.access_log.write(environ, headers.get("URI", headers["PATH"]),
+                                  response.status, response.written)

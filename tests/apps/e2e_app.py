@@ -73,6 +73,18 @@ def _app(environ, start_response):
                 with open(mark, "w") as f:
                     f.write(str(produced))
         return body()
+    if path == "/ticks":
+        # ?COUNT&SECONDS: COUNT server-sent events SECONDS apart, each carrying
+        # time.monotonic() as it is yielded (the test reads the same clock).
+        count, _, seconds = environ["QUERY_STRING"].partition("&")
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+
+        def events():
+            for n in range(int(count)):
+                if n:
+                    time.sleep(float(seconds))
+                yield b"data: %.6f\n\n" % time.monotonic()
+        return events()
     if path == "/sleep":
         # ?SECONDS[&MARKFILE]: the mark file tells a test the request is in hand.
         seconds, _, mark = environ["QUERY_STRING"].partition("&")
