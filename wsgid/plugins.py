@@ -43,7 +43,8 @@ object with one or more of the methods ``pre_request``, ``post_request``,
 A plugin that cannot be imported (syntax error, missing dependency, ...) is
 logged with its traceback and skipped: the other plugins and the built-in
 loaders still work. A ``--loader-dir`` that is not a folder is an error
-(:func:`wsgid.loaders.prepare` raises :class:`~wsgid.loaders.LoaderError`); a missing ``<app>/plugins/`` is not.
+(:func:`wsgid.loaders.prepare` raises :class:`~wsgid.loaders.LoaderError`);
+a missing ``<app>/plugins/`` is not.
 
 Plugins are read once, by the master at start-up, before it chroots
 (``--chroot``), drops privileges and forks the workers, which inherit them
