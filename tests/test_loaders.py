@@ -15,8 +15,8 @@ import types
 import pytest
 
 from conftest import ROOT
-from wsgid import filters, loaders, options as opts
-from wsgid.loaders import LoaderError, plugins
+from wsgid import filters, loaders, options as opts, plugins
+from wsgid.loaders import LoaderError
 from wsgid.loaders.django import (DjangoLoader, apply_overrides, find_project, merge_value,
                                   read_overrides)
 from wsgid.loaders.pyroutes import PyRoutesLoader
@@ -29,9 +29,7 @@ def isolated(monkeypatch):
     modules = set(sys.modules)
     monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
     filters.clear()
-    loaders.forget_prepared()
     yield
-    loaders.forget_prepared()
     filters.clear()
     for name in set(sys.modules) - modules:
         del sys.modules[name]
@@ -54,6 +52,11 @@ def app_folder(tmp_path, name="appfolder"):
 def options(app_path, **given):
     given["app_path"] = str(app_path)
     return opts.resolve(given, use_json=False)
+
+
+def load(resolved):
+    """What the master and a worker do: read the plugins, then load."""
+    return loaders.load(resolved, loaders.prepare(resolved))
 
 
 def django_project(app, name="mysite", package=False):
@@ -137,7 +140,7 @@ def test_no_loader_one_clear_error_naming_the_folder(tmp_path):
     app = app_folder(tmp_path)
     write(app / "app" / "lib.py", "x = 1\n")
     with pytest.raises(LoaderError) as info:
-        loaders.load(options(app))
+        load(options(app))
     message = str(info.value)
     assert "\n" not in message
     assert "no loader can load the app folder %s" % app in message
@@ -156,7 +159,7 @@ def test_wsgi_app_wins_over_everything(tmp_path, name, caplog):
             return [b"wsgi-app"]
         """)
     with caplog.at_level(logging.INFO, logger="wsgid"):
-        loaded = loaders.load(options(app, wsgi_app=name, django=True))
+        loaded = load(options(app, wsgi_app=name, django=True))
     assert body_of(loaded) == b"wsgi-app"
     assert "Application loaded by WsgiAppLoader" in caplog.text
 
@@ -168,7 +171,7 @@ def test_wsgi_app_wins_over_everything(tmp_path, name, caplog):
 ])
 def test_wsgi_app_errors(tmp_path, name, error):
     with pytest.raises(LoaderError, match=error):
-        loaders.load(options(app_folder(tmp_path), wsgi_app=name))
+        load(options(app_folder(tmp_path), wsgi_app=name))
 
 
 def test_pyroutes_before_django_before_plugins(tmp_path):
@@ -200,7 +203,7 @@ def test_plugin_order_folder_then_loader_dirs_then_entry_points(tmp_path, monkey
     assert names == ["FolderRefuses", "Dir1Refuses", "Dir2Accepts", "Dir2AcceptsToo",
                      "EpLoader", "ModuleLoader"]
     with caplog.at_level(logging.INFO, logger="wsgid"):
-        loaded = loaders.load(options(app, loader_dir=[str(dir1), str(dir2)]))
+        loaded = load(options(app, loader_dir=[str(dir1), str(dir2)]))
     assert body_of(loaded) == b"Dir2Accepts"
     assert "Application loaded by Dir2Accepts (plugin %s)" % (dir2 / "a.py") in caplog.text
 
@@ -236,13 +239,13 @@ def test_loader_dir_on_the_command_line_and_in_wsgid_json(tmp_path):
     app = app_folder(tmp_path)
     write(app / "wsgid.json", json.dumps({"loader_dir": [str(tmp_path / "d")]}))
     loader_plugin(tmp_path / "d" / "p.py", "FromJson")
-    loaded = loaders.load(opts.resolve({"app_path": str(app)}))
+    loaded = load(opts.resolve({"app_path": str(app)}))
     assert body_of(loaded) == b"FromJson"
 
 
 def test_missing_loader_dir_is_an_error(tmp_path):
     with pytest.raises(LoaderError, match="--loader-dir .*nowhere is not a folder"):
-        loaders.load(options(app_folder(tmp_path), loader_dir=[str(tmp_path / "nowhere")]))
+        load(options(app_folder(tmp_path), loader_dir=[str(tmp_path / "nowhere")]))
 
 
 def test_same_file_twice_is_read_once(tmp_path):
@@ -322,7 +325,7 @@ def test_broken_plugin_logged_and_skipped(tmp_path, caplog):
         """)
     loader_plugin(app / "plugins" / "d_fine.py", "Fine")
     with caplog.at_level(logging.ERROR, logger="wsgid"):
-        loaded = loaders.load(options(app))
+        loaded = load(options(app))
     assert body_of(loaded) == b"Fine"
     assert "a_syntax.py could not be imported; skipped" in caplog.text
     assert "b_import.py could not be imported; skipped" in caplog.text
@@ -341,7 +344,7 @@ def test_can_load_that_raises_is_skipped(tmp_path, caplog):
         """)
     loader_plugin(app / "plugins" / "b.py", "Next")
     with caplog.at_level(logging.ERROR, logger="wsgid"):
-        assert body_of(loaders.load(options(app))) == b"Next"
+        assert body_of(load(options(app))) == b"Next"
     assert "Loader Raises (plugin %s) failed in can_load; skipped" % (app / "plugins" / "a.py") \
         in caplog.text
 
@@ -357,7 +360,7 @@ def test_loader_returning_no_callable(tmp_path):
                 return None
         """)
     with pytest.raises(LoaderError, match="GivesNone .* returned None, not a WSGI callable"):
-        loaders.load(options(app))
+        load(options(app))
 
 
 def test_plugin_loader_sees_the_app_folder_and_its_code_on_sys_path(tmp_path):
@@ -374,7 +377,7 @@ def test_plugin_loader_sees_the_app_folder_and_its_code_on_sys_path(tmp_path):
                 import mycode
                 return lambda environ, start_response: [mycode.VALUE]
         """)
-    assert body_of(loaders.load(options(app))) == b"from app/"
+    assert body_of(load(options(app))) == b"from app/"
 
 
 def test_load_installs_plugin_filters(tmp_path):
@@ -385,7 +388,7 @@ def test_load_installs_plugin_filters(tmp_path):
             environ["seen"] = True
         """)
     filters.register("post_request", print)    # left from before: replaced
-    loaders.load(options(app))
+    load(options(app))
     assert [name for name, _ in filters.registered("pre_request")] == [
         "%s:pre_request" % (app / "plugins" / "f.py")]
     assert filters.registered("post_request") == []
@@ -404,7 +407,7 @@ def test_prepare_reads_plugins_once_for_the_workers(tmp_path):
     shutil.rmtree(str(loader_dir))
     os.unlink(str(app / "plugins" / "f.py"))
     filters.clear()
-    assert body_of(loaders.load(options(app, loader_dir=[str(loader_dir)]))) == b"Prepared"
+    assert body_of(loaders.load(options(app, loader_dir=[str(loader_dir)]), found)) == b"Prepared"
     assert filters.run_pre_request(None, {}) == {"f": 1}
 
 
@@ -424,10 +427,10 @@ def test_load_imports_nothing_of_wsgid_or_the_stdlib_in_the_worker(tmp_path):
         import wsgid.commands.start
         from wsgid import loaders, options
         before = set(sys.modules)
-        loaders.load(options.resolve({"app_path": sys.argv[1], "loader_dir": [sys.argv[2]]},
-                                     use_json=False))
-        loaders.load(options.resolve({"app_path": sys.argv[1], "wsgi_app": "os.path:join"},
-                                     use_json=False))
+        for given in ({"app_path": sys.argv[1], "loader_dir": [sys.argv[2]]},
+                      {"app_path": sys.argv[1], "wsgi_app": "os.path:join"}):
+            resolved = options.resolve(given, use_json=False)
+            loaders.load(resolved, loaders.prepare(resolved))
         print(" ".join(sorted(set(sys.modules) - before)))
         """)
     proc = subprocess.run([sys.executable, "-c", script, str(app), str(app / "plugins")],
@@ -489,7 +492,7 @@ def test_entry_point_plugins(tmp_path, monkeypatch, caplog):
     fake_distribution(tmp_path / "site", monkeypatch)
     app = app_folder(tmp_path)
     with caplog.at_level(logging.INFO, logger="wsgid"):
-        loaded = loaders.load(options(app))
+        loaded = load(options(app))
     assert body_of(loaded) == b"entry point"
     assert "Application loaded by EpLoader (plugin entry point b_loader = " \
            "fakeplug_loaders:EpLoader)" in caplog.text
@@ -504,7 +507,7 @@ def test_folder_plugins_come_before_entry_points(tmp_path, monkeypatch):
     fake_distribution(tmp_path / "site", monkeypatch)
     app = app_folder(tmp_path)
     loader_plugin(app / "plugins" / "mine.py", "Mine")
-    assert body_of(loaders.load(options(app))) == b"Mine"
+    assert body_of(load(options(app))) == b"Mine"
 
 
 # -- django.json ---------------------------------------------------------------------------------
@@ -569,7 +572,7 @@ logging.getLogger("wsgid").addHandler(handler)
 logging.getLogger("wsgid").setLevel(logging.INFO)
 resolved = options.resolve(json.loads(sys.argv[1]))
 os.environ.update(resolved.envs)   # as run_worker does
-app = loaders.load(resolved)
+app = loaders.load(resolved, loaders.prepare(resolved))
 environ = {"PATH_INFO": sys.argv[2], "HTTP_HOST": sys.argv[3]}
 setup_testing_defaults(environ)
 out = {}
@@ -671,7 +674,7 @@ def test_django_invalid_json_ignored_and_logging_kept(tmp_path):
 def test_forced_django_without_project_or_settings_module(tmp_path):
     with pytest.raises(LoaderError, match="--django: no Django project .* DJANGO_SETTINGS_MODULE "
                                           "is not set"):
-        loaders.load(options(app_folder(tmp_path), django=True))
+        load(options(app_folder(tmp_path), django=True))
 
 
 def test_pyroutes_load(tmp_path):
@@ -698,4 +701,4 @@ def test_pyroutes_missing_package(tmp_path, monkeypatch):
     write(app / "app" / "pyroutes_settings.py")
     monkeypatch.setitem(sys.modules, "pyroutes", None)   # import fails
     with pytest.raises(LoaderError, match="pyroutes package cannot be imported"):
-        loaders.load(options(app))
+        load(options(app))

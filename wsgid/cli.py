@@ -4,7 +4,7 @@ import importlib
 import sys
 
 from wsgid import options as opts
-from wsgid.loaders import LoaderError
+from wsgid.loaders.base import LoaderError
 
 
 def main(argv=None):

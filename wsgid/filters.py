@@ -1,7 +1,7 @@
 """Request filters: plugin code run around every request.
 
 A filter is plain Python code that wsgid runs in the worker around each call
-of the application. Filters come from plugins (see :mod:`wsgid.loaders.plugins`
+of the application. Filters come from plugins (see :mod:`wsgid.plugins`
 for where plugins are found): a plugin module defines one or more of these
 module-level functions, under exactly these names:
 
@@ -29,7 +29,7 @@ module-level functions, under exactly these names:
     ``500 Internal Server Error`` as usual. Its return value is ignored.
 
 A plugin may define any subset of the three; several plugins may define the
-same hook, and they run in plugin order (see :mod:`wsgid.loaders.plugins`),
+same hook, and they run in plugin order (see :mod:`wsgid.plugins`),
 each seeing the result of the one before. A filter may also be an object
 (given by an entry point) with any of these as methods.
 
@@ -71,16 +71,28 @@ log = logging.getLogger("wsgid")
 
 HOOKS = ("pre_request", "post_request", "request_exception")
 
-_pre = []   # (name, callable) pairs
-_post = []
-_exception = []
-_REGISTRY = {"pre_request": _pre, "post_request": _post, "request_exception": _exception}
+
+def table():
+    """An empty filter table: a dict hook -> list of ``(name, callable)``."""
+    return {hook: [] for hook in HOOKS}
+
+
+def install(filter_table):
+    """Make ``filter_table`` (see :func:`table`) the filters that run. It is
+    used, not copied: :func:`register` adds to it."""
+    global _REGISTRY, _pre, _post, _exception
+    _REGISTRY = filter_table
+    _pre = filter_table["pre_request"]
+    _post = filter_table["post_request"]
+    _exception = filter_table["request_exception"]
 
 
 def clear():
-    """Forget every registered filter."""
-    for hooks in _REGISTRY.values():
-        del hooks[:]
+    """Forget every registered filter (an empty table runs)."""
+    install(table())
+
+
+clear()  # the workers' filters come from the plugins (wsgid.plugins)
 
 
 def register(hook, function, name=None):

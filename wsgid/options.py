@@ -23,6 +23,97 @@ class OptionError(Exception):
     """A bad option value or wsgid.json: its message is one line for the user."""
 
 
+class Kind:
+    """What an option kind means, in one place: ``convert(setting, value,
+    origin)`` checks a wsgid.json value (or a parsed flag) and returns it
+    converted, raising ``ValueError`` when it is not one; ``expected`` names
+    the value in that error; ``doc`` names it in the docs (None: the metavar
+    says it all); ``action`` and ``flag_type`` are how argparse reads the flag
+    (``flag_type`` None: the text as it is)."""
+
+    def __init__(self, convert, expected, doc, action="store", flag_type=None):
+        self.convert = convert
+        self.expected = expected
+        self.doc = doc
+        self.action = action
+        self.flag_type = flag_type
+
+
+def _bool(setting, value, origin):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(value)
+
+
+def _whole_number(setting, value, origin):
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(value)
+
+
+def _whole_number_flag(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not an integer" % text) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("%r is negative" % text)
+    return value
+
+
+def _str(setting, value, origin):
+    if isinstance(value, str):
+        return value
+    raise ValueError(value)
+
+
+def _address(setting, value, origin):
+    if not _ADDRESS.match(_str(setting, value, origin)):
+        raise OptionError("%s: %s is not a valid ZeroMQ address for %s "
+                          "(tcp://host:port, ipc://, inproc://, pgm://, epgm://)"
+                          % (origin, value, setting.flags[0]))
+    return value
+
+
+def _choice(setting, value, origin):
+    if value in setting.choices:
+        return value
+    raise ValueError(value)
+
+
+def _list(setting, value, origin):
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise ValueError(value)
+
+
+def _dict(setting, value, origin):
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return value
+    raise ValueError(value)
+
+
+KINDS = {
+    "bool": Kind(_bool, "true or false",
+                 "``true`` or ``false`` (the wsgid 0.7 strings ``\"True\"``/``\"False\"``, "
+                 "any case, are read too)", action="store_true"),
+    "int": Kind(_whole_number, "a whole number >= 0", "a whole number >= 0",
+                flag_type=_whole_number_flag),
+    "str": Kind(_str, "a string", None),
+    # Addresses are checked after parsing (parse_command_line): a one-line error.
+    "address": Kind(_address, "a ZeroMQ address",
+                    "a ZeroMQ address: ``tcp://HOST:PORT``, ``ipc://PATH``, ``inproc://NAME``, "
+                    "``pgm://...`` or ``epgm://...``"),
+    "choice": Kind(_choice, None, None),  # expected and doc: the setting's choices
+    "list": Kind(_list, "a list of strings", "a list of strings", action="append"),
+    "dict": Kind(_dict, "an object of strings", "an object whose values are strings"),
+}
+
+
 class Setting:
     """One option: its command-line flags, its wsgid.json key, its default."""
 
@@ -30,7 +121,7 @@ class Setting:
                  section="Serving", negation=None, choices=None):
         self.name = name          # the wsgid.json key and attribute name
         self.flags = flags
-        self.kind = kind          # "str", "int", "bool", "list", "address", "dict"
+        self.kind = kind          # a key of KINDS
         self.default = default
         self.help = help
         self.meta = meta
@@ -41,44 +132,13 @@ class Setting:
 
     def convert(self, value, origin):
         """Check and convert a value from wsgid.json (or a parsed flag)."""
-        kind = self.kind
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "false"):
-                return value.lower() == "true"
-        elif kind == "int":
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                return value
-        elif kind == "float":
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
-        elif kind in ("str", "address"):
-            if isinstance(value, str):
-                if kind == "address" and not _ADDRESS.match(value):
-                    raise OptionError("%s: %s is not a valid ZeroMQ address for %s "
-                                      "(tcp://host:port, ipc://, inproc://, pgm://, epgm://)"
-                                      % (origin, value, self.flags[0]))
-                return value
-        elif kind == "choice":
-            if value in self.choices:
-                return value
-        elif kind == "list":
-            if isinstance(value, str):
-                return [value]
-            if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                return value
-        elif kind == "dict":
-            if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-                return value
-        expected = " or ".join(self.choices) if kind == "choice" else _KIND_NAMES[kind]
-        raise OptionError("%s: %r is not a valid value for %s (expected %s)"
-                          % (origin, value, self.name, expected))
+        try:
+            return KINDS[self.kind].convert(self, value, origin)
+        except ValueError:
+            expected = " or ".join(self.choices) if self.choices else KINDS[self.kind].expected
+            raise OptionError("%s: %r is not a valid value for %s (expected %s)"
+                              % (origin, value, self.name, expected)) from None
 
-
-_KIND_NAMES = {"bool": "true or false", "int": "a whole number >= 0", "float": "a number",
-               "str": "a string", "address": "a ZeroMQ address", "list": "a list of strings",
-               "dict": "an object of strings"}
 
 SETTINGS = [
     Setting("app_path", ["--app-path"], "str", ".", "The app folder.", "DIR"),
@@ -136,21 +196,6 @@ SETTINGS = [
 BY_NAME = {s.name: s for s in SETTINGS}
 
 
-def _flag_type(setting):
-    def convert(text):
-        if setting.kind == "int":
-            try:
-                value = int(text)
-            except ValueError:
-                raise argparse.ArgumentTypeError("%r is not an integer" % text) from None
-            if value < 0:
-                raise argparse.ArgumentTypeError("%r is negative" % text)
-            return value
-        return text  # addresses are checked by parse_command_line: one-line error
-    convert.__name__ = setting.kind
-    return convert
-
-
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="wsgid", usage="wsgid [COMMAND] [OPTIONS]",
@@ -164,22 +209,22 @@ def build_parser():
             continue
         group = groups.get(setting.section) or groups.setdefault(
             setting.section, parser.add_argument_group(setting.section))
-        default = "" if setting.default in (None, [], {}) else " (default: %s)" % (
-            str(setting.default).lower() if setting.kind == "bool" else setting.default)
-        if setting.kind == "bool":
-            group.add_argument(*setting.flags, dest=setting.name, action="store_true",
-                               help=setting.help + default)
+        shown = json.dumps(setting.default) if isinstance(setting.default, bool) \
+            else setting.default
+        default = "" if setting.default in (None, [], {}) else " (default: %s)" % shown
+        kind = KINDS[setting.kind]
+        takes = {}  # what the flag takes after it
+        if setting.choices:
+            takes["choices"] = setting.choices
+        elif kind.action != "store_true":
+            takes["metavar"] = setting.meta
+        if kind.flag_type:
+            takes["type"] = kind.flag_type
+        group.add_argument(*setting.flags, dest=setting.name, action=kind.action,
+                           help=setting.help + default, **takes)
+        if setting.negation:
             group.add_argument(setting.negation, dest=setting.name, action="store_false",
                                help=argparse.SUPPRESS)
-        elif setting.kind == "list":
-            group.add_argument(*setting.flags, dest=setting.name, action="append",
-                               metavar=setting.meta, help=setting.help)
-        elif setting.kind == "choice":
-            group.add_argument(*setting.flags, dest=setting.name, choices=setting.choices,
-                               help=setting.help + default)
-        else:
-            group.add_argument(*setting.flags, dest=setting.name, metavar=setting.meta,
-                               type=_flag_type(setting), help=setting.help + default)
     return parser
 
 
@@ -192,8 +237,7 @@ def parse_command_line(argv):
         command = argv.pop(0)
     given = vars(build_parser().parse_args(argv))
     for name, value in given.items():
-        if BY_NAME[name].kind == "address":
-            BY_NAME[name].convert(value, "command line")  # OptionError: one line
+        BY_NAME[name].convert(value, "command line")  # a bad address: one line
     return command, given
 
 

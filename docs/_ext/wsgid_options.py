@@ -27,20 +27,6 @@ from sphinx.util.nodes import nested_parse_with_titles
 # :no-index: since Sphinx 7.2, :noindex: before.
 NO_INDEX = "no-index" if sphinx.version_info >= (7, 2) else "noindex"
 
-_VALUES = {
-    "bool": "``true`` or ``false`` (the wsgid 0.7 strings ``\"True\"``/``\"False\"``, "
-            "any case, are read too)",
-    "int": "a whole number >= 0",
-    "float": "a number",
-    "str": "a string",
-    "address": "a ZeroMQ address: ``tcp://HOST:PORT``, ``ipc://PATH``, ``inproc://NAME``, "
-               "``pgm://...`` or ``epgm://...``",
-    "list": "a list of strings",
-    "dict": "an object whose values are strings",
-    "choice": "a string",
-}
-
-
 def settings():
     from wsgid import options
 
@@ -61,13 +47,9 @@ def sections(table):
 def signature(setting):
     """The flags as the ``option`` directive wants them: ``--recv SPEC`` or
     ``--debug, --no-debug``."""
-    if setting.kind == "bool":
-        flags = list(setting.flags)
-        if setting.negation:
-            flags.append(setting.negation)
-        return ", ".join(flags)
     meta = " " + setting.meta if setting.meta else ""
-    return ", ".join(flag + meta for flag in setting.flags)
+    negation = [setting.negation] if setting.negation else []
+    return ", ".join([flag + meta for flag in setting.flags] + negation)
 
 
 def json_key(setting):
@@ -82,8 +64,6 @@ def json_key(setting):
 
 def default(setting):
     value = setting.default
-    if setting.kind == "bool":
-        return "``%s``" % ("true" if value else "false")
     if value is None or value == [] or value == "":
         return "none"
     if value == {}:
@@ -96,13 +76,16 @@ def default(setting):
 
 
 def value_text(setting):
-    text = _VALUES.get(setting.kind, setting.kind)
-    choices = getattr(setting, "choices", None)
-    if choices:
-        text = "one of " + ", ".join("``%s``" % c for c in choices)
-    if setting.kind == "list" and setting.flags:
-        text += "; the flag may be repeated"
-    return text
+    """What the value is, from the option kinds of :data:`wsgid.options.KINDS`;
+    None for a plain string (the metavar says it all)."""
+    from wsgid import options
+
+    kind = options.KINDS[setting.kind]
+    if setting.choices:
+        return "one of " + ", ".join("``%s``" % c for c in setting.choices)
+    if kind.doc and kind.action == "append" and setting.flags:
+        return kind.doc + "; the flag may be repeated"
+    return kind.doc
 
 
 def escape(text):
@@ -115,8 +98,9 @@ def escape(text):
 
 def option_lines(setting, no_index):
     body = [escape(setting.help), "", "| *wsgid.json key:* %s" % json_key(setting)]
-    if setting.kind != "str":  # a plain string says nothing the metavar does not
-        body.append("| *value:* %s" % value_text(setting))
+    value = value_text(setting)
+    if value:
+        body.append("| *value:* %s" % value)
     body.append("| *default:* %s" % default(setting))
     if not setting.flags:
         head = [".. describe:: %s" % setting.name, ""]
@@ -136,7 +120,7 @@ def summary_lines(table):
             flags = ", ".join(":option:`%s <wsgid %s>`" % (flag, flag) for flag in
                               list(setting.flags) + ([setting.negation]
                                                      if setting.negation else []))
-            if setting.meta and setting.kind != "bool":
+            if setting.meta:
                 flags += " *%s*" % setting.meta
         else:
             flags = "(wsgid.json only)"

@@ -25,13 +25,14 @@ def check(options):
         raise opts.OptionError("--workers must be at least 1")
 
 
-def run_worker(options, proc, ready_fd):
-    """The body of a forked worker: load the app, then serve."""
+def run_worker(options, found, proc, ready_fd):
+    """The body of a forked worker: load the app (``found``: the plugins the
+    master read), then serve."""
     proctitle.set("worker")
     pid = os.getpid()
     os.environ.update(options.envs)
     try:
-        app = loaders.load(options)
+        app = loaders.load(options, found)
     except Exception as exc:  # LoaderError or the app's own import error
         logger.error("Worker %d could not load the application: %s", pid, exc,
                      exc_info=not isinstance(exc, loaders.LoaderError))
@@ -76,16 +77,17 @@ def run(given):
     logger.info(uploads.describe(options.mongrel2_chroot))
     # Plugins are read once, here, as the owner and before the fork; a folder
     # no loader accepts fails now, in one line, not in every worker.
-    loaders.choose(options, loaders.prepare(options).loaders)
+    found = loaders.prepare(options)
+    loaders.choose(options, found.loaders)
     if not options.no_daemon:
         cwd = os.getcwd()  # kept unless the owner may not enter it
         with daemon.DaemonContext(umask=0o022, files_preserve=[stream], detach_process=True,
                                   working_directory=cwd if os.access(cwd, os.X_OK)
                                   else options.app_path,
                                   stdin=devnull, stdout=devnull, stderr=devnull):
-            return _serve(options)
-    return _serve(options)
+            return _serve(options, found)
+    return _serve(options, found)
 
 
-def _serve(options):
-    return Master(options, lambda proc, fd: run_worker(options, proc, fd)).run()
+def _serve(options, found):
+    return Master(options, lambda proc, fd: run_worker(options, found, proc, fd)).run()

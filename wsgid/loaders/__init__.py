@@ -1,12 +1,10 @@
 """Loaders find the WSGI application in an app folder.
 
-:func:`load` is the one entry point: each worker calls it once, after the
-fork, with the resolved options, and serves the callable it returns.
-
-**Plugins** (see :mod:`wsgid.loaders.plugins`) are read once by the master
-with :func:`prepare`, before it chroots, drops privileges and forks, and
-their request filters (see :mod:`wsgid.filters`) installed; the workers
-inherit both. (Without a :func:`prepare`, :func:`load` reads them itself.)
+**Plugins** (see :mod:`wsgid.plugins`) are read once by the master with
+:func:`prepare`, before it chroots, drops privileges and forks, and their
+request filters (see :mod:`wsgid.filters`) installed; the workers inherit
+both. Each worker then calls :func:`load` once, after the fork, with the
+resolved options and those plugins, and serves the callable it returns.
 
 **Order.** ``<app>/app`` is put first on ``sys.path``; then the application
 comes from
@@ -51,26 +49,20 @@ import logging
 import os
 import sys
 
+from wsgid import plugins
+# The loaders are imported now, not when a worker loads: by then the worker
+# may be chrooted or no longer allowed to read the interpreter's files.
+from wsgid.loaders.base import Loader, LoaderError
+from wsgid.loaders.django import DjangoLoader
+from wsgid.loaders.pyroutes import PyRoutesLoader
+from wsgid.loaders.wsgiapp import WsgiAppLoader
+
+__all__ = ["Loader", "LoaderError", "builtin_loaders", "choose", "load", "prepare"]
+
 log = logging.getLogger("wsgid")
 
 
-class LoaderError(Exception):
-    """No application could be loaded: the message is one line for the user."""
-
-
-class Loader:
-    """The loader interface (subclassing it is optional)."""
-
-    def can_load(self, app_path):
-        """True when this loader recognises the app folder ``app_path``."""
-        return False
-
-    def load_app(self, app_path, name):
-        """Return the WSGI callable of the app folder ``app_path``."""
-        raise NotImplementedError
-
-
-def builtin_loaders(options):
+def builtin_loaders():
     """The built-in auto-detecting loaders, in the order they are asked."""
     return [PyRoutesLoader(), DjangoLoader()]
 
@@ -87,7 +79,7 @@ def choose(options, plugin_loaders=()):
         return WsgiAppLoader()
     if getattr(options, "django", False):
         return DjangoLoader(force=True)
-    for loader in builtin_loaders(options) + list(plugin_loaders):
+    for loader in builtin_loaders() + list(plugin_loaders):
         try:
             if loader.can_load(options.app_path):
                 return loader
@@ -103,25 +95,27 @@ def prepare(options):
     privileges and forks (SPEC: the master loads plugins): the workers
     inherit them, so a ``--loader-dir`` outside the chroot and plugins
     installed in site-packages keep working. Their filters are installed.
-    Without this call, :func:`load` reads the plugins in each worker.
 
-    Returns the :class:`~wsgid.loaders.plugins.Plugins` found. Raises
-    :class:`LoaderError` for a ``--loader-dir`` that is not a folder."""
-    global _prepared
+    Returns the :class:`~wsgid.plugins.Plugins` found, for :func:`load`.
+    Raises :class:`LoaderError` for a ``--loader-dir`` that is not a folder."""
     _add_code_dir(options.app_path)
-    found = _discover(options)
+    try:
+        found = plugins.discover(options.app_path, getattr(options, "loader_dir", None) or ())
+    except NotADirectoryError as exc:
+        raise LoaderError(str(exc)) from None
+    for hook, installed in found.filters.items():
+        for name, _ in installed:
+            log.info("Request filter %s: %s", hook, name)
     found.install_filters()
-    _prepared = found
     return found
 
 
-def load(options):
+def load(options, found):
     """Return the WSGI callable for ``options``, logging which loader served.
 
-    Also reads the plugins (unless :func:`prepare` did already) and installs
-    their request filters."""
+    ``found`` is what :func:`prepare` returned: its loaders are asked after
+    the built-in ones, and its request filters are (re)installed."""
     _add_code_dir(options.app_path)
-    found = _prepared if _prepared is not None else _discover(options)
     found.install_filters()
     loader = choose(options, found.loaders)
     app = loader.load_app(options.app_path, options.wsgi_app)
@@ -131,35 +125,7 @@ def load(options):
     return app
 
 
-def forget_prepared():
-    """Drop what :func:`prepare` found (the next :func:`load` reads the plugins again)."""
-    global _prepared
-    _prepared = None
-
-
-_prepared = None
-
-
 def _add_code_dir(app_path):
     code_dir = os.path.join(app_path, "app")
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
-
-
-def _discover(options):
-    try:
-        found = plugins.discover(options.app_path, getattr(options, "loader_dir", None) or ())
-    except NotADirectoryError as exc:
-        raise LoaderError(str(exc)) from None
-    for hook, installed in found.filters.items():
-        for name, _ in installed:
-            log.info("Request filter %s: %s", hook, name)
-    return found
-
-
-# Imported now, not when a worker loads: by then the worker may be chrooted or
-# no longer allowed to read the interpreter's files.
-from wsgid.loaders import django, plugins, pyroutes, wsgiapp  # noqa: E402,F401
-from wsgid.loaders.django import DjangoLoader  # noqa: E402
-from wsgid.loaders.pyroutes import PyRoutesLoader  # noqa: E402
-from wsgid.loaders.wsgiapp import WsgiAppLoader  # noqa: E402

@@ -56,7 +56,7 @@ import os
 import sys
 
 from wsgid import appfolder
-from wsgid.loaders import Loader, LoaderError
+from wsgid.loaders.base import Loader, LoaderError
 
 log = logging.getLogger("wsgid")
 

@@ -18,7 +18,7 @@ clear error.
 import importlib
 import os
 
-from wsgid.loaders import Loader, LoaderError
+from wsgid.loaders.base import Loader, LoaderError
 
 SETTINGS = "pyroutes_settings.py"
 _NOT_ROUTES = {"tests", "test", "templates", "setup", "manage", "pyroutes_settings"}

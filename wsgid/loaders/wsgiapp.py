@@ -2,7 +2,7 @@
 
 import importlib
 
-from wsgid.loaders import LoaderError
+from wsgid.loaders.base import LoaderError
 
 
 class WsgiAppLoader:

@@ -43,7 +43,8 @@ object with one or more of the methods ``pre_request``, ``post_request``,
 A plugin that cannot be imported (syntax error, missing dependency, ...) is
 logged with its traceback and skipped: the other plugins and the built-in
 loaders still work. A ``--loader-dir`` that is not a folder is an error
-(:class:`wsgid.loaders.LoaderError`); a missing ``<app>/plugins/`` is not.
+(:func:`wsgid.loaders.prepare` raises :class:`~wsgid.loaders.LoaderError`);
+a missing ``<app>/plugins/`` is not.
 
 Plugins are read once, by the master at start-up, before it chroots
 (``--chroot``), drops privileges and forks the workers, which inherit them
@@ -71,20 +72,17 @@ ENTRY_POINT_GROUP = "wsgid.plugins"
 
 
 class Plugins:
-    """What discovery found: ``loaders`` (objects) and ``filters`` (a dict
-    hook -> list of ``(name, callable)``), each in plugin order."""
+    """What discovery found: ``loaders`` (objects) and ``filters`` (a
+    :func:`wsgid.filters.table`), each in plugin order."""
 
     def __init__(self):
         self.loaders = []
-        self.filters = {hook: [] for hook in filters.HOOKS}
+        self.filters = filters.table()
         self.sources = []  # where each plugin came from, for the log
 
     def install_filters(self):
-        """Make these filters the worker's filters (replacing any before)."""
-        filters.clear()
-        for hook, found in self.filters.items():
-            for name, function in found:
-                filters.register(hook, function, name)
+        """Make these filters the ones that run (replacing any before)."""
+        filters.install(self.filters)
 
 
 def plugin_dirs(app_path, loader_dirs=()):
