@@ -287,6 +287,7 @@ def _json_of(data):
 @example(b'{"a":"b" }')
 @example(b'{"a":"b"')
 @example(b'{"a":["b","c"],"d":"e"}')
+@example(b'{"a":"b",')  # the span ends at a comma (it raised IndexError once)
 def test_fast_json_reader_agrees_with_the_json_module(data):
     """It reads what mongrel2 writes exactly as the json module does, and
     leaves everything else (None) to it; it never raises."""

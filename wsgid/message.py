@@ -158,7 +158,7 @@ def _fast_json_headers(data, start, end):
     if data[i] == _BRACE:
         return headers if i + 1 == end else None
     while True:
-        if data[i] != _QUOTE:
+        if i >= end or data[i] != _QUOTE:  # a comma may close the span
             return None
         j = _json_string_end(data, i, end)
         if j < 0 or j + 2 >= end or data[j + 1] != _COLON:
