@@ -155,7 +155,8 @@ def test_internal_error_closes_the_connection(tmp_path):
 
     worker = Buggy(lambda environ, start_response: [], "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
     worker.subscribed = 1
-    worker.source = type("Source", (), {"gone": lambda self, conn_id: False, "paces": False})()
+    worker.source = type("Source", (), {"gone": lambda self, conn_id: False, "paces": False,
+                                        "head_sent": lambda self: None})()
     worker.outbox = Outbox(Pub())
     worker.handle(request(get_headers("/x"), conn_id=b"77"))
     assert worker.outbox.sock.sent == [SENDER + b" 2:77, "]

@@ -1,10 +1,22 @@
 """Broker dispatch (``--dispatch broker``), run inside the master.
 
-The master holds the only connection to mongrel2's send_spec and hands each
-request to an idle worker (the load-balancing broker pattern): a worker
-says READY when it wants work and BYE when it leaves, so nothing is ever
-queued at a busy or departing worker. Workers still reply to mongrel2
-directly; the broker PUBlishes only its own 502/503 answers.
+The master holds the connections to mongrel2's send_spec (one per worker, so
+that mongrel2's round robin weights wsgid hosts by their number of workers)
+and hands requests to its workers over a private DEALER/ROUTER pair.
+
+Each worker may hold up to WINDOW requests not yet done (a bounded
+prefetch: under load it takes requests in batches, not one round trip each);
+the master sends to the worker with the fewest, never to one that is stalled
+or leaving. A worker says ``DONE`` after each reply (on the same I/O thread,
+so the master hears it once the reply has left), and notes the request it
+starts in a small shared memory :class:`Slot`. A worker whose current request runs
+longer than its reclaim bound hands back what it has not started (``BACK``),
+and the master serves those elsewhere; a worker that leaves says ``BYE`` and
+serves what it had been sent. When a worker dies, its slot tells which
+request was in progress (answered ``502``, or closed once its head was
+sent) and which it never started (served by another worker): none is lost,
+none answered twice. Workers reply to mongrel2 directly; the master
+PUBlishes only its own 502/503 answers.
 
 The workers reach the master over an ``ipc://`` socket in a folder of mode
 0700 made after the drop of privileges: no other account can connect and
@@ -13,34 +25,87 @@ be handed requests (a TCP port on 127.0.0.1 would let any local user).
 
 import collections
 import logging
+import mmap
 import os
 import shutil
+import struct
 import tempfile
 
 import zmq
 
 from wsgid import message
 from wsgid.response import error_reply
-from wsgid.sources import BYE, BYE_ACK, READY
 
 log = logging.getLogger("wsgid")
 
+# Worker -> master: "ready" (once), "done" + the index of the request just
+# answered, "back" + the indexes handed back, "bye" (leaving). Master ->
+# worker: requests and the notices of their connections, "bye-ack" (nothing
+# follows).
+READY, DONE, BACK, BYE, BYE_ACK = b"READY", b"DONE", b"BACK", b"BYE", b"BYE-ACK"
+WINDOW = 8
 
-def _envelope(data):
-    """(sender, conn_id) of a raw message, or (None, None) for garbage."""
-    parts = data.split(b" ", 2)
-    if len(parts) == 3 and parts[0] and parts[1].isdigit():
-        return parts[0], parts[1]
-    return None, None
+
+def _drop_conn(queue, conn_id, request_of):
+    """Remove from ``queue``, in place, the requests of ``conn_id``."""
+    kept = [item for item in queue if message.envelope(request_of(item))[1] != conn_id]
+    queue.clear()
+    queue.extend(kept)
+
+
+class Slot:
+    """Two counters of a worker in memory shared with the master: the index
+    of the request it started last, and of the one whose answer it began to
+    send last. Indexes count the requests the master sent to that worker,
+    from 1. Only the worker writes; the master reads once it has died. (That
+    a request is done, the worker says with a DONE message sent after the
+    reply: the master learns it only once the reply has left.)"""
+
+    _FORMAT = "qq"
+
+    def __init__(self):
+        self.mem = mmap.mmap(-1, struct.calcsize(self._FORMAT))
+
+    def write(self, offset, index):
+        struct.pack_into("q", self.mem, offset * 8, index)
+
+    def read(self):
+        """``(started, head_sent)``."""
+        return struct.unpack_from(self._FORMAT, self.mem)
+
+    STARTED, HEAD = 0, 1
+
+    def close(self):
+        self.mem.close()
+
+
+class _Worker:
+    """The master's view of one worker."""
+
+    def __init__(self, slot):
+        self.slot = slot
+        self.sent = 0                         # requests sent, the last one's index
+        self.out = collections.OrderedDict()  # index -> request, not known done
+        self.stalled = False                  # handed work back: busy for long
+        self.leaving = False
+
+    def done(self, index):
+        """The worker answered every request up to ``index``."""
+        out = self.out
+        while out and next(iter(out)) <= index:
+            out.popitem(last=False)
+        self.stalled = False
 
 
 class Broker:
-    def __init__(self, recv_spec, send_spec, folder=None):
-        """``folder``: where to make the private folder of the workers'
-        socket (default: the system's temp folder)."""
+    def __init__(self, recv_spec, send_spec, connections=1, folder=None):
+        """``connections``: to mongrel2's send_spec (one per worker);
+        ``folder``: where to make the private folder of the workers' socket
+        (default: the system's temp folder)."""
         self.context = zmq.Context(1)
         self.pull = self.context.socket(zmq.PULL)
-        self.pull.connect(recv_spec)
+        for _ in range(connections):
+            self.pull.connect(recv_spec)
         self.recv_spec = recv_spec
         self.pub = self.context.socket(zmq.XPUB)
         self.pub.connect(send_spec)
@@ -49,17 +114,22 @@ class Broker:
         self.private = tempfile.mkdtemp(prefix="wsgid-broker-", dir=folder)
         self.spec = "ipc://%s" % os.path.join(self.private, "workers")
         self.router.bind(self.spec)
-        self.idle = collections.OrderedDict()   # worker id -> None, in READY order
-        self.busy = {}                          # worker id -> (sender, conn_id)
-        self.leaving = set()                    # said BYE, or being retired
-        self.pending = collections.deque()      # requests waiting for an idle worker
+        self.workers = {}                  # identity -> _Worker, once READY
+        self.slots = {}                    # identity -> Slot, from the fork on
+        self.pending = collections.deque()  # requests no worker holds
+        self.serving = {}                  # conn id -> identity of the worker sent its last request
         self.taking = True
+        self._turn = 0
         for sock in (self.pull, self.pub, self.router):
             sock.setsockopt(zmq.LINGER, 1000)
 
     @property
     def sockets(self):
         return (self.pull, self.router, self.pub)
+
+    def add(self, pid, slot):
+        """``pid`` was forked with ``slot``: it may now say READY."""
+        self.slots[b"%d" % pid] = slot
 
     def handle(self, sock):
         """Take everything now readable on ``sock`` (one of :attr:`sockets`)."""
@@ -73,81 +143,144 @@ class Broker:
 
     # -- mongrel2 -> workers -----------------------------------------------------
     def _from_mongrel2(self):
+        recv, pending = self.pull.recv, self.pending
         while True:
             try:
-                data = self.pull.recv(zmq.NOBLOCK)
+                data = recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
             if message.is_control_envelope(data):
                 self._forward_notice(data)
             else:
-                self.pending.append(data)
+                pending.append(data)
 
     def _forward_notice(self, data):
-        """A disconnect (or credit) notice goes to the worker serving that
-        connection; a disconnect also drops requests still waiting for it."""
-        conn_id = _envelope(data)[1]
-        for worker, (_, busy_conn) in self.busy.items():  # a handful: a scan is cheap
-            if busy_conn == conn_id:
-                self._send(worker, data)
-                return
-        if b'"disconnect"' in data and self.pending:
-            self.pending = collections.deque(
-                m for m in self.pending if _envelope(m)[1] != conn_id)
+        """A notice goes to the worker sent that connection's last request; a
+        disconnect also drops the connection's requests still waiting here."""
+        conn_id = message.envelope(data)[1]
+        disconnect = b'"disconnect"' in data or b"disconnect," in data
+        identity = self.serving.pop(conn_id, None) if disconnect else self.serving.get(conn_id)
+        if identity is not None and identity in self.workers:
+            self._send(identity, data)
+        if disconnect and self.pending:
+            _drop_conn(self.pending, conn_id, lambda m: m)
 
     def _dispatch(self):
-        while self.pending and self.idle:
-            worker, _ = self.idle.popitem(last=False)
-            data = self.pending.popleft()
-            if self._send(worker, data):
-                self.busy[worker] = _envelope(data)
-            else:
-                self.pending.appendleft(data)
+        pending = self.pending
+        while pending:
+            identity = self._choose()
+            if identity is None:
+                return
+            data = pending.popleft()
+            worker = self.workers[identity]
+            worker.sent += 1
+            worker.out[worker.sent] = data
+            if not self._send(identity, data):
+                del worker.out[worker.sent]
+                pending.appendleft(data)
+                continue
+            self.serving[message.envelope(data)[1]] = identity
 
-    def _send(self, worker, data):
+    def _choose(self):
+        """The worker holding the fewest requests, with room; None if none."""
+        best, fewest = None, WINDOW
+        identities = list(self.workers)
+        count = len(identities)
+        for i in range(count):  # from a turning start: equals share the load
+            identity = identities[(self._turn + i) % count]
+            worker = self.workers[identity]
+            if worker.leaving or worker.stalled:
+                continue
+            held = len(worker.out)
+            if held < fewest:
+                best, fewest = identity, held
+                if not held:
+                    break
+        self._turn += 1
+        return best
+
+    def _send(self, identity, data):
         try:
-            self.router.send_multipart((worker, data), zmq.NOBLOCK)
+            self.router.send_multipart((identity, data), zmq.NOBLOCK)
             return True
         except zmq.ZMQError:  # gone (ROUTER_MANDATORY) or full
-            self.idle.pop(worker, None)
+            worker = self.workers.get(identity)
+            if worker is not None:
+                worker.stalled = True
             return False
 
     # -- workers -> broker ---------------------------------------------------------
     def _from_workers(self):
         while True:
             try:
-                worker, what = self.router.recv_multipart(zmq.NOBLOCK)
+                frames = self.router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self.busy.pop(worker, None)
-            if what == READY:
-                if worker not in self.leaving:
-                    self.idle[worker] = None
+            identity, what = frames[0], frames[1]
+            worker = self.workers.get(identity)
+            if what == DONE and worker is not None:
+                worker.done(int(frames[2]))
+            elif what == BACK and worker is not None:
+                self._take_back(worker, frames[2:])
+            elif what == READY and worker is None and identity in self.slots:
+                self.workers[identity] = _Worker(self.slots[identity])
             elif what == BYE:
-                self.leaving.add(worker)
-                self.idle.pop(worker, None)
-                self._send(worker, BYE_ACK)
+                if worker is not None:
+                    worker.leaving = True
+                self._send(identity, BYE_ACK)
+
+    def _take_back(self, worker, indexes):
+        """Serve elsewhere what a stalled worker handed back, first."""
+        worker.stalled = True
+        back = []
+        for index in indexes:
+            data = worker.out.pop(int(index), None)
+            if data is not None:
+                back.append(data)
+        self.pending.extendleft(reversed(back))
 
     # -- the master's side -----------------------------------------------------------
     def retire(self, pid):
         """Give no more work to ``pid`` (it is being stopped)."""
-        worker = b"%d" % pid
-        self.leaving.add(worker)
-        self.idle.pop(worker, None)
+        worker = self.workers.get(b"%d" % pid)
+        if worker is not None:
+            worker.leaving = True
 
     def worker_gone(self, pid):
-        """``pid`` exited: answer its client 502 if it died mid-request."""
-        worker = b"%d" % pid
-        self.idle.pop(worker, None)
-        self.leaving.discard(worker)
-        sender, conn_id = self.busy.pop(worker, None) or (None, None)
-        if conn_id is not None:
-            log.warning("Worker %d died serving connection %s: answered 502",
-                        pid, conn_id.decode("latin-1"))
-            self.reply(sender, conn_id, "502 Bad Gateway")
+        """``pid`` exited. Of the requests it was sent and did not say done:
+        those it started get a 502 (the one in hand a close, once its head
+        was sent: a reply may have begun), and those it never started go to
+        another worker."""
+        identity = b"%d" % pid
+        slot = self.slots.pop(identity, None)
+        worker = self.workers.pop(identity, None)
+        if worker is not None:
+            started, head = slot.read()
+            self._from_workers()  # its last DONEs, sent as it left
+            if worker.out and next(iter(worker.out)) <= started and self.router.poll(100):
+                self._from_workers()  # still on their way in
+            for index, data in worker.out.items():
+                if index > started:
+                    self.pending.append(data)
+                elif index == head == started:
+                    self._close(pid, data)
+                else:
+                    self._answer_dead(pid, data)
+            self._dispatch()
+        if slot is not None:
+            slot.close()
 
-    def reply(self, sender, conn_id, status):
-        self.pub.send(message.reply(sender, conn_id, error_reply(status)))
+    def _answer_dead(self, pid, data):
+        sender, conn_id = message.envelope(data)
+        log.warning("Worker %d died serving connection %s: answered 502",
+                    pid, conn_id.decode("latin-1"))
+        self.pub.send(message.reply(sender, conn_id, error_reply("502 Bad Gateway")))
+        self.pub.send(message.reply(sender, conn_id, message.CLOSE))
+
+    def _close(self, pid, data):
+        sender, conn_id = message.envelope(data)
+        log.warning("Worker %d died answering connection %s: closed",
+                    pid, conn_id.decode("latin-1"))
         self.pub.send(message.reply(sender, conn_id, message.CLOSE))
 
     def stop_taking(self):
@@ -157,9 +290,11 @@ class Broker:
             self.pull.disconnect(self.recv_spec)
             self.taking = False
         while self.pending:
-            sender, conn_id = _envelope(self.pending.popleft())
+            sender, conn_id = message.envelope(self.pending.popleft())
             if conn_id is not None:
-                self.reply(sender, conn_id, "503 Service Unavailable")
+                self.pub.send(message.reply(sender, conn_id,
+                                            error_reply("503 Service Unavailable")))
+                self.pub.send(message.reply(sender, conn_id, message.CLOSE))
 
     @staticmethod
     def _discard(sock):
@@ -173,4 +308,6 @@ class Broker:
         for sock in self.sockets:
             sock.close()
         self.context.term()
+        for slot in self.slots.values():
+            slot.close()
         shutil.rmtree(self.private, ignore_errors=True)

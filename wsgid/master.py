@@ -18,7 +18,7 @@ import time
 import zmq
 
 from wsgid import appfolder, notify, proctitle
-from wsgid.broker import Broker
+from wsgid.broker import Broker, Slot
 
 log = logging.getLogger("wsgid")
 
@@ -37,6 +37,7 @@ class WorkerProc:
         self.started = time.monotonic()
         self.ready = False
         self.retiring = False
+        self.slot = None                # broker dispatch: counters shared with the worker
 
     def last_beat(self):
         return os.fstat(self.heartbeat.fileno()).st_ctime
@@ -83,8 +84,9 @@ class Master:
             self.poller.register(fd, zmq.POLLIN)
         if self.options.dispatch == "broker":
             # In a chroot, the system's temp folder may not exist.
-            self.broker = Broker(self.options.recv, self.options.send, folder=os.path.join(
-                self.app_path, "pid") if self.options.chroot else None)
+            self.broker = Broker(self.options.recv, self.options.send, self.num_workers,
+                                 folder=os.path.join(self.app_path, "pid")
+                                 if self.options.chroot else None)
             for sock in self.broker.sockets:
                 self.poller.register(sock, zmq.POLLIN)
         log.info("Master process started (%d workers, %s dispatch)",
@@ -221,11 +223,15 @@ class Master:
     def _spawn(self):
         heartbeat = tempfile.TemporaryFile(prefix="wsgid-heartbeat-")
         worker = WorkerProc(0, heartbeat, self.generation)
+        if self.broker is not None:
+            worker.slot = Slot()
         pid = os.fork()
         if pid == 0:
             self._child(worker)
         worker.pid = pid
         self.workers[pid] = worker
+        if self.broker is not None:
+            self.broker.add(pid, worker.slot)
         self.spawned += 1
         log.info("Worker created (pid=%d)", pid)
         return worker
@@ -241,6 +247,8 @@ class Master:
                 os.close(fd)
             for other in self.workers.values():
                 other.heartbeat.close()
+                if other.slot is not None:
+                    other.slot.close()
             try:
                 appfolder.claim(self.app_path, appfolder.WORKER)
             except OSError as exc:

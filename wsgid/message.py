@@ -282,6 +282,15 @@ def parse(data):
     return Request(sender, conn_id, path, headers, rest[start:end])
 
 
+def envelope(data):
+    """``(sender, conn_id)`` of a raw message without parsing it, or
+    ``(None, None)`` for garbage."""
+    parts = data.split(b" ", 2)
+    if len(parts) == 3 and parts[0] and parts[1].isdigit():
+        return parts[0], parts[1]
+    return None, None
+
+
 def is_control_envelope(data):
     """True for mongrel2's own notices (path ``@*``), told apart from
     requests without parsing the whole message."""

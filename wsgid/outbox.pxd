@@ -2,7 +2,8 @@
 # puts each reply through a C call.
 
 cdef class Outbox:
-    cdef public object sock, lock
+    cdef public object sock, lock, tracker
+    cdef public bint track
     cdef public list held
     cdef public double held_since
     cdef object _wake, _thread, _open
@@ -12,4 +13,5 @@ cdef class Outbox:
 
     cpdef put(self, bytes envelope, bytes body, bint hold=*, Py_ssize_t limit=*)
     cpdef flush(self)
+    cpdef settled(self)
     cdef _flush(self)

@@ -33,8 +33,12 @@ _COPY_THRESHOLD = 1 << 16  # below this pyzmq copies faster than it tracks
 class Outbox:
     """The worker's PUB socket to mongrel2, with the held replies."""
 
-    def __init__(self, sock):
+    def __init__(self, sock, track=False):
+        """``track``: keep a tracker of the last message sent (see
+        :meth:`settled`)."""
         self.sock = sock
+        self.track = track
+        self.tracker = None
         self.lock = threading.Lock()
         # Messages in order; the last may be a list of parts that later
         # pieces of its response join (_open is then that response's envelope).
@@ -83,12 +87,23 @@ class Outbox:
             with self.lock:
                 self._flush()
 
+    def settled(self):
+        """Send what is held; return the tracker of the last message sent
+        (None before any): once it is done, libzmq has handed that message,
+        and every one before it, to the kernel."""
+        self.flush()
+        return self.tracker
+
     def _flush(self):
         send = self.sock.send
+        track = self.track
         for frame in self.held:
             if type(frame) is list:
                 frame = b"".join(frame)
-            send(frame, copy=len(frame) < _COPY_THRESHOLD)
+            if track:
+                self.tracker = send(frame, copy=False, track=True)
+            else:
+                send(frame, copy=len(frame) < _COPY_THRESHOLD)
         self.held.clear()
         self._open = None
 

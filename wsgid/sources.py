@@ -2,26 +2,25 @@
 
 ``direct`` (wsgid 0.7's way, the default): every worker PULLs from mongrel2's
 send_spec, and mongrel2 round-robins blindly among them. ``broker``: the
-master holds the only connection to mongrel2 and hands each request to an
-idle worker over a local DEALER/ROUTER pair; see :mod:`wsgid.broker`.
+master holds the connections to mongrel2 and hands requests to its workers
+over a private DEALER/ROUTER pair; see :mod:`wsgid.broker`.
 """
 
 import collections
+import threading
 import time
 
 import zmq
 
 from wsgid import message
+from wsgid.broker import BACK, BYE, BYE_ACK, DONE, READY, Slot, _drop_conn
 from wsgid.flowcontrol import CREDITS
-
-# Worker -> broker: "give me work"; "I am leaving". Broker -> worker: "gone".
-READY, BYE, BYE_ACK = b"READY", b"BYE", b"BYE-ACK"
-
 
 class DirectSource:
     """PULL from mongrel2's send_spec."""
 
     held = ()  # never reads ahead
+    unsettled = ()  # tells nobody what it has answered
 
     def __init__(self, context, spec):
         self.sock = context.socket(zmq.PULL)
@@ -36,8 +35,14 @@ class DirectSource:
     def recv_nowait(self):
         return self.sock.recv(zmq.NOBLOCK)
 
-    def done(self):
+    def done(self, outbox):
         """Nothing to tell: mongrel2 pushes regardless."""
+
+    def settle(self):
+        """Nothing to tell."""
+
+    def head_sent(self):
+        """Nobody to tell."""
 
     def leave(self):
         """Disconnect now, so that mongrel2 queues nothing more here."""
@@ -63,86 +68,188 @@ class DirectSource:
 
 
 class BrokerSource:
-    """A DEALER to the master's ROUTER; asks for one request at a time."""
+    """A DEALER to the master's ROUTER (see :mod:`wsgid.broker`).
 
-    def __init__(self, context, spec, identity):
+    Requests arrive ahead, up to the master's window, into :attr:`held`; the
+    worker notes in its shared ``slot`` each one it starts, and says DONE
+    after each reply. While a request runs
+    longer than ``reclaim`` seconds, a watchdog thread hands back what has
+    not started, so that an idle worker serves it. The socket is shared with
+    that thread under :attr:`lock`; the worker polls it only while idle,
+    when the watchdog leaves it alone.
+    """
+
+    def __init__(self, context, spec, identity, slot, reclaim=0.01):
         self.sock = context.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.IDENTITY, identity)
         self.sock.setsockopt(zmq.LINGER, 2000)
         self.spec = spec
-        self.held = collections.deque()  # work read early while looking for notices
-        self.disconnected = set()
-        self.credits = {}  # conn id -> bytes granted, not yet taken
+        self.slot = slot
+        self.reclaim = reclaim
+        self.lock = threading.Lock()
+        self.held = collections.deque()  # (index, request) received, not started
+        self.received = 0                # index of the last request received
+        self.unsettled = collections.deque()  # (index, tracker): done, reply not yet out
+        self.current = 0                 # index of the request in hand, 0: none
+        self.since = 0.0                 # when it started
+        self.disconnected = set()        # the request in hand's connection, once gone
+        self.credits = {}                # conn id -> bytes granted, not yet taken
+        self.acked = False               # the master said BYE-ACK: nothing follows
+        self._busy = threading.Event()
+        self._stopping = False
+        self._thread = None
 
     def start(self):
         self.sock.connect(self.spec)
         self.sock.send(READY)
+        self._thread = threading.Thread(target=self._watch, name="wsgid-reclaim", daemon=True)
+        self._thread.start()
 
     def recv_nowait(self):
-        if self.held:
-            return self.held.popleft()
-        return self.sock.recv(zmq.NOBLOCK)
+        """The next request, counted as started; zmq.Again when none."""
+        with self.lock:
+            self._take()
+            if not self.held:
+                raise zmq.Again()
+            self.since = time.monotonic()  # before current: the watchdog reads them so
+            self.current, data = self.held.popleft()
+            self.slot.write(Slot.STARTED, self.current)
+        if not self._busy.is_set():
+            self._busy.set()
+        return data
 
-    def done(self):
-        self.disconnected.clear()
-        self.credits.clear()
-        self.sock.send(READY)
+    def done(self, outbox):
+        """The request in hand is answered. The master hears it (DONE) once
+        the reply has left the process: were this worker killed before,
+        the master would answer 502 rather than leave the client waiting."""
+        with self.lock:
+            self.unsettled.append((self.current, outbox.settled()))
+            self._settle()
+            self.current = 0
+            self.disconnected.clear()
+            self.credits.clear()
+
+    def settle(self):
+        """Say DONE for the replies that have left since (the worker calls it
+        every millisecond while some have not)."""
+        if self.unsettled:
+            with self.lock:
+                self._settle()
+
+    def _settle(self):
+        unsettled, last = self.unsettled, 0
+        while unsettled and (unsettled[0][1] is None or unsettled[0][1].done):
+            last = unsettled.popleft()[0]
+        if last:
+            self.sock.send_multipart((DONE, b"%d" % last))
+
+    def head_sent(self):
+        """The response of the request in hand has begun to leave: if this
+        worker dies now, the master closes the connection (no 502)."""
+        self.slot.write(Slot.HEAD, self.current)
 
     def leave(self):
         """Nothing now: the BYE goes out once the request in hand is done."""
 
     def leftovers(self):
         """Say BYE, then serve what the broker sent before it heard it."""
-        yield from self.held
-        self.held.clear()
-        self.sock.send(BYE)
-        while self.sock.poll(5000):
-            data = self.sock.recv()
-            if data == BYE_ACK:
-                return
-            yield data
+        with self.lock:
+            self.sock.send(BYE)
+        while True:
+            try:
+                yield self.recv_nowait()
+            except zmq.Again:
+                if self.acked or not self.sock.poll(5000):
+                    return
 
     #: The broker forwards a connection's notices to the worker serving it.
     paces = True
 
-    def _take_notices(self):
-        """Read what the broker sent meanwhile: notices are noted, work is
-        held for later."""
-        while self.sock.get(zmq.EVENTS) & zmq.POLLIN:
-            data = self.sock.recv()
-            if not message.is_control_envelope(data):
-                self.held.append(data)
-                continue
-            try:
-                notice = message.parse(data)
-            except message.MessageError:
-                continue
-            if notice.is_disconnect:
-                self.disconnected.add(notice.conn_id)
-            elif notice.control().get("type") == "credits":
-                granted = notice.headers.get(CREDITS, "")
-                if granted.isdigit():
-                    self.credits[notice.conn_id] = self.credits.get(notice.conn_id, 0) + int(granted)
+    def _take(self):
+        """Read what the master sent meanwhile (the lock is held): requests
+        are held; a disconnect drops that connection's held requests and
+        marks the one in hand; credits are counted."""
+        sock = self.sock
+        while sock.get(zmq.EVENTS) & zmq.POLLIN:
+            data = sock.recv()
+            if data == BYE_ACK:
+                self.acked = True
+            elif not message.is_control_envelope(data):
+                self.received += 1
+                self.held.append((self.received, data))
+            else:
+                self._notice(data)
+
+    def _notice(self, data):
+        try:
+            notice = message.parse(data)
+        except message.MessageError:
+            return
+        conn_id = notice.conn_id
+        if notice.is_disconnect:
+            self.disconnected.add(conn_id)
+            if self.held:  # a request queued before the notice: its client is gone
+                _drop_conn(self.held, conn_id, lambda item: item[1])
+        elif notice.control().get("type") == "credits":
+            granted = notice.headers.get(CREDITS, "")
+            if granted.isdigit():
+                self.credits[conn_id] = self.credits.get(conn_id, 0) + int(granted)
 
     def gone(self, conn_id):
         """True once the broker has forwarded mongrel2's disconnect notice
         for ``conn_id``: a streamed response can stop early."""
-        self._take_notices()
+        with self.lock:
+            self._take()
         return conn_id in self.disconnected
 
     def take_credits(self, conn_id, timeout):
         """The bytes mongrel2 has sent on since last asked, waiting up to
-        ``timeout`` for some; 0 when the client went away or none came."""
+        ``timeout`` for some; 0 when the client went away or none came. The
+        wait is cut in short polls, so the watchdog gets its turns."""
         deadline = time.monotonic() + timeout
         while True:
-            self._take_notices()
-            granted = self.credits.pop(conn_id, 0)
-            if granted or conn_id in self.disconnected:
-                return granted
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return 0
-            self.sock.poll(left * 1000)
+            with self.lock:
+                self._take()
+                granted = self.credits.pop(conn_id, 0)
+                if granted or conn_id in self.disconnected:
+                    return granted
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return 0
+                self.sock.poll(min(left, self.reclaim / 2) * 1000)
+
+    # -- the watchdog ----------------------------------------------------------------
+    def _watch(self):
+        """While a request runs past ``reclaim``, hand back what is held."""
+        while not self._stopping:
+            self._busy.wait()
+            current, since = self.current, self.since
+            if not current:
+                self._busy.clear()
+                if self.current:  # one started meanwhile
+                    self._busy.set()
+                continue
+            delay = since + self.reclaim - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+                continue
+            with self.lock:
+                if self.current == current and not self._stopping:
+                    self._take()
+                    if self.held:
+                        self.sock.send_multipart(
+                            [BACK] + [b"%d" % index for index, _ in self.held])
+                        self.held.clear()
+            time.sleep(self.reclaim / 2)
 
     def close(self):
+        """End the watchdog; say DONE for the last replies once they are out."""
+        self._stopping = True
+        self._busy.set()
+        if self._thread is not None:
+            self._thread.join()
+        for _, tracker in self.unsettled:
+            if tracker is not None:
+                tracker.wait(2)
+        self._settle()
         self.sock.close()

@@ -44,11 +44,12 @@ class Worker:
 
     def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
                  max_requests=0, on_tick=None, on_ready=None, tick=1.0, broker=None,
-                 access_log=None):
+                 access_log=None, slot=None):
         self.app = app
         self.recv_spec = recv
         self.send_spec = send
         self.broker_spec = broker
+        self.broker_slot = slot  # shared with the master (wsgid.broker.Slot)
         # Whole replies are held only where requests queue up here (see
         # outbox); a broker hands out one at a time.
         self.hold_replies = not broker
@@ -87,9 +88,12 @@ class Worker:
         context = zmq.Context(1)
         self.pub = context.socket(zmq.XPUB)
         self.pub.setsockopt(zmq.LINGER, 2000)
-        self.outbox = Outbox(self.pub)
+        # With a broker, the master learns a request is done once its reply
+        # has left (a tracked send), not before: see BrokerSource.done.
+        self.outbox = Outbox(self.pub, track=bool(self.broker_spec))
         if self.broker_spec:
-            self.source = BrokerSource(context, self.broker_spec, b"%d" % os.getpid())
+            self.source = BrokerSource(context, self.broker_spec, b"%d" % os.getpid(),
+                                       self.broker_slot)
         else:
             self.source = DirectSource(context, self.recv_spec)
         try:
@@ -142,7 +146,8 @@ class Worker:
         poller.register(self.pub, zmq.POLLIN)
         poller.register(wakeup_r, zmq.POLLIN)
         while self.alive:
-            events = dict(poller.poll(self.tick_ms))
+            events = dict(poller.poll(1 if self.source.unsettled else self.tick_ms))
+            self.source.settle()
             if self.source.sock in events or self.source.held:
                 self._serve_available()
             if self.pub in events:
@@ -182,8 +187,8 @@ class Worker:
                 self.source.leave()
         if request is not None:
             self.dispatch(request)
-        if work and self.alive:
-            self.source.done()
+        if work:
+            self.source.done(self.outbox)
 
     def _tick(self):
         now = time.monotonic()
@@ -227,15 +232,17 @@ class Worker:
     def sender(self, sender, conn_id):
         """``send(body, hold=False, limit=0)`` for one connection: the body
         framed for mongrel2 and put in the outbox (see Outbox.put), unless
-        the client is known to be gone."""
+        the client is known to be gone. The source learns that an answer
+        has begun (a master must not answer 502 after it)."""
         envelope = message.reply(sender, conn_id, b"")
-        gone, outbox = self.source.gone, self.outbox
+        gone, outbox, begun = self.source.gone, self.outbox, self.source.head_sent
 
         def send(body, hold=False, limit=0):
             if body and gone(conn_id):
                 raise ClientGone()
             if self.subscribed <= 0:
                 self._await_subscriber()
+            begun()
             outbox.put(envelope, body, hold, limit)
         return send
 

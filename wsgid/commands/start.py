@@ -49,8 +49,8 @@ def run_worker(options, found, proc, ready_fd):
 
     access_log = AccessLog(options.access_log) if options.access_log else None
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
-           max_requests, on_tick=tick, broker=proc.broker, access_log=access_log,
-           on_ready=lambda: os.write(ready_fd, b"%d\n" % pid)).run()
+           max_requests, on_tick=tick, broker=proc.broker, slot=proc.slot,
+           access_log=access_log, on_ready=lambda: os.write(ready_fd, b"%d\n" % pid)).run()
     return 0
 
 
