@@ -7,9 +7,9 @@ and hands requests to its workers over a private DEALER/ROUTER pair.
 Each worker may hold up to WINDOW requests not yet done (a bounded
 prefetch: under load it takes requests in batches, not one round trip each);
 the master sends to the worker with the fewest, never to one that is stalled
-or leaving. A worker says ``DONE`` after each reply (on the same I/O thread,
-so the master hears it once the reply has left), and notes the request it
-starts in a small shared memory :class:`Slot`. A worker whose current request runs
+or leaving. A worker counts the requests it starts and answers in a small
+shared memory :class:`Slot`, which the master reads, and says ``MORE`` when
+half its window is free. A worker whose current request runs
 longer than its reclaim bound hands back what it has not started (``BACK``),
 and the master serves those elsewhere; a worker that leaves says ``BYE`` and
 serves what it had been sent. When a worker dies, its slot tells which
@@ -38,12 +38,12 @@ from wsgid.response import error_reply
 
 log = logging.getLogger("wsgid")
 
-# Worker -> master: "ready" (once), "done" + the index of the request just
-# answered, "back" + the indexes handed back, "bye" (leaving). Master ->
-# worker: requests and the notices of their connections, "bye-ack" (nothing
-# follows).
-READY, DONE, BACK, BYE, BYE_ACK = b"READY", b"DONE", b"BACK", b"BYE", b"BYE-ACK"
-WINDOW = 8
+# Worker -> master: "ready" (once), "more" (half its window is free, said
+# only while requests wait at the master), "back" + the indexes handed
+# back, "bye" (leaving). Master -> worker: requests and the notices of their
+# connections, "bye-ack" (nothing follows).
+READY, MORE, BACK, BYE, BYE_ACK = b"READY", b"MORE", b"BACK", b"BYE", b"BYE-ACK"
+WINDOW = 16
 
 
 def _drop_conn(queue, conn_id, request_of):
@@ -54,14 +54,14 @@ def _drop_conn(queue, conn_id, request_of):
 
 
 class Slot:
-    """Two counters of a worker in memory shared with the master: the index
-    of the request it started last, and of the one whose answer it began to
-    send last. Indexes count the requests the master sent to that worker,
-    from 1. Only the worker writes; the master reads once it has died. (That
-    a request is done, the worker says with a DONE message sent after the
-    reply: the master learns it only once the reply has left.)"""
+    """A worker's counters in memory shared with the master: the index of
+    the request it started last, of the one it answered last (written once
+    the reply is sent), and of the one whose answer it began to send last,
+    which only the worker writes; and whether requests wait at the master
+    for room at a worker, which only the master writes. Indexes count the
+    requests the master sent to that worker, from 1. No message per request."""
 
-    _FORMAT = "qq"
+    _FORMAT = "qqqq"
 
     def __init__(self):
         self.mem = mmap.mmap(-1, struct.calcsize(self._FORMAT))
@@ -70,10 +70,13 @@ class Slot:
         struct.pack_into("q", self.mem, offset * 8, index)
 
     def read(self):
-        """``(started, head_sent)``."""
+        """``(started, done, head_sent, waiting)``."""
         return struct.unpack_from(self._FORMAT, self.mem)
 
-    STARTED, HEAD = 0, 1
+    def waiting(self):
+        return struct.unpack_from("q", self.mem, self.WAITING * 8)[0]
+
+    STARTED, DONE, HEAD, WAITING = 0, 1, 2, 3
 
     def close(self):
         self.mem.close()
@@ -84,17 +87,26 @@ class _Worker:
 
     def __init__(self, slot):
         self.slot = slot
-        self.sent = 0                         # requests sent, the last one's index
-        self.out = collections.OrderedDict()  # index -> request, not known done
-        self.stalled = False                  # handed work back: busy for long
+        self.sent = 0                       # requests sent, the last one's index
+        self.out = collections.deque()      # (index, request), not known answered
+        self.stalled = 0                    # handed work back while on this request
         self.leaving = False
+        self.waiting = 0                    # told that requests wait at the master
 
-    def done(self, index):
-        """The worker answered every request up to ``index``."""
+    def held(self):
+        """Forget what the worker has answered; return how many it holds."""
         out = self.out
-        while out and next(iter(out)) <= index:
-            out.popitem(last=False)
-        self.stalled = False
+        if out:
+            done = self.slot.read()[1]
+            while out and out[0][0] <= done:
+                out.popleft()
+        return len(out)
+
+    def moved(self):
+        """A stalled worker has answered the request it stalled on."""
+        if self.slot.read()[1] >= self.stalled:
+            self.stalled = 0
+        return not self.stalled
 
 
 class Broker:
@@ -119,7 +131,6 @@ class Broker:
         self.pending = collections.deque()  # requests no worker holds
         self.serving = {}                  # conn id -> identity of the worker sent its last request
         self.taking = True
-        self._turn = 0
         for sock in (self.pull, self.pub, self.router):
             sock.setsockopt(zmq.LINGER, 1000)
 
@@ -133,7 +144,9 @@ class Broker:
 
     def handle(self, sock):
         """Take everything now readable on ``sock`` (one of :attr:`sockets`)."""
-        if sock is self.pull:
+        if sock is None:
+            pass  # a look at the workers' counters only
+        elif sock is self.pull:
             self._from_mongrel2()
         elif sock is self.router:
             self._from_workers()
@@ -165,48 +178,54 @@ class Broker:
         if disconnect and self.pending:
             _drop_conn(self.pending, conn_id, lambda m: m)
 
+    def waiting(self):
+        """True while requests wait here for room at a worker: the master
+        then looks again (:meth:`handle` with None) every millisecond."""
+        return bool(self.pending) and self.taking
+
     def _dispatch(self):
+        """Hand out what waits: each request to the worker with the most
+        room (its counters read once for the lot); the rest waits, and the
+        workers are told so (they say MORE when half their window is free)."""
         pending = self.pending
-        while pending:
-            identity = self._choose()
-            if identity is None:
-                return
+        if not pending:
+            return
+        rooms = []
+        for identity, worker in self.workers.items():
+            if not worker.leaving and (not worker.stalled or worker.moved()):
+                room = WINDOW - worker.held()
+                if room > 0:
+                    rooms.append([room, identity, worker])
+        while pending and rooms:
+            best = rooms[0]
+            for entry in rooms:
+                if entry[0] > best[0]:
+                    best = entry
             data = pending.popleft()
-            worker = self.workers[identity]
+            room, identity, worker = best
             worker.sent += 1
-            worker.out[worker.sent] = data
+            worker.out.append((worker.sent, data))
             if not self._send(identity, data):
-                del worker.out[worker.sent]
+                worker.out.pop()
                 pending.appendleft(data)
+                rooms.remove(best)
                 continue
             self.serving[message.envelope(data)[1]] = identity
-
-    def _choose(self):
-        """The worker holding the fewest requests, with room; None if none."""
-        best, fewest = None, WINDOW
-        identities = list(self.workers)
-        count = len(identities)
-        for i in range(count):  # from a turning start: equals share the load
-            identity = identities[(self._turn + i) % count]
-            worker = self.workers[identity]
-            if worker.leaving or worker.stalled:
-                continue
-            held = len(worker.out)
-            if held < fewest:
-                best, fewest = identity, held
-                if not held:
-                    break
-        self._turn += 1
-        return best
+            if room == 1:
+                rooms.remove(best)
+            else:
+                best[0] = room - 1
+        waiting = 1 if pending else 0
+        for worker in self.workers.values():
+            if worker.waiting != waiting:
+                worker.waiting = waiting
+                worker.slot.write(Slot.WAITING, waiting)
 
     def _send(self, identity, data):
         try:
             self.router.send_multipart((identity, data), zmq.NOBLOCK)
             return True
-        except zmq.ZMQError:  # gone (ROUTER_MANDATORY) or full
-            worker = self.workers.get(identity)
-            if worker is not None:
-                worker.stalled = True
+        except zmq.ZMQError:  # gone (ROUTER_MANDATORY) or full: its exit is near
             return False
 
     # -- workers -> broker ---------------------------------------------------------
@@ -218,8 +237,8 @@ class Broker:
                 return
             identity, what = frames[0], frames[1]
             worker = self.workers.get(identity)
-            if what == DONE and worker is not None:
-                worker.done(int(frames[2]))
+            if what == MORE:
+                pass  # room: the dispatch below reads the counters
             elif what == BACK and worker is not None:
                 self._take_back(worker, frames[2:])
             elif what == READY and worker is None and identity in self.slots:
@@ -230,14 +249,15 @@ class Broker:
                 self._send(identity, BYE_ACK)
 
     def _take_back(self, worker, indexes):
-        """Serve elsewhere what a stalled worker handed back, first."""
-        worker.stalled = True
-        back = []
-        for index in indexes:
-            data = worker.out.pop(int(index), None)
-            if data is not None:
-                back.append(data)
-        self.pending.extendleft(reversed(back))
+        """Serve elsewhere what a stalled worker handed back, first; send it
+        nothing more until it has gone on from the request in hand."""
+        worker.stalled = worker.slot.read()[0]
+        back = {int(index) for index in indexes}
+        kept = [item for item in worker.out if item[0] not in back]
+        self.pending.extendleft(reversed([data for index, data in worker.out
+                                          if index in back]))
+        worker.out.clear()
+        worker.out.extend(kept)
 
     # -- the master's side -----------------------------------------------------------
     def retire(self, pid):
@@ -247,25 +267,24 @@ class Broker:
             worker.leaving = True
 
     def worker_gone(self, pid):
-        """``pid`` exited. Of the requests it was sent and did not say done:
-        those it started get a 502 (the one in hand a close, once its head
-        was sent: a reply may have begun), and those it never started go to
-        another worker."""
+        """``pid`` exited. Of the requests it was sent and did not answer,
+        the one in hand gets a 502 (a close, once its head was sent), and
+        those it never started go to another worker."""
         identity = b"%d" % pid
         slot = self.slots.pop(identity, None)
         worker = self.workers.pop(identity, None)
         if worker is not None:
-            started, head = slot.read()
-            self._from_workers()  # its last DONEs, sent as it left
-            if worker.out and next(iter(worker.out)) <= started and self.router.poll(100):
-                self._from_workers()  # still on their way in
-            for index, data in worker.out.items():
+            worker.held()
+            started, done, head, _ = slot.read()
+            for index, data in worker.out:
                 if index > started:
                     self.pending.append(data)
-                elif index == head == started:
-                    self._close(pid, data)
-                else:
-                    self._answer_dead(pid, data)
+                elif index == started:
+                    if head == started:
+                        self._close(pid, data)
+                    else:
+                        self._answer_dead(pid, data)
+                # else: dropped unstarted, its client gone (a disconnect notice)
             self._dispatch()
         if slot is not None:
             slot.close()

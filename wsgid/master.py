@@ -138,6 +138,8 @@ class Master:
         the poll's events."""
         if self.next_spawn:
             timeout = max(0.0, min(timeout, self.next_spawn - time.monotonic()))
+        if self.broker is not None and self.broker.waiting():
+            timeout = min(timeout, 0.001)  # room at a worker shows in its counters
         try:
             events = dict(self.poller.poll(timeout * 1000))
         except zmq.ZMQError as exc:
@@ -150,6 +152,8 @@ class Master:
             for sock in self.broker.sockets:
                 if sock in events:
                     self.broker.handle(sock)
+            if self.broker.waiting():
+                self.broker.handle(None)
         return events
 
     @staticmethod

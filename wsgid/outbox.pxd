@@ -2,8 +2,7 @@
 # puts each reply through a C call.
 
 cdef class Outbox:
-    cdef public object sock, lock, tracker
-    cdef public bint track
+    cdef public object sock, lock, on_sent
     cdef public list held
     cdef public double held_since
     cdef object _wake, _thread, _open
@@ -13,5 +12,5 @@ cdef class Outbox:
 
     cpdef put(self, bytes envelope, bytes body, bint hold=*, Py_ssize_t limit=*)
     cpdef flush(self)
-    cpdef settled(self)
+    cpdef mark(self, mark)
     cdef _flush(self)

@@ -33,12 +33,11 @@ _COPY_THRESHOLD = 1 << 16  # below this pyzmq copies faster than it tracks
 class Outbox:
     """The worker's PUB socket to mongrel2, with the held replies."""
 
-    def __init__(self, sock, track=False):
-        """``track``: keep a tracker of the last message sent (see
-        :meth:`settled`)."""
+    def __init__(self, sock, on_sent=None):
+        """``on_sent(mark)`` is called (under :attr:`lock`, from whichever
+        thread sends) once what was put before :meth:`mark` has been sent."""
         self.sock = sock
-        self.track = track
-        self.tracker = None
+        self.on_sent = on_sent
         self.lock = threading.Lock()
         # Messages in order; the last may be a list of parts that later
         # pieces of its response join (_open is then that response's envelope).
@@ -82,28 +81,30 @@ class Outbox:
             if len(held) >= HOLD_COUNT:
                 self._flush()
 
+    def mark(self, mark):
+        """Call ``on_sent(mark)`` once what is held now has been sent: at
+        once when nothing is held."""
+        with self.lock:
+            if self.held:
+                self.held.append(mark)  # an int among the messages
+                self._open = None
+            else:
+                self.on_sent(mark)
+
     def flush(self):
         if self.held:
             with self.lock:
                 self._flush()
 
-    def settled(self):
-        """Send what is held; return the tracker of the last message sent
-        (None before any): once it is done, libzmq has handed that message,
-        and every one before it, to the kernel."""
-        self.flush()
-        return self.tracker
-
     def _flush(self):
         send = self.sock.send
-        track = self.track
         for frame in self.held:
+            if type(frame) is int:
+                self.on_sent(frame)
+                continue
             if type(frame) is list:
                 frame = b"".join(frame)
-            if track:
-                self.tracker = send(frame, copy=False, track=True)
-            else:
-                send(frame, copy=len(frame) < _COPY_THRESHOLD)
+            send(frame, copy=len(frame) < _COPY_THRESHOLD)
         self.held.clear()
         self._open = None
 

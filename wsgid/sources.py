@@ -13,14 +13,13 @@ import time
 import zmq
 
 from wsgid import message
-from wsgid.broker import BACK, BYE, BYE_ACK, DONE, READY, Slot, _drop_conn
+from wsgid.broker import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot, _drop_conn
 from wsgid.flowcontrol import CREDITS
 
 class DirectSource:
     """PULL from mongrel2's send_spec."""
 
     held = ()  # never reads ahead
-    unsettled = ()  # tells nobody what it has answered
 
     def __init__(self, context, spec):
         self.sock = context.socket(zmq.PULL)
@@ -38,8 +37,9 @@ class DirectSource:
     def done(self, outbox):
         """Nothing to tell: mongrel2 pushes regardless."""
 
-    def settle(self):
-        """Nothing to tell."""
+    def answered(self, index):
+        """The outbox has sent the reply of request ``index``."""
+        self.slot.write(Slot.DONE, index)
 
     def head_sent(self):
         """Nobody to tell."""
@@ -71,8 +71,8 @@ class BrokerSource:
     """A DEALER to the master's ROUTER (see :mod:`wsgid.broker`).
 
     Requests arrive ahead, up to the master's window, into :attr:`held`; the
-    worker notes in its shared ``slot`` each one it starts, and says DONE
-    after each reply. While a request runs
+    worker counts in its shared ``slot`` each one it starts and answers,
+    and asks for more when half the window is free. While a request runs
     longer than ``reclaim`` seconds, a watchdog thread hands back what has
     not started, so that an idle worker serves it. The socket is shared with
     that thread under :attr:`lock`; the worker polls it only while idle,
@@ -89,13 +89,14 @@ class BrokerSource:
         self.lock = threading.Lock()
         self.held = collections.deque()  # (index, request) received, not started
         self.received = 0                # index of the last request received
-        self.unsettled = collections.deque()  # (index, tracker): done, reply not yet out
         self.current = 0                 # index of the request in hand, 0: none
         self.since = 0.0                 # when it started
         self.disconnected = set()        # the request in hand's connection, once gone
         self.credits = {}                # conn id -> bytes granted, not yet taken
+        self.asked = False               # MORE sent, no request since
         self.acked = False               # the master said BYE-ACK: nothing follows
-        self._busy = threading.Event()
+        self._wake = threading.Event()
+        self._parked = True
         self._stopping = False
         self._thread = None
 
@@ -114,34 +115,27 @@ class BrokerSource:
             self.since = time.monotonic()  # before current: the watchdog reads them so
             self.current, data = self.held.popleft()
             self.slot.write(Slot.STARTED, self.current)
-        if not self._busy.is_set():
-            self._busy.set()
+            if self._parked:
+                self._parked = False
+                self._wake.set()
         return data
 
     def done(self, outbox):
-        """The request in hand is answered. The master hears it (DONE) once
-        the reply has left the process: were this worker killed before,
-        the master would answer 502 rather than leave the client waiting."""
+        """The request in hand is answered; the slot says so once its reply
+        has left the outbox (:meth:`answered`): a held reply dies with the
+        worker, and the master must then answer 502."""
+        outbox.mark(self.current)
         with self.lock:
-            self.unsettled.append((self.current, outbox.settled()))
-            self._settle()
             self.current = 0
             self.disconnected.clear()
             self.credits.clear()
+            if not self.asked and len(self.held) <= WINDOW // 2 and self.slot.waiting():
+                self.sock.send(MORE)
+                self.asked = True
 
-    def settle(self):
-        """Say DONE for the replies that have left since (the worker calls it
-        every millisecond while some have not)."""
-        if self.unsettled:
-            with self.lock:
-                self._settle()
-
-    def _settle(self):
-        unsettled, last = self.unsettled, 0
-        while unsettled and (unsettled[0][1] is None or unsettled[0][1].done):
-            last = unsettled.popleft()[0]
-        if last:
-            self.sock.send_multipart((DONE, b"%d" % last))
+    def answered(self, index):
+        """The outbox has sent the reply of request ``index``."""
+        self.slot.write(Slot.DONE, index)
 
     def head_sent(self):
         """The response of the request in hand has begun to leave: if this
@@ -177,6 +171,7 @@ class BrokerSource:
             elif not message.is_control_envelope(data):
                 self.received += 1
                 self.held.append((self.received, data))
+                self.asked = False
             else:
                 self._notice(data)
 
@@ -220,18 +215,26 @@ class BrokerSource:
 
     # -- the watchdog ----------------------------------------------------------------
     def _watch(self):
-        """While a request runs past ``reclaim``, hand back what is held."""
+        """Every ``reclaim / 2`` seconds while requests come, hand back what
+        is held if the request in hand has run past ``reclaim``; parked
+        (woken by the next request) after a second without any."""
+        idle_since = time.monotonic()
         while not self._stopping:
-            self._busy.wait()
+            if self._parked:
+                self._wake.wait()
+                self._wake.clear()
+                idle_since = time.monotonic()
+                continue
+            time.sleep(self.reclaim / 2)
+            now = time.monotonic()
             current, since = self.current, self.since
             if not current:
-                self._busy.clear()
-                if self.current:  # one started meanwhile
-                    self._busy.set()
+                if now - idle_since >= 1.0:
+                    with self.lock:
+                        self._parked = not self.current
                 continue
-            delay = since + self.reclaim - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            idle_since = now
+            if now - since < self.reclaim:
                 continue
             with self.lock:
                 if self.current == current and not self._stopping:
@@ -240,16 +243,10 @@ class BrokerSource:
                         self.sock.send_multipart(
                             [BACK] + [b"%d" % index for index, _ in self.held])
                         self.held.clear()
-            time.sleep(self.reclaim / 2)
 
     def close(self):
-        """End the watchdog; say DONE for the last replies once they are out."""
         self._stopping = True
-        self._busy.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
-        for _, tracker in self.unsettled:
-            if tracker is not None:
-                tracker.wait(2)
-        self._settle()
         self.sock.close()

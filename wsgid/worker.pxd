@@ -14,7 +14,7 @@ cdef class Worker:
     cdef public object app, recv_spec, send_spec, broker_spec, access_log, mongrel2_chroot
     cdef public object on_tick, on_ready, pub, source, broker_slot
     cdef public Outbox outbox
-    cdef public bint debug, alive, hold_replies
+    cdef public bint debug, alive
     cdef public Py_ssize_t max_requests, requests, subscribed, credit_window, tick_ms, ppid
     cdef public double next_tick
 

@@ -50,9 +50,6 @@ class Worker:
         self.send_spec = send
         self.broker_spec = broker
         self.broker_slot = slot  # shared with the master (wsgid.broker.Slot)
-        # Whole replies are held only where requests queue up here (see
-        # outbox); a broker hands out one at a time.
-        self.hold_replies = not broker
         self.access_log = access_log
         self.mongrel2_chroot = mongrel2_chroot
         self.debug = debug
@@ -88,12 +85,11 @@ class Worker:
         context = zmq.Context(1)
         self.pub = context.socket(zmq.XPUB)
         self.pub.setsockopt(zmq.LINGER, 2000)
-        # With a broker, the master learns a request is done once its reply
-        # has left (a tracked send), not before: see BrokerSource.done.
-        self.outbox = Outbox(self.pub, track=bool(self.broker_spec))
+        self.outbox = Outbox(self.pub)  # on_sent: the broker source's, below
         if self.broker_spec:
             self.source = BrokerSource(context, self.broker_spec, b"%d" % os.getpid(),
                                        self.broker_slot)
+            self.outbox.on_sent = self.source.answered
         else:
             self.source = DirectSource(context, self.recv_spec)
         try:
@@ -146,8 +142,7 @@ class Worker:
         poller.register(self.pub, zmq.POLLIN)
         poller.register(wakeup_r, zmq.POLLIN)
         while self.alive:
-            events = dict(poller.poll(1 if self.source.unsettled else self.tick_ms))
-            self.source.settle()
+            events = dict(poller.poll(self.tick_ms))
             if self.source.sock in events or self.source.held:
                 self._serve_available()
             if self.pub in events:
@@ -340,7 +335,7 @@ class Worker:
         pacer = self._pacer(request)
         if pacer is None:
             response = Response(send, version, headers["METHOD"], headers.get("connection"),
-                                hold_whole=self.hold_replies)
+                                hold_whole=True)
         else:
             response = Response(self._paced(pacer, send), version, headers["METHOD"],
                                 headers.get("connection"), flowcontrol.message_size(pacer.window))
