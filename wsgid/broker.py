@@ -142,15 +142,15 @@ class Broker:
         """``pid`` was forked with ``slot``: it may now say READY."""
         self.slots[b"%d" % pid] = slot
 
-    def handle(self, sock):
-        """Take everything now readable on ``sock`` (one of :attr:`sockets`)."""
-        if sock is None:
-            pass  # a look at the workers' counters only
-        elif sock is self.pull:
+    def handle(self, events):
+        """Take everything readable on :attr:`sockets` (``events``: a poll's
+        result), then hand out what waits; with requests waiting, the
+        workers' counters are looked at even when nothing came."""
+        if self.pull in events:
             self._from_mongrel2()
-        elif sock is self.router:
+        if self.router in events:
             self._from_workers()
-        else:
+        if self.pub in events:
             self._discard(self.pub)  # mongrel2's subscriptions
         self._dispatch()
 
@@ -180,7 +180,7 @@ class Broker:
 
     def waiting(self):
         """True while requests wait here for room at a worker: the master
-        then looks again (:meth:`handle` with None) every millisecond."""
+        then looks again (:meth:`handle`) every millisecond."""
         return bool(self.pending) and self.taking
 
     def _dispatch(self):

@@ -149,11 +149,7 @@ class Master:
         if self.wake_r in events:
             self._drain(self.wake_r)
         if self.broker is not None:
-            for sock in self.broker.sockets:
-                if sock in events:
-                    self.broker.handle(sock)
-            if self.broker.waiting():
-                self.broker.handle(None)
+            self.broker.handle(events)
         return events
 
     @staticmethod

@@ -37,10 +37,6 @@ class DirectSource:
     def done(self, outbox):
         """Nothing to tell: mongrel2 pushes regardless."""
 
-    def answered(self, index):
-        """The outbox has sent the reply of request ``index``."""
-        self.slot.write(Slot.DONE, index)
-
     def head_sent(self):
         """Nobody to tell."""
 
@@ -91,6 +87,7 @@ class BrokerSource:
         self.received = 0                # index of the last request received
         self.current = 0                 # index of the request in hand, 0: none
         self.since = 0.0                 # when it started
+        self.looked = 0.0                # when the socket was last read
         self.disconnected = set()        # the request in hand's connection, once gone
         self.credits = {}                # conn id -> bytes granted, not yet taken
         self.asked = False               # MORE sent, no request since
@@ -107,9 +104,12 @@ class BrokerSource:
         self._thread.start()
 
     def recv_nowait(self):
-        """The next request, counted as started; zmq.Again when none."""
+        """The next request, counted as started; zmq.Again when none. What
+        the master sent is read when nothing is held, else at most every
+        millisecond: a look at the socket costs about as much as the rest."""
         with self.lock:
-            self._take()
+            if not self.held or time.monotonic() - self.looked > 0.001:
+                self._take()
             if not self.held:
                 raise zmq.Again()
             self.since = time.monotonic()  # before current: the watchdog reads them so
@@ -125,13 +125,13 @@ class BrokerSource:
         has left the outbox (:meth:`answered`): a held reply dies with the
         worker, and the master must then answer 502."""
         outbox.mark(self.current)
-        with self.lock:
-            self.current = 0
-            self.disconnected.clear()
-            self.credits.clear()
-            if not self.asked and len(self.held) <= WINDOW // 2 and self.slot.waiting():
+        self.current = 0
+        self.disconnected.clear()
+        self.credits.clear()
+        if not self.asked and len(self.held) <= WINDOW // 2 and self.slot.waiting():
+            with self.lock:
                 self.sock.send(MORE)
-                self.asked = True
+            self.asked = True
 
     def answered(self, index):
         """The outbox has sent the reply of request ``index``."""
@@ -164,6 +164,7 @@ class BrokerSource:
         are held; a disconnect drops that connection's held requests and
         marks the one in hand; credits are counted."""
         sock = self.sock
+        self.looked = time.monotonic()
         while sock.get(zmq.EVENTS) & zmq.POLLIN:
             data = sock.recv()
             if data == BYE_ACK:
@@ -192,9 +193,11 @@ class BrokerSource:
 
     def gone(self, conn_id):
         """True once the broker has forwarded mongrel2's disconnect notice
-        for ``conn_id``: a streamed response can stop early."""
-        with self.lock:
-            self._take()
+        for ``conn_id``: a streamed response can stop early (the socket is
+        looked at once a millisecond at most)."""
+        if time.monotonic() - self.looked > 0.001:
+            with self.lock:
+                self._take()
         return conn_id in self.disconnected
 
     def take_credits(self, conn_id, timeout):
