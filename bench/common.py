@@ -1,14 +1,12 @@
 """Helpers shared by the benchmark scripts of bench/ (gateway.py, dispatch.py,
-reload.py): processes, HTTP on loopback, wrk, CPU accounting from /proc, and
-wsgid itself (in the foreground or daemonized) behind a tests/mongrel2.py
-Mongrel2.
+reload.py): wrk, time limits, and what the tests use too, from tests/support/
+(mongrel2, wsgid in the foreground or daemonized, /proc readers, HTTP).
 
-Not a benchmark: import it, with bench/ on sys.path (the scripts are run as
-``python bench/<script>.py``, which puts bench/ there).
+Not a benchmark: the scripts are run as ``python bench/<script>.py``, which
+puts bench/ on sys.path, and import it; it puts the repository root there
+once, so that ``tests.support`` imports as in the tests.
 """
 
-import glob
-import http.client
 import os
 import re
 import resource
@@ -18,15 +16,15 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-TESTS = os.path.join(ROOT, "tests")
-if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
-from mongrel2 import Mongrel2, wait_for  # noqa: E402,F401  (tests/mongrel2.py)
+from tests.support.http import get  # noqa: E402
+from tests.support.mongrel2 import Mongrel2, wait_for  # noqa: E402,F401
+from tests.support.procfs import context_switches, cpu_seconds, machine_cpu  # noqa: E402
+from tests.support.wsgid import Wsgid, make_app_folder, run  # noqa: E402,F401
 
-TEST_APPS = os.path.join(TESTS, "apps")
 BODY = b"Hello, world!\n"
 
 # The hello-world app of the throughput runs (gateway.py, dispatch.py). The
@@ -57,34 +55,7 @@ def app(environ, start_response):
 ''' % BODY
 
 
-# -- mongrel2 ----------------------------------------------------------------------
-def new_mongrel2(base_dir, **kwargs):
-    """A tests/mongrel2.py Mongrel2, not started (its three ports distinct)."""
-    return Mongrel2(base_dir, **kwargs)
-
-
 # -- processes -----------------------------------------------------------------
-def children_of(pid):
-    kids = []
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            with open(stat) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(stat.split("/")[2]))
-    return sorted(kids)
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def stop_process(proc, timeout=10):
     """SIGTERM (graceful), then SIGKILL; only the process we started."""
     if proc is None or proc.poll() is not None:
@@ -95,41 +66,6 @@ def stop_process(proc, timeout=10):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-def cpu_seconds(pid):
-    """utime + stime of ``pid`` in seconds (0 once it is gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def context_switches(pid):
-    """Voluntary + involuntary context switches of all threads of ``pid``
-    (/proc/<pid>/status counts only the main thread's)."""
-    total = 0
-    for path in glob.glob("/proc/%d/task/*/status" % pid):
-        try:
-            with open(path) as f:
-                for line in f:
-                    if line.startswith(("voluntary_ctxt_switches:",
-                                        "nonvoluntary_ctxt_switches:")):
-                        total += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
-def machine_cpu():
-    """(busy, total) jiffies of all CPUs together, from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    total = sum(fields[:8])  # guest time is already in user
-    return total - idle, total
 
 
 class TimeLimit(Exception):
@@ -155,18 +91,6 @@ def remove_temp(args, base):
 
 
 # -- HTTP ----------------------------------------------------------------------
-def get(url, path="/", timeout=2.0):
-    """One GET on a fresh connection: (status, body)."""
-    host, port = url.split("//", 1)[1].rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
 def wait_until_serving(url, server, what, timeout=30, path="/", expect=BODY):
     """Until the handler answers ``path`` with 200 (and ``expect`` as body,
     unless None): wsgid connects its PULL socket only once mongrel2
@@ -175,7 +99,7 @@ def wait_until_serving(url, server, what, timeout=30, path="/", expect=BODY):
         if server.failed():
             raise RuntimeError("%s exited before serving" % what)
         try:
-            status, body = get(url, path, timeout=1.0)
+            status, _, body = get(url, path, timeout=1.0)
         except OSError:
             return False
         if status != 200 or (expect is not None and body != expect):
@@ -253,161 +177,6 @@ def run_wrk(url, threads=2, connections=50, duration=5, warmup=1, cpu=None, time
     result.update(cmd=" ".join(cmd), cpu=used, switches=switches, wall=wall,
                   machine=100.0 * (busy1 - busy0) / max(1, total1 - total0))
     return result
-
-
-# -- wsgid -----------------------------------------------------------------------
-def make_app_folder(path, modules=None, copies=()):
-    """An app folder at ``path`` whose app/ holds ``modules`` (name -> source)
-    and copies of the files ``copies``."""
-    app_dir = os.path.join(path, "app")
-    os.makedirs(app_dir, exist_ok=True)
-    for name, source in (modules or {}).items():
-        with open(os.path.join(app_dir, name), "w") as f:
-            f.write(source)
-    for src in copies:
-        shutil.copy(src, os.path.join(app_dir, os.path.basename(src)))
-    return path
-
-
-class Wsgid:
-    """wsgid serving the app folder ``app_path`` behind ``m2``.
-
-    ``daemon=False``: ``--no-daemon`` in a child process we own (it is the
-    master; its output goes to ``out_path``). ``daemon=True``: started as in
-    production (it daemonizes); the master is found by its pid file and
-    stopped with ``wsgid stop``, then SIGKILL for what is left of the
-    processes of this app folder. Either way wsgid logs to
-    ``<app_path>/logs/wsgid.log``.
-
-    ``workers``/``dispatch`` are passed as ``--workers``/``--dispatch`` when
-    not None.
-    """
-
-    def __init__(self, m2, app_path, wsgi_app, workers=None, dispatch=None, daemon=False,
-                 python=sys.executable, out_path=None, extra=()):
-        self.m2, self.app_path, self.wsgi_app = m2, app_path, wsgi_app
-        self.workers, self.dispatch, self.daemon = workers, dispatch, daemon
-        self.python, self.extra = python, list(extra)
-        self.out_path = out_path or os.path.join(os.path.dirname(app_path), "wsgid.out")
-        self.log_path = os.path.join(app_path, "logs", "wsgid.log")
-        self.proc = None
-        self.master_pid = None
-        self.seen = set()  # every wsgid pid met (daemon mode: what stop() may SIGKILL)
-
-    def command(self, *args):
-        return [self.python, "-m", "wsgid", *args]
-
-    def run_command(self, *args, timeout=30):
-        """``wsgid ARGS`` (start, reload, status, stop...), waited for."""
-        return subprocess.run(self.command(*args), cwd=ROOT, capture_output=True, text=True,
-                              timeout=timeout, env=dict(os.environ, PYTHONPATH=ROOT))
-
-    def start(self):
-        args = ["--app-path", self.app_path, "--wsgi-app", self.wsgi_app,
-                "--recv", self.m2.recv_spec, "--send", self.m2.send_spec,
-                "--mongrel2-chroot", self.m2.chroot]
-        if self.workers is not None:
-            args += ["--workers", str(self.workers)]
-        if self.dispatch is not None:
-            args += ["--dispatch", self.dispatch]
-        args += self.extra
-        if self.daemon:
-            proc = self.run_command(*args)
-            if proc.returncode != 0:
-                raise RuntimeError("wsgid start failed (%s): %s%s" % (
-                    proc.returncode, proc.stdout, proc.stderr))
-            pids = wait_for(lambda: [p for p in self.pid_files("master") if alive(p)], 10,
-                            what="the wsgid master's pid file")
-            self.master_pid = pids[0]
-            self.seen.add(self.master_pid)
-            return self
-        cmd = self.command("--no-daemon", *args)
-        self.out = open(self.out_path, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.out, stderr=subprocess.STDOUT,
-                                     env=dict(os.environ, PYTHONPATH=ROOT))
-        self.master_pid = self.proc.pid
-        return self
-
-    def pid_files(self, kind):
-        """The pids of the pid files in ``<app>/pid/<kind>/``."""
-        pids = []
-        for path in glob.glob(os.path.join(self.app_path, "pid", kind, "*.pid")):
-            try:
-                pids.append(int(os.path.basename(path)[:-4]))
-            except ValueError:
-                continue
-        return sorted(pids)
-
-    def live_workers(self):
-        """The live workers of the pid files."""
-        pids = [p for p in self.pid_files("worker") if alive(p)]
-        self.seen.update(pids)
-        return pids
-
-    def worker_pids(self):
-        """pid/worker/*.pid of live workers; else the master's children;
-        else (one in-process worker) the wsgid process itself."""
-        pids = self.live_workers()
-        if not pids and self.master_pid:
-            pids = [p for p in children_of(self.master_pid) if alive(p)]
-        return sorted(pids) or [self.master_pid]
-
-    def failed(self):
-        if self.proc is not None:
-            return self.proc.poll() is not None
-        return not alive(self.master_pid)
-
-    def log_size(self):
-        try:
-            return os.path.getsize(self.log_path)
-        except OSError:
-            return 0
-
-    def log_since(self, offset=0):
-        """wsgid.log from byte ``offset`` on."""
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def output_tail(self, n=30):
-        lines = []
-        if self.proc is not None:
-            try:
-                with open(self.out_path, "rb") as f:
-                    lines = f.read().decode("utf-8", "replace").splitlines()
-            except OSError:
-                pass
-        if os.path.exists(self.log_path):
-            lines += ["-- %s --" % self.log_path] + self.log_since().splitlines()
-        return "\n".join(lines[-n:])
-
-    def stop(self, timeout=10):
-        if self.proc is not None:
-            stop_process(self.proc, timeout)
-            self.out.close()
-            self.proc = None
-            return
-        if not self.daemon or self.master_pid is None:
-            return
-        self.seen.update(self.pid_files("master") + self.pid_files("worker"))
-        if alive(self.master_pid):
-            try:
-                self.run_command("stop", "--app-path", self.app_path, timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            wait_for(lambda: not any(alive(p) for p in self.seen), timeout, interval=0.05)
-        except TimeoutError:
-            for pid in sorted(self.seen):  # only the processes of our app folder
-                if alive(pid):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-        self.master_pid = None
 
 
 def add_wrk_args(parser, part=""):

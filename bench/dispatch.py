@@ -67,8 +67,8 @@ class SlowClient(threading.Thread):
         while not self.stopping.is_set():
             t0 = time.monotonic()
             try:
-                status, body = get(self.url, "/sleep?%g&%s" % (self.seconds, self.mark),
-                                   timeout=self.seconds + 10)
+                status = get(self.url, "/sleep?%g&%s" % (self.seconds, self.mark),
+                             timeout=self.seconds + 10)[0]
                 if status != 200:
                     self.errors.append("HTTP %d" % status)
             except Exception as exc:
@@ -82,27 +82,27 @@ class SlowClient(threading.Thread):
 
 def run_mode(args, m2, base, mode):
     app_path = common.make_app_folder(
-        os.path.join(base, "app-" + mode),
-        {"benchapp.py": common.HELLO_APP, "dispatchapp.py": DISPATCH_APP},
-        copies=[os.path.join(common.TEST_APPS, "e2e_app.py")])
-    wsgid = common.Wsgid(m2, app_path, "dispatchapp:app", workers=args.workers, dispatch=mode,
-                         python=args.python, out_path=os.path.join(base, "wsgid-%s.out" % mode))
+        base, "e2e_app.py", name="app-" + mode,
+        sources={"benchapp.py": common.HELLO_APP, "dispatchapp.py": DISPATCH_APP})
+    wsgid = common.Wsgid(m2, app_path, wsgi_app="dispatchapp:app", workers=args.workers,
+                         dispatch=mode, stdout=False, python=args.python,
+                         out_path=os.path.join(base, "wsgid-%s.out" % mode))
     result = {"mode": mode}
     try:
-        wsgid.start()
+        wsgid.spawn()
         common.wait_until_serving(m2.url, wsgid, "wsgid (%s)" % mode)
         try:
-            wait_for(lambda: len(wsgid.live_workers()) >= args.workers, 10, interval=0.1)
+            wait_for(lambda: len(wsgid.workers()) >= args.workers, 10, interval=0.1)
         except TimeoutError:
             pass
         workers = wsgid.worker_pids()
         if len(workers) != args.workers:
             raise RuntimeError("%d workers found, %d asked for" % (len(workers), args.workers))
-        print("[%s] master %d, workers %s" % (mode, wsgid.master_pid,
+        print("[%s] master %d, workers %s" % (mode, wsgid.master,
                                               ", ".join(map(str, workers))), flush=True)
 
         # (a) throughput
-        cpu = {"master": [wsgid.master_pid], "mongrel2": [m2.proc.pid]}
+        cpu = {"master": [wsgid.master], "mongrel2": [m2.proc.pid]}
         cpu.update(("worker %d" % p, [p]) for p in workers)
         r = result["wrk"] = common.run_wrk(m2.url + "/", args.threads, args.connections,
                                            args.duration, args.warmup, cpu=cpu)
@@ -189,7 +189,7 @@ def main(argv=None):
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     common.time_limit(args.time_limit)
     base = tempfile.mkdtemp(prefix="wsgid-bench-dispatch-")
-    m2 = common.new_mongrel2(os.path.join(base, "m2"))
+    m2 = common.Mongrel2(os.path.join(base, "m2"))
     results = {}
     failure = None
     try:

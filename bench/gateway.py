@@ -39,8 +39,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import common  # noqa: E402  (bench/common.py)
-from common import (BODY, ROOT, Mongrel2, alive, children_of, cpu_seconds, get,  # noqa: E402,F401
-                    stop_process, wait_for, wait_until_serving)
+from common import BODY, stop_process, wait_for, wait_until_serving  # noqa: E402
+from tests.support.procfs import status_kib  # noqa: E402
 
 MiB = 1 << 20
 RATIO_TARGET = 0.7
@@ -78,18 +78,14 @@ def raw_handler(recv_spec, send_spec):
 
 
 # -- processes -----------------------------------------------------------------
-class Wsgid(common.Wsgid):
+def start_wsgid(args, m2, base):
     """wsgid in the foreground serving the hello-world app (benchapp:app);
     ``--workers N`` only when ``--processes`` N > 1."""
-
-    def __init__(self, args, m2, base):
-        app_path = common.make_app_folder(os.path.join(base, "wsgid-app"),
-                                          {"benchapp.py": APP})
-        super().__init__(m2, app_path, "benchapp:app",
-                         workers=args.processes if args.processes > 1 else None,
-                         python=args.python,
-                         out_path=os.path.join(base, "wsgid.out"))
-        self.args = args
+    app_path = common.make_app_folder(base, name="wsgid-app", sources={"benchapp.py": APP})
+    return common.Wsgid(m2, app_path, wsgi_app="benchapp:app",
+                        workers=args.processes if args.processes > 1 else None,
+                        stdout=False, python=args.python,
+                        out_path=os.path.join(base, "wsgid.out")).spawn()
 
 
 class RawHandlers:
@@ -123,14 +119,6 @@ def run_wrk(args, url, handler_pids, m2_pid):
 
 
 # -- upload / RSS ----------------------------------------------------------------
-def proc_status(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024  # kB
-    raise KeyError(key)
-
-
 def reset_hwm(pid):
     """Reset VmHWM to the current RSS (Linux >= 4.0); False if not allowed."""
     try:
@@ -153,7 +141,7 @@ class RssSampler(threading.Thread):
         while not self.done.is_set():
             for pid in self.pids:
                 try:
-                    self.peak[pid] = max(self.peak[pid], proc_status(pid, "VmRSS"))
+                    self.peak[pid] = max(self.peak[pid], status_kib(pid, "VmRSS") * 1024)
                 except (OSError, KeyError):
                     pass
             self.samples += 1
@@ -183,7 +171,7 @@ def measure_upload(args, m2, wsgid):
     size = args.upload_mib * MiB
     pids = wsgid.worker_pids()
     time.sleep(0.5)  # settle after wrk
-    idle = {pid: proc_status(pid, "VmRSS") for pid in pids}
+    idle = {pid: status_kib(pid, "VmRSS") * 1024 for pid in pids}
     hwm_ok = all(reset_hwm(pid) for pid in pids)
     sampler = RssSampler(pids, args.sample_interval)
     sampler.start()
@@ -205,7 +193,7 @@ def measure_upload(args, m2, wsgid):
     if hwm_ok:
         for pid in pids:
             try:
-                hwm[pid] = proc_status(pid, "VmHWM")
+                hwm[pid] = status_kib(pid, "VmHWM") * 1024
             except (OSError, KeyError):
                 pass
     expected = "%s %d" % (digest.hexdigest(), size)
@@ -256,7 +244,7 @@ def fmt_wrk(name, r):
 
 def measure_wsgid(args, m2, base, failures, upload):
     """One wrk run against a fresh wsgid (and the upload when ``upload``)."""
-    wsgid = Wsgid(args, m2, base).start()
+    wsgid = start_wsgid(args, m2, base)
     try:
         try:
             wait_until_serving(m2.url, wsgid, "wsgid")
@@ -307,7 +295,7 @@ def main(argv=None):
         raw_handler(*args.raw_handler)
         return 0
     base = tempfile.mkdtemp(prefix="wsgid-bench-")
-    m2 = common.new_mongrel2(os.path.join(base, "m2"))
+    m2 = common.Mongrel2(os.path.join(base, "m2"))
     rounds = []   # (wsgid result, raw result) pairs
     failures = []
     try:

@@ -42,7 +42,6 @@ from common import get, wait_for  # noqa: E402
 
 READY_RE = re.compile(r"\[pid=(\d+)\] - \w+ - Worker ready to serve requests")
 DONE_RE = re.compile(r"Reload done: generation (\d+) serving")
-E2E_APP = os.path.join(common.TEST_APPS, "e2e_app.py")
 
 
 # -- one reload ------------------------------------------------------------------
@@ -51,10 +50,10 @@ def reload_once(wsgid, workers, timeout=20.0, poll=0.002):
     from launching the command: ``command`` (it returned: the signal is
     sent), ``ready`` (every new worker logged ready), ``replaced`` (only new,
     ready workers are alive)."""
-    old = set(wsgid.live_workers())
+    old = set(wsgid.workers())
     offset = wsgid.log_size()
     t0 = time.monotonic()
-    proc = wsgid.run_command("reload", "--app-path", wsgid.app_path)
+    proc = common.run("reload", "--app-path", wsgid.app_path, check=False, python=wsgid.python)
     t_cmd = time.monotonic()
     if proc.returncode != 0 or "Sent signal" not in proc.stdout:
         raise RuntimeError("wsgid reload failed (%s): %s%s" % (
@@ -63,8 +62,8 @@ def reload_once(wsgid, workers, timeout=20.0, poll=0.002):
     deadline = t0 + timeout
     while True:
         now = time.monotonic()
-        ready = {int(p) for p in READY_RE.findall(wsgid.log_since(offset))}
-        live = set(wsgid.live_workers())
+        ready = {int(p) for p in READY_RE.findall(wsgid.log(offset))}
+        live = set(wsgid.workers())
         if ready_at is None and len(ready) >= workers:
             ready_at = now
         if (ready_at is not None and len(live) == workers and not live & old
@@ -74,7 +73,7 @@ def reload_once(wsgid, workers, timeout=20.0, poll=0.002):
             raise RuntimeError("reload not complete after %.0f s: old %s, live %s, ready %s"
                                % (timeout, sorted(old), sorted(live), sorted(ready)))
         time.sleep(poll)
-    done = DONE_RE.search(wsgid.log_since(offset))
+    done = DONE_RE.search(wsgid.log(offset))
     return {"command": 1000 * (t_cmd - t0), "ready": 1000 * (ready_at - t0),
             "replaced": 1000 * (now - t0), "old": sorted(old), "new": sorted(live),
             "generation": int(done.group(1)) if done else None}
@@ -98,7 +97,7 @@ class Load:
         while not self.stopping.is_set():
             t0 = time.monotonic()
             try:
-                status, _ = get(self.url, self.path, timeout=self.timeout)
+                status = get(self.url, self.path, timeout=self.timeout)[0]
                 why = None if status == 200 else "HTTP %d" % status
             except TimeoutError:
                 why = "timeout (> %g s)" % self.timeout
@@ -128,20 +127,20 @@ class Load:
 def run_mode(args, base, mode):
     """(a) then (b) for one dispatch mode, on its own mongrel2 and app folder."""
     result = {"mode": mode}
-    m2 = common.new_mongrel2(os.path.join(base, "m2-" + mode))
+    m2 = common.Mongrel2(os.path.join(base, "m2-" + mode))
     wsgid = None
     try:
         m2.start()
-        app_path = common.make_app_folder(os.path.join(base, "app-" + mode), copies=[E2E_APP])
-        wsgid = common.Wsgid(m2, app_path, "e2e_app:app", workers=args.workers, dispatch=mode,
-                             daemon=True, python=args.python)
-        wsgid.start()
-        wait_for(lambda: (len(wsgid.live_workers()) == args.workers
-                          and len(READY_RE.findall(wsgid.log_since())) >= args.workers),
+        app_path = common.make_app_folder(base, "e2e_app.py", name="app-" + mode)
+        wsgid = common.Wsgid(m2, app_path, wsgi_app="e2e_app:app", workers=args.workers,
+                             dispatch=mode, daemon=True, python=args.python)
+        wsgid.spawn()
+        wait_for(lambda: (len(wsgid.workers()) == args.workers
+                          and len(READY_RE.findall(wsgid.log())) >= args.workers),
                  15, interval=0.05, what="%d ready workers" % args.workers)
         common.wait_until_serving(m2.url, wsgid, "wsgid", path="/sleep?0", expect=None)
         print("[%s] wsgid master %d, workers %s (mongrel2 %s)" % (
-            mode, wsgid.master_pid, ", ".join(map(str, wsgid.live_workers())), m2.url),
+            mode, wsgid.master, ", ".join(map(str, wsgid.workers())), m2.url),
             flush=True)
 
         # (a) idle reloads
@@ -170,7 +169,8 @@ def run_mode(args, base, mode):
             mode, args.reloads, load.ok, sum(load.failed.values()),
             dict(load.failed) or ""), flush=True)
 
-        status = wsgid.run_command("status", "--app-path", app_path).stdout.splitlines()
+        status = common.run("status", "--app-path", app_path, check=False,
+                            python=args.python).stdout.splitlines()
         print("[%s] wsgid status: %s" % (mode, " | ".join(status)), flush=True)
         result["status"] = status
         if wsgid.failed():

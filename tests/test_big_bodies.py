@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from conftest import WsgidProcess, make_app_folder, requires_mongrel2
+from tests.support.marks import requires_mongrel2
+from tests.support.procfs import rss_kib, status_kib
+from tests.support.wsgid import Wsgid, make_app_folder
 from wsgid import appfolder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
@@ -55,17 +57,12 @@ def download(m2, size, bytes_per_second=None):
     return got, digest.hexdigest(), complete and got == size
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
 @pytest.fixture
 def broker_fc(m2_factory, tmp_path):
     m2 = m2_factory(settings={"download.flow_control": 1})
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    proc = WsgidProcess(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
-                        "--dispatch", "broker")
+    proc = Wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
+                 "--dispatch", "broker")
     proc.start()
     yield m2, proc
     proc.stop()
@@ -152,6 +149,5 @@ def test_1gib_upload_intact_with_flat_worker_rss(broker_fc):
     conn.close()
     assert resp.status == 200
     assert b'"sha256": "%s"' % digest.hexdigest().encode() in answer
-    with open("/proc/%d/status" % worker) as f:  # the kernel's own peak
-        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    peak = status_kib(worker, "VmHWM")  # the kernel's own peak
     assert peak - before < 10 * 1024, "worker peak RSS %d KiB over %d" % (peak, before)

@@ -19,13 +19,11 @@ import pytest
 
 import wsgid
 from wsgid import appfolder, cli, options as opts
+from tests.support import ROOT
+from tests.support.mongrel2 import wait_for
+from tests.support.wsgid import forge_pid
+
 MAX_PID = 2 ** 31 - 1
-
-sys.path.insert(0, os.path.dirname(__file__))
-from conftest import forge_pid  # noqa: E402
-from mongrel2 import wait_for  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOOD = ["--recv", "tcp://127.0.0.1:5999", "--send", "tcp://127.0.0.1:5998"]
 
 HOLDER = textwrap.dedent("""\

@@ -13,8 +13,10 @@ import sys
 
 import pytest
 
-from conftest import ROOT, alive, requires_mongrel2
-from mongrel2 import free_port, wait_for
+from tests.support import ROOT
+from tests.support.marks import requires_mongrel2
+from tests.support.mongrel2 import free_port, wait_for
+from tests.support.procfs import alive
 from wsgid import appfolder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e,

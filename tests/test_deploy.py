@@ -7,8 +7,10 @@ import subprocess
 
 import pytest
 
-from conftest import WsgidProcess, get, make_app_folder, requires_mongrel2
-from mongrel2 import wait_for
+from tests.support.http import get
+from tests.support.marks import requires_mongrel2
+from tests.support.mongrel2 import wait_for
+from tests.support.wsgid import Wsgid, make_app_folder
 from wsgid import appfolder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
@@ -28,8 +30,8 @@ def test_notify_socket_titles_and_access_log(m2_factory, tmp_path, monkeypatch):
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
     access = tmp_path / "access.log"
-    proc = WsgidProcess(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
-                        "--access-log", str(access))
+    proc = Wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
+                 "--access-log", str(access))
     try:
         proc.start()
         fields = sock.recv(4096).decode().split("\n")

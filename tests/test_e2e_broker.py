@@ -9,9 +9,12 @@ import time
 
 import pytest
 
-from conftest import get, make_app_folder, requires_mongrel2
-from mongrel2 import wait_for
-from test_e2e_process import Daemon, Load, live_workers, wsgid
+from tests.support.http import Load, get
+from tests.support.marks import requires_mongrel2
+from tests.support.mongrel2 import wait_for
+from tests.support.wsgid import make_app_folder
+from tests.support.wsgid import run as wsgid
+from tests.test_e2e_process import daemon_wsgid, live_workers
 from wsgid import appfolder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
@@ -21,8 +24,8 @@ pytestmark = [requires_mongrel2, pytest.mark.e2e]
 def broker(m2_factory, tmp_path):
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = Daemon(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
-               "--dispatch", "broker")
+    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
+                     "--dispatch", "broker")
     yield d
     d.stop()
 
@@ -49,8 +52,8 @@ def test_reload_restart_ttou_lose_nothing(broker, capsys):
 def test_max_requests_loses_nothing(m2_factory, tmp_path):
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = Daemon(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
-               "--dispatch", "broker", "--max-requests", "5")
+    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
+                     "--dispatch", "broker", "--max-requests", "5")
     try:
         d.start(workers=1)
         statuses = [get(m2.url, "/sleep?0", timeout=5)[0] for _ in range(23)]

@@ -14,8 +14,10 @@ import urllib.parse
 
 import pytest
 
-from conftest import ROOT, WsgidProcess, requires_mongrel2, wsgid_command
-from mongrel2 import Mongrel2, wait_for
+from tests.support import ROOT
+from tests.support.marks import requires_mongrel2
+from tests.support.mongrel2 import Mongrel2, wait_for
+from tests.support.wsgid import Wsgid, wsgid_command
 
 django = pytest.importorskip("django")
 
@@ -138,11 +140,10 @@ def site(tmp_path_factory):
         m2.start()
         # No --wsgi-app, no --django: the loader must find the project itself.
         # No --stdout: the log goes to <app>/logs/wsgid.log.
-        proc = WsgidProcess(m2, app_path, "--workers", "2")
-        proc.args.remove("--stdout")
+        proc = Wsgid(m2, app_path, "--workers", "2", stdout=False)
         try:
             try:
-                proc.start("/")
+                proc.start(ready_path="/")
                 wait_for(lambda: Site(m2, app_path, proc).log().count("ready to serve") >= 2,
                          30, what="both workers ready")
             except (RuntimeError, TimeoutError) as exc:

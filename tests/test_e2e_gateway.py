@@ -10,9 +10,11 @@ import time
 
 import pytest
 
-import wire
-from conftest import WsgidProcess, get, make_app_folder, requires_bind_mount, requires_mongrel2
-from mongrel2 import Mongrel2, wait_for
+from tests.support import wire
+from tests.support.http import get
+from tests.support.marks import requires_bind_mount, requires_mongrel2
+from tests.support.mongrel2 import Mongrel2, wait_for
+from tests.support.wsgid import Wsgid, make_app_folder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
 
@@ -23,7 +25,7 @@ def serve(base, protocol, settings=None, *extra, shared_uploads=None):
     m2 = Mongrel2(str(base / "m2"), protocol=protocol, settings=settings,
                   shared_uploads=shared_uploads).start()
     app_path = make_app_folder(str(base), "e2e_app.py")
-    proc = WsgidProcess(m2, app_path, "--wsgi-app", "e2e_app:app", *extra)
+    proc = Wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", *extra)
     try:
         proc.start()
         yield m2, proc

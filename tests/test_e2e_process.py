@@ -8,20 +8,15 @@ import time
 
 import pytest
 
-from conftest import (ROOT, alive, forge_pid, get, live_pids, make_app_folder,
-                      requires_mongrel2, wsgid_command)
-from mongrel2 import wait_for
+from tests.support.http import Load, get
+from tests.support.marks import requires_mongrel2
+from tests.support.mongrel2 import wait_for
+from tests.support.procfs import alive
+from tests.support.wsgid import Wsgid, forge_pid, live_pids, make_app_folder
+from tests.support.wsgid import run as wsgid
 from wsgid import appfolder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
-
-
-def wsgid(*args, check=True):
-    proc = subprocess.run(wsgid_command(*args), cwd=ROOT, capture_output=True, text=True,
-                          timeout=30)
-    if check and proc.returncode != 0:
-        raise AssertionError("wsgid %s failed: %s%s" % (args, proc.stdout, proc.stderr))
-    return proc
 
 
 def status(app_path):
@@ -37,78 +32,22 @@ def served_pids(m2, count=30):
     return {int(get(m2.url, "/sleep?0", timeout=2)[2].split(b'"pid": ')[1].rstrip(b"}")) for _ in range(count)}
 
 
-class Daemon:
-    def __init__(self, m2, app_path, *extra):
-        self.m2, self.app_path = m2, app_path
-        self.args = ["--app-path", app_path, "--recv", m2.recv_spec, "--send", m2.send_spec,
-                     "--mongrel2-chroot", m2.chroot, *extra]
-
-    def start(self, workers=3):
-        wsgid(*self.args)  # returns once daemonized
-        self.master = wait_for(lambda: appfolder.pids(self.app_path, "master"), 10,
-                               what="master pid file")[0]
-        self.wait_workers(workers)
-        wait_for(lambda: get(self.m2.url, "/")[0] == 200, 10, what="a first answer")
-        return self
-
-    def wait_workers(self, n, exclude=()):
-        def ready():
-            pids = live_workers(self.app_path)
-            return (len(pids) == n and not set(pids) & set(exclude)
-                    and self.log().count("ready to serve") >= n and pids)
-        return wait_for(ready, 15, what="%d live workers" % n)
-
-    def log(self):
-        path = os.path.join(self.app_path, "logs", "wsgid.log")
-        return open(path).read() if os.path.exists(path) else ""
-
-    def stop(self):
-        if alive(self.master):
-            os.kill(self.master, signal.SIGKILL)
-        for pid in appfolder.pids(self.app_path, "worker"):
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+def daemon_wsgid(m2, app_path, *extra):
+    """wsgid daemonized as in production; stop() kills what is left at once."""
+    return Wsgid(m2, app_path, *extra, daemon=True, stop_signal=signal.SIGKILL)
 
 
 @pytest.fixture
 def daemon(m2_factory, tmp_path):
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = Daemon(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "3")
+    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "3")
     yield d
     d.stop()
 
 
-class Load:
-    """A client sending requests in a loop; counts what failed."""
-
-    def __init__(self, m2):
-        self.m2, self.ok, self.failed, self.running = m2, 0, 0, True
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        while self.running:
-            try:
-                status = get(self.m2.url, "/sleep?0.01", timeout=3)[0]
-            except OSError:
-                status = None
-            if status == 200:
-                self.ok += 1
-            else:
-                self.failed += 1
-
-    def __enter__(self):
-        self.thread.start()
-        wait_for(lambda: self.ok >= 5, 10, what="load running")
-        return self
-
-    def __exit__(self, *exc):
-        self.running = False
-        self.thread.join(10)
-
-
 def test_daemon_status_kill_restart_reload_stop(daemon, capsys):
-    d = daemon.start()
+    d = daemon.start(workers=3)
     lines = status(d.app_path)
     workers = live_workers(d.app_path)
     assert lines == ["Status: Running", "Master pid(s): %d" % d.master,
@@ -152,7 +91,7 @@ def test_daemon_status_kill_restart_reload_stop(daemon, capsys):
 
 
 def test_ttin_ttou(daemon):
-    d = daemon.start()
+    d = daemon.start(workers=3)
     os.kill(d.master, signal.SIGTTIN)
     d.wait_workers(4)
     os.kill(d.master, signal.SIGTTOU)
@@ -162,7 +101,7 @@ def test_ttin_ttou(daemon):
 
 
 def test_stale_pid_files(daemon):
-    d = daemon.start()
+    d = daemon.start(workers=3)
     dead = subprocess.Popen(["true"])
     dead.wait()
     forge_pid(d.app_path, "worker", dead.pid)
@@ -176,7 +115,7 @@ def test_stale_pid_files(daemon):
 
 
 def test_graceful_stop_finishes_request_in_hand(daemon, tmp_path):
-    d = daemon.start()
+    d = daemon.start(workers=3)
     result = {}
     mark = tmp_path / "in-hand"
     t = threading.Thread(target=lambda: result.update(
@@ -194,9 +133,8 @@ def test_crash_looping_app_backs_off(m2_factory, tmp_path):
     app_path = make_app_folder(str(tmp_path))
     with open(os.path.join(app_path, "app", "broken.py"), "w") as f:
         f.write("raise ImportError('this app cannot load')\n")
-    d = Daemon(m2, app_path, "--wsgi-app", "broken:app", "--workers", "1")
-    wsgid(*d.args)
-    d.master = wait_for(lambda: appfolder.pids(app_path, "master"), 10)[0]
+    d = daemon_wsgid(m2, app_path, "--wsgi-app", "broken:app", "--workers", "1")
+    d.spawn()
     try:
         wait_for(lambda: d.log().count("failed to start") >= 3, 15, what="three tries")
         log = d.log()
@@ -212,7 +150,8 @@ def test_crash_looping_app_backs_off(m2_factory, tmp_path):
 def test_stuck_worker_killed_after_timeout(m2_factory, tmp_path):
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = Daemon(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1", "--timeout", "2")
+    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1", "--timeout",
+                     "2")
     try:
         d.start(workers=1)
         stuck = live_workers(app_path)[0]
@@ -232,8 +171,8 @@ def test_stuck_worker_killed_after_timeout(m2_factory, tmp_path):
 def test_max_requests_recycles_workers(m2_factory, tmp_path):
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = Daemon(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
-               "--max-requests", "5")
+    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
+                     "--max-requests", "5")
     try:
         d.start(workers=1)
         first = live_workers(app_path)[0]
@@ -251,7 +190,7 @@ def test_max_requests_recycles_workers(m2_factory, tmp_path):
 
 
 def test_workers_exit_when_master_dies(daemon):
-    d = daemon.start()
+    d = daemon.start(workers=3)
     workers = live_workers(d.app_path)
     os.kill(d.master, signal.SIGKILL)
     wait_for(lambda: not any(alive(p) for p in workers), 5, what="orphans to exit")
@@ -269,14 +208,15 @@ def test_start_removes_stale_pid_files(daemon):
     dead.wait()
     os.makedirs(os.path.join(daemon.app_path, "pid", "worker"), exist_ok=True)
     forge_pid(daemon.app_path, "worker", dead.pid)
-    d = daemon.start()
+    d = daemon.start(workers=3)
     assert dead.pid not in appfolder.pids(d.app_path, "worker")
 
 
 def test_no_keep_alive_leaves_dead_workers_dead(m2_factory, tmp_path):
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = Daemon(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2", "--no-keep-alive")
+    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
+                     "--no-keep-alive")
     try:
         d.start(workers=2)
         first, second = live_workers(app_path)

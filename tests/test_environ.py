@@ -7,7 +7,7 @@ import wsgiref.validate
 
 import pytest
 
-import wire
+from tests.support import wire
 import wsgid
 from wsgid import environ as wsgi_environ
 from wsgid.message import parse

@@ -8,8 +8,10 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, get, requires_mongrel2
-from mongrel2 import Mongrel2
+from tests.support import ROOT
+from tests.support.http import get
+from tests.support.marks import requires_mongrel2
+from tests.support.mongrel2 import Mongrel2
 
 pytestmark = requires_mongrel2
 

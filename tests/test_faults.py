@@ -11,9 +11,12 @@ import pytest
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from conftest import get, live_pids, make_app_folder, requires_mongrel2
-from mongrel2 import wait_for
-from support_live import LiveWsgid, Peer, get_headers, json_request, status_of
+from tests.support.http import get
+from tests.support.marks import requires_mongrel2
+from tests.support.mongrel2 import wait_for
+from tests.support.peer import Peer, status_of
+from tests.support.wire import get_headers, json_request
+from tests.support.wsgid import Wsgid, live_pids, make_app_folder
 
 DISPATCH = ["direct", "broker"]
 
@@ -57,7 +60,8 @@ def _push_now(peer, data):
 @pytest.mark.parametrize("workers", [1, 3])
 def test_first_request_at_connect_is_answered(tmp_path, dispatch, workers):
     peer = Peer()
-    live = LiveWsgid(tmp_path, peer, "--workers", str(workers), "--dispatch", dispatch)
+    live = Wsgid(peer, make_app_folder(tmp_path, "e2e_app.py"), wsgi_app="e2e_app:app",
+                 workers=workers, dispatch=dispatch, stop_signal=signal.SIGINT)
     try:
         live.spawn()
         _first_peer(peer)

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-import wire
+from tests.support import wire
 from wsgid import filters
 from wsgid.worker import Worker
 

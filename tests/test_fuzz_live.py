@@ -12,17 +12,22 @@ import contextlib
 import hashlib
 import os
 import random
+import signal
 import socket
 import stat
 import time
 
 import pytest
 
-import support_fuzz
-from conftest import alive, get, make_app_folder, requires_bind_mount, requires_mongrel2
-from mongrel2 import wait_for
-from support_live import (IN_ALL_EVENTS, Inotify, LiveWsgid, Peer, fd_count, get_headers,
-                          json_request, rss_kib, status_of, touched, tree)
+from tests.support import fuzz
+from tests.support.http import get
+from tests.support.inotify import IN_ALL_EVENTS, Inotify, touched, tree
+from tests.support.marks import requires_bind_mount, requires_mongrel2
+from tests.support.mongrel2 import wait_for
+from tests.support.peer import Peer, status_of
+from tests.support.procfs import alive, fd_count, rss_kib
+from tests.support.wire import get_headers, json_request
+from tests.support.wsgid import Wsgid, make_app_folder
 
 TOTAL = 10000
 WARM_UP = 2000
@@ -33,13 +38,14 @@ RSS_SLACK_KIB = 5 * 1024
 def live_wsgid(tmp_path, setup="chroot"):
     """wsgid against a Peer; mongrel2's chroot stands in ``chroot``: wsgid
     is told where with --mongrel2-chroot, or ("shared") not at all."""
-    peer = Peer()
     chroot = tmp_path / "m2chroot"
     (chroot / "tmp").mkdir(parents=True)
-    wsgid = LiveWsgid(tmp_path, peer, mongrel2_chroot=chroot if setup == "chroot" else None)
+    peer = Peer(chroot=chroot if setup == "chroot" else None)
+    wsgid = Wsgid(peer, make_app_folder(tmp_path, "e2e_app.py"), wsgi_app="e2e_app:app",
+                  stop_signal=signal.SIGINT)
     wsgid.chroot = chroot
     try:
-        wsgid.start()
+        wsgid.start(workers=1)
         yield wsgid
     finally:
         wsgid.stop()
@@ -59,29 +65,29 @@ def sync(live, timeout=30):
     """A valid request, answered: the single worker has handled everything
     sent before it (it serves its queue in order)."""
     conn_id = b"%d" % next(_sync_ids)
-    live.peer.send(json_request(get_headers("/after"), conn_id=conn_id))
-    bodies = live.peer.replies_for(conn_id, timeout=timeout)
-    live.peer.received.clear()
+    live.m2.send(json_request(get_headers("/after"), conn_id=conn_id))
+    bodies = live.m2.replies_for(conn_id, timeout=timeout)
+    live.m2.received.clear()
     return bodies
 
 
 def test_worker_survives_10000_hostile_messages(live, capsys):
     rng = random.Random(20240611)
-    messages = support_fuzz.hostile_messages(rng, TOTAL)
+    messages = fuzz.hostile_messages(rng, TOTAL)
     worker = live.workers()[0]
     assert status_of(sync(live)) == b"200"
 
     t0 = time.monotonic()
     for data in messages[:WARM_UP]:
-        live.peer.send(data)
-        live.peer.pump()
+        live.m2.send(data)
+        live.m2.pump()
     assert status_of(sync(live)) == b"200"
     rss0, fds0 = rss_kib(worker), fd_count(worker)
 
     for i, data in enumerate(messages[WARM_UP:]):
-        live.peer.send(data)
+        live.m2.send(data)
         if i % 16 == 0:
-            live.peer.pump()
+            live.m2.pump()
     bodies = sync(live)
     elapsed = time.monotonic() - t0
     rss1, fds1 = rss_kib(worker), fd_count(worker)
@@ -105,8 +111,8 @@ def test_worker_survives_10000_hostile_messages(live, capsys):
 def test_parser_crashers_do_not_kill_the_worker(live):
     worker = live.workers()[0]
     assert status_of(sync(live)) == b"200"
-    for name, data in sorted(support_fuzz.PARSER_CRASHERS.items()):
-        live.peer.send(data)
+    for name, data in sorted(fuzz.PARSER_CRASHERS.items()):
+        live.m2.send(data)
         try:
             bodies = sync(live, timeout=5)
         except TimeoutError:  # direct mode: the request queued at a dead worker is lost
@@ -179,15 +185,15 @@ class UploadEnv:
             headers["content-length"] = length
         headers.update(extra or {})
         if send_start_first:
-            self.live.peer.send(json_request(headers, conn_id=conn_id))
+            self.live.m2.send(json_request(headers, conn_id=conn_id))
             self.barrier(timeout)
         if between:
             between()
         headers[DONE] = done
-        self.live.peer.send(json_request(headers, body, conn_id=conn_id))
+        self.live.m2.send(json_request(headers, body, conn_id=conn_id))
         self.barrier(timeout)
-        bodies = [b for c, b in self.live.peer.received if c == conn_id]
-        self.live.peer.received.clear()
+        bodies = [b for c, b in self.live.m2.received if c == conn_id]
+        self.live.m2.received.clear()
         return bodies
 
     def reported(self, path):
@@ -198,9 +204,9 @@ class UploadEnv:
 
     def barrier(self, timeout):
         conn_id = b"%d" % next(_sync_ids)
-        self.live.peer.send(json_request(get_headers("/after"), conn_id=conn_id))
-        self.live.peer.replies_for(conn_id, timeout=timeout)
-        self.live.peer.forget(conn_id)
+        self.live.m2.send(json_request(get_headers("/after"), conn_id=conn_id))
+        self.live.m2.replies_for(conn_id, timeout=timeout)
+        self.live.m2.forget(conn_id)
 
     def check_untouched(self, removed=()):
         events = touched(self.inotify.events())

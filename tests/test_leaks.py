@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from conftest import alive, live_pids, make_app_folder, requires_mongrel2
-from mongrel2 import wait_for
-from support_live import fd_count, fd_targets, rss_kib
+from tests.support.marks import requires_mongrel2
+from tests.support.mongrel2 import wait_for
+from tests.support.procfs import alive, fd_count, fd_targets, rss_kib
+from tests.support.wsgid import live_pids, make_app_folder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
 

@@ -6,6 +6,7 @@ the ones that load a Django or PyRoutes app run in a subprocess."""
 import json
 import logging
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import types
 
 import pytest
 
-from conftest import ROOT
+from tests.support import ROOT
+from tests.support.wsgid import make_app_folder
 from wsgid import filters, loaders, options as opts, plugins
 from wsgid.loaders import LoaderError
 from wsgid.loaders.django import (DjangoLoader, apply_overrides, find_project, merge_value,
@@ -43,10 +45,7 @@ def write(path, text=""):
 
 
 def app_folder(tmp_path, name="appfolder"):
-    path = tmp_path / name
-    for sub in ("app", "plugins", "logs"):
-        (path / sub).mkdir(parents=True, exist_ok=True)
-    return path
+    return pathlib.Path(make_app_folder(tmp_path, name=name, folders=("plugins", "logs")))
 
 
 def options(app_path, **given):

@@ -5,7 +5,7 @@ import json
 import pytest
 import tnetstring
 
-import wire
+from tests.support import wire
 from wsgid import message
 from wsgid.message import CLOSE, MessageError, Request, parse, reply
 

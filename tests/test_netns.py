@@ -14,9 +14,10 @@ import sys
 
 import pytest
 
-import mongrel2 as m2mod
-from conftest import ROOT, live_pids, make_app_folder, requires_mongrel2, wsgid_command
-from mongrel2 import Mongrel2
+from tests.support import ROOT, mongrel2 as m2mod
+from tests.support.marks import requires_mongrel2
+from tests.support.mongrel2 import Mongrel2
+from tests.support.wsgid import live_pids, make_app_folder, wsgid_command
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
@@ -97,7 +98,7 @@ def namespaces():
 
 class NetnsMongrel2(Mongrel2):
     """mongrel2 run inside ``ns``; its handler sockets bound to ``zmq_host``.
-    Only the bind addresses differ from tests/mongrel2.py's config."""
+    Only the bind addresses differ from tests/support/mongrel2.py's config."""
 
     def __init__(self, base_dir, ns, zmq_host):
         super().__init__(base_dir)

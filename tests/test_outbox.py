@@ -1,13 +1,15 @@
 """wsgid.outbox: replies held while requests are queued, sent together,
 streamed pieces joined, and nothing left waiting for the application."""
 
+import signal
 import time
 
 import pytest
 
-from mongrel2 import wait_for
-from support_live import LiveWsgid, Peer, get_headers, json_request
-from wire import Pub
+from tests.support.mongrel2 import wait_for
+from tests.support.peer import Peer
+from tests.support.wire import Pub, get_headers, json_request
+from tests.support.wsgid import Wsgid, make_app_folder
 from wsgid import outbox as outbox_mod
 from wsgid.outbox import HOLD_COUNT, HOLD_SECONDS, Outbox
 
@@ -116,9 +118,10 @@ def test_reply_is_not_held_behind_the_next_slow_request(tmp_path):
     behind it, in that order. B's reply, held while the worker goes on to C,
     reaches mongrel2 long before C ends."""
     peer = Peer()
-    live = LiveWsgid(tmp_path, peer)
+    live = Wsgid(peer, make_app_folder(tmp_path, "e2e_app.py"), wsgi_app="e2e_app:app",
+                 stop_signal=signal.SIGINT)
     try:
-        live.start()
+        live.start(workers=1)
         mark = tmp_path / "a-in-hand"
         peer.send(json_request(get_headers("/sleep", QUERY="0.3&%s" % mark), conn_id=b"1"))
         wait_for(mark.exists, 10, interval=0.005, what="request A in the app")

@@ -19,9 +19,12 @@ import tempfile
 import pytest
 import zmq
 
-from conftest import ROOT, get, live_pids, requires_mongrel2, wsgid_command
-from mongrel2 import wait_for
-from support_live import ids
+from tests.support import ROOT
+from tests.support.http import get
+from tests.support.marks import requires_mongrel2
+from tests.support.mongrel2 import wait_for
+from tests.support.procfs import ids
+from tests.support.wsgid import live_pids, wsgid_command
 from wsgid import appfolder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e,

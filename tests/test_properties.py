@@ -18,8 +18,7 @@ import pytest
 import tnetstring
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-import support_fuzz
-import wire
+from tests.support import fuzz, wire
 from wsgid import environ as wsgi_environ
 from wsgid.message import MessageError, Request, parse
 
@@ -73,7 +72,7 @@ def messages(draw, headers=mongrel2_headers()):
 def mutated(draw):
     raw, _, _ = draw(messages())
     others = [draw(messages())[0] for _ in range(2)]
-    return support_fuzz.mutate(random.Random(draw(st.integers(0, 2 ** 32))), raw, others)
+    return fuzz.mutate(random.Random(draw(st.integers(0, 2 ** 32))), raw, others)
 
 
 def assert_parses_or_refuses(data):
@@ -91,7 +90,7 @@ def assert_parses_or_refuses(data):
 
 @PROPERTY
 @given(st.one_of(st.binary(max_size=300),
-                 st.binary(max_size=200).map(lambda b: support_fuzz.SENDER + b" 7 / " + b)))
+                 st.binary(max_size=200).map(lambda b: fuzz.SENDER + b" 7 / " + b)))
 def test_parse_any_bytes_request_or_message_error(data):
     assert_parses_or_refuses(data)
 
@@ -127,11 +126,11 @@ tnet_values = st.recursive(
 
 
 def _json_message(payload, body=b""):
-    return support_fuzz._json_msg(payload, body)
+    return fuzz._json_msg(payload, body)
 
 
 def _tnet_message(payload, body=b""):
-    return support_fuzz._tnet_msg(payload, body)
+    return fuzz._tnet_msg(payload, body)
 
 
 @PROPERTY
@@ -148,12 +147,12 @@ def test_parse_any_tnetstring_structure(headers, with_request_keys):
     if with_request_keys:
         headers.update({b"METHOD": b"GET", b"PATH": b"/"})
     payload = tnetstring.dumps(headers)
-    assert_parses_or_refuses(support_fuzz.SENDER + b" 1 / " + payload + b"0:,")
+    assert_parses_or_refuses(fuzz.SENDER + b" 1 / " + payload + b"0:,")
 
 
-@pytest.mark.parametrize("name", sorted(support_fuzz.PARSER_CRASHERS))
+@pytest.mark.parametrize("name", sorted(fuzz.PARSER_CRASHERS))
 def test_parse_hostile_structures_message_error(name):
-    assert_parses_or_refuses(support_fuzz.PARSER_CRASHERS[name])
+    assert_parses_or_refuses(fuzz.PARSER_CRASHERS[name])
 
 
 # -- environ.build ------------------------------------------------------------------------
@@ -278,7 +277,7 @@ def _json_of(data):
 
 @PROPERTY
 @given(st.one_of(mongrel2_headers().map(wire.json_headers), json_texts, st.binary(max_size=80),
-                 mongrel2_headers().map(lambda h: support_fuzz.mutate(
+                 mongrel2_headers().map(lambda h: fuzz.mutate(
                      random.Random(len(h)), wire.json_headers(h)))))
 @example(b'{"a":"b"}')
 @example(b'{"a":[]}')

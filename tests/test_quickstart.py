@@ -12,8 +12,10 @@ import sys
 
 import pytest
 
-from conftest import ROOT, get, requires_mongrel2
-from mongrel2 import free_ports, port_open, wait_for
+from tests.support import ROOT
+from tests.support.http import get
+from tests.support.marks import requires_mongrel2
+from tests.support.mongrel2 import free_ports, port_open, wait_for
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
 

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-import wire
+from tests.support import wire
 import wsgid
 from wsgid.outbox import Outbox
 from wsgid.response import FLUSH_BYTES, Response, error_reply

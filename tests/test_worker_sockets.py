@@ -1,51 +1,27 @@
 """A live worker fed through ZeroMQ sockets the test owns (it plays mongrel2)."""
 
 import os
-import subprocess
 
 import pytest
 
-from conftest import make_app_folder, wsgid_command
-from mongrel2 import wait_for
-from support_live import SENDER, Peer, get_headers, json_request
-from wire import Pub
+from tests.support.mongrel2 import wait_for
+from tests.support.peer import Peer
+from tests.support.wire import SENDER, Pub, get_headers, json_request
+from tests.support.wsgid import Wsgid, make_app_folder
 
 
 def request(headers, body=b"", conn_id=b"1", sender=SENDER):
     return json_request(headers, body, conn_id=conn_id, sender=sender)
 
 
-class FakeMongrel2(Peer):
-    """The test plays mongrel2: replies come back as (ids, body) pairs."""
-
-    def replies(self, timeout=5.0):
-        """Replies until one closes the connection (empty body)."""
-        out = []
-        while self.sub.poll(int(timeout * 1000)):
-            msg = self.sub.recv()
-            sender, ids, body = msg.split(b" ", 2)
-            out.append((ids, body))
-            if body == b"":
-                return out
-            if body.startswith(b"HTTP/1.1 200") and b"Connection: close" not in body:
-                return out
-        return out
-
-
 @pytest.fixture
 def fake_m2(tmp_path):
-    m2 = FakeMongrel2()
-    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    proc = subprocess.Popen(wsgid_command(
-        "--no-daemon", "--stdout", "--app-path", app_path, "--wsgi-app", "e2e_app:app",
-        "--recv", "tcp://127.0.0.1:%d" % m2.push_port,
-        "--send", "tcp://127.0.0.1:%d" % m2.sub_port,
-        "--mongrel2-chroot", str(tmp_path)),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    m2.proc = proc
+    """The test plays mongrel2 (its chroot: tmp_path) for a live worker."""
+    m2 = Peer(chroot=tmp_path)
+    wsgid = Wsgid(m2, make_app_folder(tmp_path, "e2e_app.py"), wsgi_app="e2e_app:app").spawn()
+    m2.proc = wsgid.proc
     yield m2
-    proc.terminate()
-    proc.wait(timeout=10)
+    wsgid.stop()
     m2.close()
 
 

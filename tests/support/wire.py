@@ -10,8 +10,10 @@ messages first) into status line, headers and body, decoding a chunked body.
 
 import tnetstring
 
-__all__ = ["request", "control", "disconnect", "json_headers", "parse_response",
-           "decode_chunked", "Response", "Pub"]
+__all__ = ["SENDER", "request", "json_request", "get_headers", "control", "disconnect",
+           "json_headers", "parse_response", "decode_chunked", "Response", "Pub"]
+
+SENDER = b"54c6755b-9628-40a4-9a2d-cc82a816345e"  # the mongrel2 the tests play
 
 
 class Pub:
@@ -77,6 +79,18 @@ def request(headers, body=b"", protocol="json", sender=b"UUID", conn_id=b"7", pa
     else:
         raise ValueError("unknown protocol %r" % (protocol,))
     return b" ".join((_bytes(sender), _bytes(conn_id), _bytes(path), head + netstring(body)))
+
+
+def json_request(headers, body=b"", conn_id=b"1", sender=SENDER, path=None):
+    return request(headers, body, "json", sender=sender, conn_id=conn_id, path=path)
+
+
+def get_headers(path="/", **extra):
+    """The headers mongrel2 sends for ``GET path``, with ``extra`` added."""
+    headers = {"PATH": path, "METHOD": "GET", "VERSION": "HTTP/1.1", "URI": path,
+               "PATTERN": "/", "host": "localhost", "REMOTE_ADDR": "127.0.0.1"}
+    headers.update(extra)
+    return headers
 
 
 def control(body, protocol="json", sender=b"UUID", conn_id=b"7"):

@@ -4,9 +4,9 @@ Used by the live fuzz test (fast, no hypothesis) and as explicit examples in
 the property tests.
 """
 
-import wire
+from tests.support import wire
+from tests.support.wire import SENDER
 
-SENDER = b"54c6755b-9628-40a4-9a2d-cc82a816345e"
 METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH")
 # Paths of tests/apps/e2e_app.py that answer at once (never /sleep, /endless,
 # /download: a mutated message must not make the worker sleep or stream).
