@@ -1,5 +1,7 @@
-"""Broker dispatch: nothing lost on reload/restart/TTOU, 502 for a worker
-that dies mid-request, no request stuck behind a slow one."""
+"""Broker dispatch: nothing lost on reload/restart/TTOU/TTIN, 502 for a
+worker that dies mid-request, no request stuck behind a slow one, every
+worker used, and several wsgid masters sharing one mongrel2 by their number
+of workers."""
 
 import os
 import signal
@@ -15,7 +17,6 @@ from tests.support.mongrel2 import wait_for
 from tests.support.wsgid import make_app_folder
 from tests.support.wsgid import run as wsgid
 from tests.test_e2e_process import daemon_wsgid, live_workers
-from wsgid import appfolder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
 
@@ -126,3 +127,68 @@ def test_stream_stops_when_client_goes(broker, tmp_path):
     wait_for(mark.exists, 10, what="the stream to stop")
     produced = int(mark.read_text())
     assert produced < 1 << 30  # far from the 16 GiB it would stream
+
+
+def test_every_worker_used_with_one_connection_per_request(broker):
+    """mongrel2 sends a disconnect notice after each closed connection and
+    counts it as a turn of its round robin; the master hands out the
+    requests itself, so both workers serve."""
+    d = broker.start(workers=2)
+    counts = {}
+    for _ in range(24):
+        status, _, body = get(d.m2.url, "/sleep?0", timeout=5)
+        assert status == 200
+        pid = int(body.split(b'"pid": ')[1].rstrip(b"}"))
+        counts[pid] = counts.get(pid, 0) + 1
+    assert sorted(counts) == sorted(live_workers(d.app_path))
+    assert min(counts.values()) >= 6, counts
+
+
+def test_six_clients_through_reload_restart_ttou_ttin_lose_nothing(broker, capsys):
+    d = broker.start(workers=2)
+    with Load(d.m2, threads=6) as load:
+        def progress():
+            done = load.ok
+            wait_for(lambda: load.ok >= done + 20, 20, what="requests served")
+        for command in ("reload", "restart", "reload"):
+            before = set(live_workers(d.app_path))
+            wsgid(command, "--app-path", d.app_path)
+            d.wait_workers(2, exclude=before)
+            progress()
+        os.kill(d.master, signal.SIGTTOU)
+        wait_for(lambda: len(live_workers(d.app_path)) == 1, 15, what="one worker left")
+        progress()
+        os.kill(d.master, signal.SIGTTIN)
+        wait_for(lambda: len(live_workers(d.app_path)) == 2, 15, what="two workers again")
+        before = set(live_workers(d.app_path))
+        wsgid("restart", "--app-path", d.app_path)
+        d.wait_workers(2, exclude=before)
+        progress()
+    with capsys.disabled():
+        print("\n[broker mode] 6 clients through reload, restart, reload, TTOU, TTIN, "
+              "restart: %d ok, %d failed" % (load.ok, load.failed))
+    assert load.failed == 0
+
+
+def test_two_masters_share_one_mongrel2_by_worker_count(m2_factory, tmp_path):
+    """One connection to mongrel2 per worker: with 2 and 4 workers behind
+    the same handler, the masters get about a third and two thirds."""
+    m2 = m2_factory()
+    small = daemon_wsgid(m2, make_app_folder(str(tmp_path / "a"), "e2e_app.py"),
+                         "--wsgi-app", "e2e_app:app", "--workers", "2", "--dispatch", "broker")
+    large = daemon_wsgid(m2, make_app_folder(str(tmp_path / "b"), "e2e_app.py"),
+                         "--wsgi-app", "e2e_app:app", "--workers", "4", "--dispatch", "broker")
+    try:
+        small.start(workers=2)
+        large.start(workers=4)
+        owner = {pid: "small" for pid in live_workers(small.app_path)}
+        owner.update({pid: "large" for pid in live_workers(large.app_path)})
+        served = {"small": 0, "large": 0}
+        for _ in range(120):
+            body = get(m2.url, "/sleep?0", timeout=5)[2]
+            served[owner[int(body.split(b'"pid": ')[1].rstrip(b"}"))]] += 1
+        share = served["small"] / 120.0
+        assert 0.2 <= share <= 0.45, served
+    finally:
+        small.stop()
+        large.stop()

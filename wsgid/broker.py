@@ -131,6 +131,7 @@ class Broker:
         self.pending = collections.deque()  # requests no worker holds
         self.serving = {}                  # conn id -> identity of the worker sent its last request
         self.taking = True
+        self._turn = 0                     # which worker the next dispatch looks at first
         for sock in (self.pull, self.pub, self.router):
             sock.setsockopt(zmq.LINGER, 1000)
 
@@ -191,7 +192,9 @@ class Broker:
         if not pending:
             return
         rooms = []
-        for identity, worker in self.workers.items():
+        workers = list(self.workers.items())
+        self._turn = turn = (self._turn + 1) % max(1, len(workers))
+        for identity, worker in workers[turn:] + workers[:turn]:  # equals take turns
             if not worker.leaving and (not worker.stalled or worker.moved()):
                 room = WINDOW - worker.held()
                 if room > 0:

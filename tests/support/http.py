@@ -19,11 +19,13 @@ def get(url_base, path, method="GET", body=None, headers=None, timeout=10):
 
 
 class Load:
-    """A client sending requests in a loop; counts what failed."""
+    """Clients (``threads`` of them) sending requests in a loop, one
+    connection each; counts what failed."""
 
-    def __init__(self, m2):
+    def __init__(self, m2, threads=1):
         self.m2, self.ok, self.failed, self.running = m2, 0, 0, True
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(threads)]
 
     def run(self):
         while self.running:
@@ -31,16 +33,19 @@ class Load:
                 status = get(self.m2.url, "/sleep?0.01", timeout=3)[0]
             except OSError:
                 status = None
-            if status == 200:
-                self.ok += 1
-            else:
-                self.failed += 1
+            with self.lock:
+                if status == 200:
+                    self.ok += 1
+                else:
+                    self.failed += 1
 
     def __enter__(self):
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
         wait_for(lambda: self.ok >= 5, 10, what="load running")
         return self
 
     def __exit__(self, *exc):
         self.running = False
-        self.thread.join(10)
+        for thread in self.threads:
+            thread.join(10)

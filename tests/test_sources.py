@@ -1,0 +1,163 @@
+"""Where a worker takes its requests from (wsgid/sources.py): mongrel2
+directly, or the master over its private socket, with fake peers on ipc://
+sockets in a temp folder."""
+
+import time
+
+import pytest
+import zmq
+
+from tests.support.mongrel2 import wait_for
+from tests.support.wire import SENDER, disconnect, request
+from wsgid.broker import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot
+from wsgid.outbox import Outbox
+from wsgid.sources import BrokerSource, DirectSource
+
+
+def req(conn_id):
+    return request({"METHOD": "GET", "PATH": "/x", "VERSION": "HTTP/1.1"},
+                   sender=SENDER, conn_id=b"%d" % conn_id)
+
+
+class Sent:
+    """A stand-in for the worker's PUB socket."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, frame, copy=True):
+        self.sent.append(frame)
+
+
+@pytest.fixture
+def ctx():
+    context = zmq.Context()
+    yield context
+    context.destroy(linger=0)
+
+
+@pytest.fixture
+def master(ctx, tmp_path):
+    """(ROUTER as the master binds it, a BrokerSource connected, its slot)."""
+    router = ctx.socket(zmq.ROUTER)
+    router.bind("ipc://%s/workers" % tmp_path)
+    slot = Slot()
+    source = BrokerSource(ctx, "ipc://%s/workers" % tmp_path, b"42", slot, reclaim=0.05)
+    source.start()
+    assert router.recv_multipart() == [b"42", READY]
+    yield router, source, slot
+    source.close()
+
+
+def next_request(source, timeout=5):
+    return wait_for(lambda: _try(source.recv_nowait), timeout, what="a request")
+
+
+def _try(recv):
+    try:
+        return recv()
+    except zmq.Again:
+        return None
+
+
+def test_direct_source_pulls_from_mongrel2(ctx, tmp_path):
+    push = ctx.socket(zmq.PUSH)
+    push.bind("ipc://%s/send" % tmp_path)
+    source = DirectSource(ctx, "ipc://%s/send" % tmp_path)
+    source.start()
+    push.send(req(1))
+    assert next_request(source) == req(1)
+    assert not source.gone(b"1") and not source.paces  # notices go to any worker
+    source.close()
+
+
+def test_counts_started_and_answered_in_the_slot(master):
+    router, source, slot = master
+    router.send_multipart([b"42", req(1)])
+    router.send_multipart([b"42", req(2)])
+    assert next_request(source) == req(1)
+    assert slot.read()[:2] == (1, 0)
+    outbox = Outbox(Sent(), on_sent=source.answered)
+    outbox.put(b"env ", b"reply", hold=True)
+    source.done(outbox)
+    assert slot.read()[1] == 0  # the reply is still held: not answered yet
+    outbox.flush()
+    assert slot.read()[1] == 1
+    assert next_request(source) == req(2)
+    source.head_sent()
+    assert slot.read() == (2, 1, 2, 0)
+
+
+def test_says_more_only_while_the_master_waits(master):
+    router, source, slot = master
+    outbox = Outbox(Sent(), on_sent=source.answered)
+    for conn in range(2):
+        router.send_multipart([b"42", req(conn)])
+    next_request(source)
+    source.done(outbox)
+    assert not router.poll(100)  # nobody waits at the master
+    slot.write(Slot.WAITING, 1)
+    next_request(source)
+    source.done(outbox)
+    assert router.recv_multipart() == [b"42", MORE]
+    assert WINDOW >= 2
+
+
+def test_disconnect_drops_a_held_request_and_marks_the_one_in_hand(master):
+    router, source, slot = master
+    for conn in (1, 2, 3):
+        router.send_multipart([b"42", req(conn)])
+    assert next_request(source) == req(1)
+    router.send_multipart([b"42", disconnect(sender=SENDER, conn_id=b"2")])
+    router.send_multipart([b"42", disconnect(sender=SENDER, conn_id=b"1")])
+    wait_for(lambda: source.gone(b"1"), 5, what="the notice")
+    assert not source.gone(b"3")
+    source.done(Outbox(Sent(), on_sent=source.answered))
+    assert next_request(source) == req(3)  # 2's client had gone
+
+
+def test_hands_back_what_waits_behind_a_long_request(master):
+    router, source, slot = master
+    for conn in (1, 2, 3):
+        router.send_multipart([b"42", req(conn)])
+    assert next_request(source) == req(1)
+    started = time.monotonic()
+    assert router.poll(5000)
+    assert router.recv_multipart() == [b"42", BACK, b"2", b"3"]
+    assert time.monotonic() - started >= 0.05  # not before the reclaim bound
+    assert _try(source.recv_nowait) is None  # they are the master's again
+
+
+def test_no_hand_back_for_a_quick_request(master):
+    router, source, slot = master
+    for conn in (1, 2):
+        router.send_multipart([b"42", req(conn)])
+    assert next_request(source) == req(1)
+    source.done(Outbox(Sent(), on_sent=source.answered))
+    assert next_request(source) == req(2)
+    source.done(Outbox(Sent(), on_sent=source.answered))
+    assert not router.poll(200)
+
+
+def test_leftovers_say_bye_and_serve_until_acknowledged(master):
+    router, source, slot = master
+    router.send_multipart([b"42", req(1)])
+    wait_for(lambda: source.sock.poll(10), 5, what="the request queued")
+    served = []
+    for data in source.leftovers():
+        served.append(data)
+        if len(served) == 1:
+            assert router.recv_multipart() == [b"42", BYE]
+            router.send_multipart([b"42", req(2)])  # sent before the master heard BYE
+            router.send_multipart([b"42", BYE_ACK])
+    assert served == [req(1), req(2)]
+
+
+def test_credits_reach_the_response_in_hand(master):
+    router, source, slot = master
+    router.send_multipart([b"42", req(5)])
+    next_request(source)
+    credits = request({"METHOD": "JSON", "DOWNLOAD_CREDITS": "4096"},
+                      b'{"type":"credits"}', sender=SENDER, conn_id=b"5", path=b"@*")
+    router.send_multipart([b"42", credits])
+    assert source.take_credits(b"5", 5) == 4096
