@@ -7,7 +7,8 @@ from setuptools import find_packages, setup
 # for it): the same modules, about a third faster per request. With
 # WSGID_PURE_PYTHON=1, or without Cython, they install as plain Python.
 COMPILED = ["wsgid/message.py", "wsgid/environ.py", "wsgid/response.py",
-            "wsgid/sources.py", "wsgid/outbox.py", "wsgid/worker.py", "wsgid/filters.py"]
+            "wsgid/sources.py", "wsgid/outbox.py", "wsgid/worker.py", "wsgid/filters.py",
+            "wsgid/broker.py"]
 
 
 def extensions():

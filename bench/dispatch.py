@@ -14,7 +14,10 @@ b. fast requests behind a slow one: a client thread keeps one
    ``/sleep?1`` request (tests/apps/e2e_app.py) in flight at all times while
    ``wrk -t2 -c4 -d5s --latency`` measures hello-world requests; p50, p99
    and max latency. Direct dispatch queues some fast requests at the worker
-   busy sleeping; broker dispatch should not (target: broker max < 500 ms).
+   busy sleeping; broker dispatch should not (target: broker max < 500 ms);
+c. a Django view: the example project's ``/hello/`` (a form rendered from a
+   template) loaded with ``wrk -t2 -c32`` for the same duration; req/s and
+   p99 of both modes.
 
 Run it from anywhere with the venv's interpreter::
 
@@ -27,6 +30,7 @@ the time limit was reached).
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -38,7 +42,7 @@ sys.path.insert(0, HERE)
 import common  # noqa: E402  (bench/common.py)
 from common import get, wait_for  # noqa: E402
 
-RATIO_TARGET = 0.85
+RATIO_TARGET = 0.8  # issue 13: the default mode at >= 0.8 of direct (goal 0.95)
 BROKER_MAX_TARGET_MS = 500.0  # as tests/test_e2e_broker.py::test_fast_requests_not_stuck_behind_slow
 
 # Hello world (gateway.py's app) everywhere but /sleep, which e2e_app serves.
@@ -133,7 +137,31 @@ def run_mode(args, m2, base, mode):
         raise
     finally:
         wsgid.stop()
+    result["django"] = run_django(args, m2, base, mode)
     return result
+
+
+def run_django(args, m2, base, mode):
+    """(c): the example Django project (found by wsgid's Django loader)."""
+    app_path = os.path.join(base, "django-" + mode)
+    shutil.copytree(os.path.join(common.ROOT, "examples", "django"), app_path)
+    wsgid = common.Wsgid(m2, app_path, workers=args.workers, dispatch=mode, stdout=False,
+                         python=args.python,
+                         out_path=os.path.join(base, "wsgid-django-%s.out" % mode))
+    try:
+        wsgid.spawn()
+        common.wait_until_serving(m2.url, wsgid, "wsgid (%s, Django)" % mode,
+                                  path="/hello/", expect=None)
+        r = common.run_wrk(m2.url + "/hello/", args.threads, args.django_connections,
+                           args.duration, args.warmup)
+        print("[%s] (c) Django /hello/: %9.1f req/s   p99 %s" % (
+            mode, r["rps"], fmt_ms(r["p99_ms"])), flush=True)
+        return r
+    except Exception:
+        print(wsgid.output_tail(), file=sys.stderr)
+        raise
+    finally:
+        wsgid.stop()
 
 
 def fmt_ms(ms):
@@ -180,6 +208,8 @@ def parse_args(argv):
     p.add_argument("--lat-connections", type=int, default=4, help="(b) wrk -c (default 4)")
     p.add_argument("--lat-duration", type=int, default=5,
                    help="(b) wrk -d seconds (default 5)")
+    p.add_argument("--django-connections", type=int, default=32,
+                   help="(c) wrk -c against the Django view (default 32)")
     common.add_mode_args(p)
     return p.parse_args(argv)
 
@@ -249,6 +279,18 @@ def main(argv=None):
         max_ok = broker_max < BROKER_MAX_TARGET_MS
         print("broker max fast-request latency: %s   (target < %.0f ms)   %s" % (
             fmt_ms(broker_max), BROKER_MAX_TARGET_MS, "PASS" if max_ok else "MISS"))
+    print("-" * 78)
+    print("(c) a Django view, wrk -t%d -c%d -d%ds, /hello/ of examples/django:" % (
+        args.threads, args.django_connections, args.duration))
+    for mode, r in results.items():
+        d = r["django"]
+        print("  %-6s %9.1f req/s   p99 %9s" % (mode, d["rps"], fmt_ms(d["p99_ms"])))
+        if d["errors"]:
+            failures.append("wrk (c) against %s: %s" % (mode, "; ".join(d["errors"])))
+    if "direct" in results and "broker" in results:
+        d, b = results["direct"]["django"], results["broker"]["django"]
+        print("Django broker/direct: req/s %.3f, p99 %s / %s" % (
+            b["rps"] / d["rps"], fmt_ms(b["p99_ms"]), fmt_ms(d["p99_ms"])))
     print("=" * 78)
     for f in failures:
         print("FAILURE: " + f)
