@@ -139,6 +139,10 @@ class Broker:
     def sockets(self):
         return (self.pull, self.router, self.pub)
 
+    def new_slot(self):
+        """The shared counters for a worker about to be forked."""
+        return Slot()
+
     def add(self, pid, slot):
         """``pid`` was forked with ``slot``: it may now say READY."""
         self.slots[b"%d" % pid] = slot

@@ -17,8 +17,7 @@ import time
 
 import zmq
 
-from wsgid import appfolder, notify, proctitle
-from wsgid.broker import Broker, Slot
+from wsgid import appfolder, dispatch, notify, proctitle
 
 log = logging.getLogger("wsgid")
 
@@ -78,25 +77,19 @@ class Master:
         for name in _SIGNALS:
             signal.signal(getattr(signal, "SIG" + name), self._queue_signal)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
-        self.broker = None
         self.poller = zmq.Poller()
         for fd in (self.wake_r, self.ready_r):
             self.poller.register(fd, zmq.POLLIN)
-        if self.options.dispatch == "broker":
-            # In a chroot, the system's temp folder may not exist.
-            self.broker = Broker(self.options.recv, self.options.send, self.num_workers,
-                                 folder=os.path.join(self.app_path, "pid")
-                                 if self.options.chroot else None)
-            for sock in self.broker.sockets:
-                self.poller.register(sock, zmq.POLLIN)
+        self.dispatcher = dispatch.create(self.options, self.app_path)
+        for sock in self.dispatcher.sockets:
+            self.poller.register(sock, zmq.POLLIN)
         log.info("Master process started (%d workers, %s dispatch)",
                  self.num_workers, self.options.dispatch)
         try:
             self._manage()
             self._loop()
         finally:
-            if self.broker is not None:
-                self.broker.close()
+            self.dispatcher.close()
             appfolder.remove_pid(self.app_path, appfolder.MASTER, self.pid)
             os.close(self.pid_fd)
             log.info("Master process exiting")
@@ -134,11 +127,11 @@ class Master:
                 return
 
     def _sleep(self, timeout=1.0):
-        """Wait for a signal, a worker's readiness or broker traffic; return
+        """Wait for a signal, a worker's readiness or dispatch traffic; return
         the poll's events."""
         if self.next_spawn:
             timeout = max(0.0, min(timeout, self.next_spawn - time.monotonic()))
-        if self.broker is not None and self.broker.waiting():
+        if self.dispatcher.waiting():
             timeout = min(timeout, 0.001)  # room at a worker shows in its counters
         try:
             events = dict(self.poller.poll(timeout * 1000))
@@ -148,8 +141,7 @@ class Master:
             return {}
         if self.wake_r in events:
             self._drain(self.wake_r)
-        if self.broker is not None:
-            self.broker.handle(events)
+        self.dispatcher.handle(events)
         return events
 
     @staticmethod
@@ -223,15 +215,13 @@ class Master:
     def _spawn(self):
         heartbeat = tempfile.TemporaryFile(prefix="wsgid-heartbeat-")
         worker = WorkerProc(0, heartbeat, self.generation)
-        if self.broker is not None:
-            worker.slot = Slot()
+        worker.slot = self.dispatcher.new_slot()
         pid = os.fork()
         if pid == 0:
             self._child(worker)
         worker.pid = pid
         self.workers[pid] = worker
-        if self.broker is not None:
-            self.broker.add(pid, worker.slot)
+        self.dispatcher.add(pid, worker.slot)
         self.spawned += 1
         log.info("Worker created (pid=%d)", pid)
         return worker
@@ -255,7 +245,7 @@ class Master:
                 log.error("Worker %d cannot write its pid file: %s", worker.pid, exc)
                 raise SystemExit(BOOT_ERROR)
             random.seed()
-            worker.broker = self.broker.spec if self.broker is not None else None
+            worker.broker = self.dispatcher.spec
             status = self.run_worker(worker, self.ready_w)
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else 1
@@ -275,8 +265,7 @@ class Master:
                 return
             worker = self.workers.pop(pid, None)
             appfolder.remove_pid(self.app_path, appfolder.WORKER, pid)
-            if self.broker is not None:
-                self.broker.worker_gone(pid)
+            self.dispatcher.worker_gone(pid)
             if worker is None:
                 continue
             worker.heartbeat.close()
@@ -296,8 +285,7 @@ class Master:
                         "; replacing it" if self.options.keep_alive else "")
 
     def _retire(self, worker, sig=signal.SIGTERM):
-        if self.broker is not None:
-            self.broker.retire(worker.pid)
+        self.dispatcher.retire(worker.pid)
         worker.retiring = True
         worker.retire_deadline = time.monotonic() + self.options.graceful_timeout
         self._kill(worker.pid, sig)
@@ -349,15 +337,14 @@ class Master:
     def stop(self, graceful=True):
         notify.stopping()
         self.stopping = True
-        if self.broker is not None:
-            self.broker.stop_taking()
+        self.dispatcher.stop_taking()
         sig = signal.SIGTERM if graceful else signal.SIGQUIT
         limit = self.options.graceful_timeout if graceful else 2
         for worker in self.workers.values():
             self._kill(worker.pid, sig)
         deadline = time.monotonic() + limit
         while self.workers and time.monotonic() < deadline:
-            self._sleep(0.1)  # the broker still answers its workers' BYE
+            self._sleep(0.1)  # a broker still answers its workers' BYE
             self._reap()
         for pid in list(self.workers):
             log.warning("Worker %d did not stop in time, killing it", pid)
