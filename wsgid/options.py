@@ -154,8 +154,8 @@ SETTINGS = [
             "ZeroMQ address to PUBlish replies to (mongrel2's recv_spec).", "SPEC"),
     Setting("dispatch", ["--dispatch"], "choice", "direct",
             "How requests reach workers: direct (every worker PULLs from mongrel2, as "
-            "wsgid 0.7) or broker (the master hands each request to an idle worker: "
-            "none lost on reload, restart or worker death).", "MODE",
+            "wsgid 0.7) or broker (the master hands the requests out: none stuck "
+            "behind a slow one, none lost on reload, restart or worker death).", "MODE",
             section="Processes", choices=("direct", "broker")),
     Setting("workers", ["--workers"], "int", 1, "Number of worker processes.", "N",
             section="Processes"),
