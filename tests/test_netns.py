@@ -17,7 +17,7 @@ import pytest
 from tests.support import ROOT, mongrel2 as m2mod
 from tests.support.marks import requires_mongrel2
 from tests.support.mongrel2 import Mongrel2
-from tests.support.wsgid import live_pids, make_app_folder, wsgid_command
+from tests.support.wsgid import Wsgid, live_pids, make_app_folder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
@@ -145,23 +145,15 @@ def test_workers_in_another_network_namespace(namespaces, tmp_path, capsys):
     ns_m2, ns_worker = namespaces
     m2 = NetnsMongrel2(str(tmp_path / "m2"), ns_m2, M2_ADDR)
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    log_path = tmp_path / "wsgid-output.log"
-    wsgid = None
+    wsgid = Wsgid(m2, app_path, wsgi_app="e2e_app:app", workers=2,
+                  prefix=["ip", "netns", "exec", ns_worker])
     try:
         m2.start()
-        with open(log_path, "ab") as log:
-            wsgid = subprocess.Popen(
-                ["ip", "netns", "exec", ns_worker] + wsgid_command(
-                    "--no-daemon", "--stdout", "--app-path", app_path,
-                    "--wsgi-app", "e2e_app:app", "--workers", "2",
-                    "--recv", m2.recv_spec, "--send", m2.send_spec,
-                    "--mongrel2-chroot", m2.chroot),
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        wsgid.spawn()
         client = subprocess.run(["ip", "netns", "exec", ns_m2, sys.executable, "-c", CLIENT,
                                  str(m2.http_port), "40"],
                                 capture_output=True, text=True, timeout=60)
-        output = log_path.read_text(errors="replace")
-        assert client.returncode == 0, (client.stdout, client.stderr, output[-2000:])
+        assert client.returncode == 0, (client.stdout, client.stderr, wsgid.output()[-2000:])
         results = json.loads(client.stdout)
 
         workers = live_pids(app_path, "worker")
@@ -175,12 +167,12 @@ def test_workers_in_another_network_namespace(namespaces, tmp_path, capsys):
             [1000 + i for i in range(40) if i % 4 == 3]
         # Where everything ran: workers and master in the worker namespace,
         # mongrel2 in its own; the handler port unreachable from the host.
-        for pid in [wsgid.pid] + workers:
+        for pid in [wsgid.master] + workers:
             assert proc_ns_inode(pid) == ns_inode(ns_worker)
         assert proc_ns_inode(m2.proc.pid) == ns_inode(ns_m2)
         assert ns_inode(ns_worker) != proc_ns_inode(os.getpid())
         with pytest.raises(OSError):
             socket.create_connection((M2_ADDR, m2.send_port), timeout=0.5).close()
     finally:
-        _stop(wsgid)
+        wsgid.stop()
         _stop(m2.proc, signal.SIGINT)

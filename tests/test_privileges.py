@@ -24,7 +24,7 @@ from tests.support.http import get
 from tests.support.marks import requires_mongrel2
 from tests.support.mongrel2 import wait_for
 from tests.support.procfs import ids
-from tests.support.wsgid import live_pids, wsgid_command
+from tests.support.wsgid import Wsgid, wsgid_command
 from wsgid import appfolder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e,
@@ -104,56 +104,22 @@ def interpreter_prefix(base, uid):
     return prefix
 
 
-class RootWsgid:
-    def __init__(self, m2, app_path, prefix, *extra):
-        self.m2, self.app_path = m2, app_path
-        self.log_path = os.path.join(os.path.dirname(app_path), "wsgid-output.log")
-        self.cmd = prefix + wsgid_command(
-            "--no-daemon", "--stdout", "--app-path", app_path, "--wsgi-app", "tiny:app",
-            "--recv", m2.recv_spec, "--send", m2.send_spec, "--workers", "2", *extra)
+def _serve_and_check(m2, app_path, prefix, owner, *extra):
+    """wsgid started as root through ``prefix`` (2 workers, tiny:app): once
+    it answers, every process runs as ``owner``. Returns (wsgid, workers)."""
+    w = Wsgid(m2, app_path, "--workers", "2", *extra, wsgi_app="tiny:app",
+              prefix=prefix).spawn()
 
-    def start(self):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        return self
-
-    def output(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def answers(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("wsgid exited with %s:\n%s" % (self.proc.returncode,
-                                                                self.output()))
-        if "could not load the application" in self.output():
-            raise AssertionError("a worker could not load the app:\n%s" % self.output())
+    def answers():
+        if w.failed() or "could not load the application" in w.output():
+            raise AssertionError("wsgid failed:\n%s" % w.output())
         try:
-            return get(self.m2.url, "/", timeout=2)
+            return get(m2.url, "/", timeout=2)
         except OSError:
             return None
-
-    def workers(self):
-        return live_pids(self.app_path, "worker")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                for pid in self.workers():
-                    os.kill(pid, signal.SIGKILL)
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
-def _serve_and_check(m2, app_path, prefix, owner, *extra):
-    w = RootWsgid(m2, app_path, prefix, *extra).start()
     try:
         try:
-            answer = wait_for(w.answers, 20, interval=0.05, what="wsgid to answer")
+            answer = wait_for(answers, 20, interval=0.05, what="wsgid to answer")
         except TimeoutError:
             raise AssertionError("no answer; wsgid said:\n%s" % w.output()[-3000:])
         assert answer[0] == 200 and answer[2] == b"tiny", answer
