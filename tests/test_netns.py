@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.support import ROOT, mongrel2 as m2mod
+from tests.support import mongrel2 as m2mod
 from tests.support.marks import requires_mongrel2
 from tests.support.mongrel2 import Mongrel2
 from tests.support.wsgid import Wsgid, live_pids, make_app_folder
