@@ -4,14 +4,13 @@ SIGKILLed under load (direct and broker dispatch)."""
 import os
 import signal
 import socket
-import threading
 import time
 
 import pytest
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from tests.support.http import get
+from tests.support.http import Load, get
 from tests.support.marks import requires_mongrel2
 from tests.support.mongrel2 import wait_for
 from tests.support.peer import Peer, status_of
@@ -140,44 +139,6 @@ def test_mongrel2_restart_served_again_without_wsgid_restart(m2_factory, wsgid_f
 
 # -- a worker SIGKILLed under load ----------------------------------------------------------
 
-class Load:
-    """A few client threads in a loop; counts 200s, 502s and failures."""
-
-    def __init__(self, m2, threads=4, path="/sleep?0.005", timeout=2):
-        self.m2, self.path, self.timeout = m2, path, timeout
-        self.ok = self.bad_gateway = self.failed = 0
-        self.other = []
-        self.running = True
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(threads)]
-
-    def run(self):
-        while self.running:
-            try:
-                status = get(self.m2.url, self.path, timeout=self.timeout)[0]
-            except OSError:
-                status = None
-            with self.lock:
-                if status == 200:
-                    self.ok += 1
-                elif status == 502:
-                    self.bad_gateway += 1
-                else:
-                    self.failed += 1
-                    self.other.append(status)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        wait_for(lambda: self.ok >= 20, 10, what="load running")
-        return self
-
-    def __exit__(self, *exc):
-        self.running = False
-        for t in self.threads:
-            t.join(self.timeout + 5)
-
-
 @requires_mongrel2
 @pytest.mark.e2e
 @pytest.mark.parametrize("dispatch", DISPATCH)
@@ -189,7 +150,7 @@ def test_worker_sigkilled_under_load(m2_factory, wsgid_factory, tmp_path, dispat
     wait_for(lambda: len(_workers(app_path)) == 3, 15, what="3 workers")
     before = _workers(app_path)
     victim = before[0]
-    with Load(m2) as load:
+    with Load(m2, threads=4, path="/sleep?0.005", timeout=2, warm=20) as load:
         done = load.ok
         wait_for(lambda: load.ok >= done + 20, 10, what="load before the kill")
         os.kill(victim, signal.SIGKILL)
