@@ -12,16 +12,15 @@ import logging
 import os
 import random
 import signal
-import tempfile
 import time
 
 import zmq
 
 from wsgid import appfolder, dispatch, notify, proctitle
+from wsgid.contract import BOOT_ERROR, Heartbeat, ready_pids
 
 log = logging.getLogger("wsgid")
 
-BOOT_ERROR = 3          # a worker's exit status when the app failed to load
 MAX_BACKOFF = 30.0
 _SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "CHLD")
 
@@ -31,15 +30,13 @@ class WorkerProc:
 
     def __init__(self, pid, heartbeat, generation):
         self.pid = pid
-        self.heartbeat = heartbeat      # a temp file whose ctime the worker refreshes
+        self.heartbeat = heartbeat      # a contract.Heartbeat
         self.generation = generation
         self.started = time.monotonic()
         self.ready = False
         self.retiring = False
         self.slot = None                # broker dispatch: counters shared with the worker
 
-    def last_beat(self):
-        return os.fstat(self.heartbeat.fileno()).st_ctime
 
 
 class Master:
@@ -173,9 +170,8 @@ class Master:
         return False
 
     def _read_ready(self):
-        data = self._drain(self.ready_r)
-        for line in data.split():
-            worker = self.workers.get(int(line))
+        for pid in ready_pids(self._drain(self.ready_r)):
+            worker = self.workers.get(pid)
             if worker is not None:
                 worker.ready = True
                 self.failures = 0
@@ -213,8 +209,7 @@ class Master:
             self._spawn()
 
     def _spawn(self):
-        heartbeat = tempfile.TemporaryFile(prefix="wsgid-heartbeat-")
-        worker = WorkerProc(0, heartbeat, self.generation)
+        worker = WorkerProc(0, Heartbeat(), self.generation)
         worker.slot = self.dispatcher.new_slot()
         pid = os.fork()
         if pid == 0:
@@ -306,7 +301,7 @@ class Master:
                     log.warning("Worker %d did not finish in time, killing it", worker.pid)
                     self._kill(worker.pid, signal.SIGKILL)
                 continue
-            if timeout and time.time() - worker.last_beat() > timeout:
+            if timeout and time.time() - worker.heartbeat.last() > timeout:
                 log.error("Worker %d silent for over %ds, killing it", worker.pid, timeout)
                 worker.ready = True  # it did serve: replace without back-off
                 self._kill(worker.pid, signal.SIGKILL)

@@ -7,6 +7,7 @@ Nothing a request carries can make it exit.
 
 import logging
 import os
+import random
 import signal
 import sys
 import time
@@ -15,7 +16,9 @@ import traceback
 import zmq
 
 from wsgid import environ as wsgi_environ
-from wsgid import filters, flowcontrol, message, uploads
+from wsgid import filters, flowcontrol, loaders, message, proctitle, uploads
+from wsgid.accesslog import AccessLog
+from wsgid.contract import BOOT_ERROR, say_ready
 from wsgid.flowcontrol import CREDITS
 from wsgid.message import CLOSE, NOTICE_PATH
 from wsgid.outbox import Outbox
@@ -378,3 +381,25 @@ class Worker:
         if self.access_log is not None and environ is not None:
             self.access_log.write(environ, headers.get("URI", headers["PATH"]),
                                   response.status, response.written)
+
+
+def run_worker(options, found, proc, ready_fd):
+    """The body of a forked worker (``proc``: the master's record of it):
+    load the app (``found``: the plugins the master read), then serve.
+    Returns the exit status (contract.BOOT_ERROR: the app failed to load)."""
+    proctitle.set("worker")
+    os.environ.update(options.envs)
+    try:
+        app = loaders.load(options, found)
+    except Exception as exc:  # LoaderError or the app's own import error
+        log.error("Worker %d could not load the application: %s", os.getpid(), exc,
+                  exc_info=not isinstance(exc, loaders.LoaderError))
+        return BOOT_ERROR
+    max_requests = options.max_requests
+    if max_requests and options.max_requests_jitter:
+        max_requests += random.randint(0, options.max_requests_jitter)
+    access_log = AccessLog(options.access_log) if options.access_log else None
+    Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
+           max_requests, on_tick=proc.heartbeat.beat, broker=proc.broker, slot=proc.slot,
+           access_log=access_log, on_ready=lambda: say_ready(ready_fd)).run()
+    return 0

@@ -2,14 +2,12 @@
 
 import logging
 import os
-import random
 
 import daemon
 
-from wsgid import appfolder, loaders, log, options as opts, privileges, proctitle, uploads
-from wsgid.accesslog import AccessLog
-from wsgid.master import BOOT_ERROR, Master
-from wsgid.worker import Worker
+from wsgid import appfolder, loaders, log, options as opts, privileges, uploads
+from wsgid.master import Master
+from wsgid.worker import run_worker
 
 logger = logging.getLogger("wsgid")
 
@@ -23,35 +21,6 @@ def check(options):
             raise opts.OptionError("--%s is required to start" % name)
     if options.workers < 1:
         raise opts.OptionError("--workers must be at least 1")
-
-
-def run_worker(options, found, proc, ready_fd):
-    """The body of a forked worker: load the app (``found``: the plugins the
-    master read), then serve."""
-    proctitle.set("worker")
-    pid = os.getpid()
-    os.environ.update(options.envs)
-    try:
-        app = loaders.load(options, found)
-    except Exception as exc:  # LoaderError or the app's own import error
-        logger.error("Worker %d could not load the application: %s", pid, exc,
-                     exc_info=not isinstance(exc, loaders.LoaderError))
-        return BOOT_ERROR
-    max_requests = options.max_requests
-    if max_requests and options.max_requests_jitter:
-        max_requests += random.randint(0, options.max_requests_jitter)
-    heartbeat = proc.heartbeat.fileno()
-    spin = [0]
-
-    def tick():
-        spin[0] ^= 1
-        os.fchmod(heartbeat, spin[0])
-
-    access_log = AccessLog(options.access_log) if options.access_log else None
-    Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
-           max_requests, on_tick=tick, broker=proc.broker, slot=proc.slot,
-           access_log=access_log, on_ready=lambda: os.write(ready_fd, b"%d\n" % pid)).run()
-    return 0
 
 
 def run(given):
