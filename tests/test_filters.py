@@ -152,11 +152,12 @@ def serve(app, path="/"):
     """Run one request through Worker.call_app; return the parsed response."""
     sent = []
 
-    class Recording(Worker):
+    class Recording:
         def sender(self, sender, conn_id):
             return lambda data, hold=False, limit=0: sent.append(data)
 
-    worker = Recording(app, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
+    worker = Worker(app, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
+    worker.replies = Recording()
     worker.handle(wire.request({"PATH": path, "METHOD": "GET", "VERSION": "HTTP/1.1",
                                 "URI": path, "PATTERN": "/", "host": "localhost"}))
     return wire.parse_response([s for s in sent if s])

@@ -8,7 +8,7 @@ import pytest
 import zmq
 
 from tests.support.mongrel2 import wait_for
-from tests.support.wire import SENDER, disconnect, request
+from tests.support.wire import SENDER, Pub, disconnect, request
 from wsgid.broker import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot
 from wsgid.outbox import Outbox
 from wsgid.sources import BrokerSource, DirectSource
@@ -17,16 +17,6 @@ from wsgid.sources import BrokerSource, DirectSource
 def req(conn_id):
     return request({"METHOD": "GET", "PATH": "/x", "VERSION": "HTTP/1.1"},
                    sender=SENDER, conn_id=b"%d" % conn_id)
-
-
-class Sent:
-    """A stand-in for the worker's PUB socket."""
-
-    def __init__(self):
-        self.sent = []
-
-    def send(self, frame, copy=True):
-        self.sent.append(frame)
 
 
 @pytest.fixture
@@ -77,7 +67,7 @@ def test_counts_started_and_answered_in_the_slot(master):
     router.send_multipart([b"42", req(2)])
     assert next_request(source) == req(1)
     assert slot.read()[:2] == (1, 0)
-    outbox = Outbox(Sent(), on_sent=source.answered)
+    outbox = Outbox(Pub(), on_sent=source.answered)
     outbox.put(b"env ", b"reply", hold=True)
     source.done(outbox)
     assert slot.read()[1] == 0  # the reply is still held: not answered yet
@@ -90,7 +80,7 @@ def test_counts_started_and_answered_in_the_slot(master):
 
 def test_says_more_only_while_the_master_waits(master):
     router, source, slot = master
-    outbox = Outbox(Sent(), on_sent=source.answered)
+    outbox = Outbox(Pub(), on_sent=source.answered)
     for conn in range(2):
         router.send_multipart([b"42", req(conn)])
     next_request(source)
@@ -112,7 +102,7 @@ def test_disconnect_drops_a_held_request_and_marks_the_one_in_hand(master):
     router.send_multipart([b"42", disconnect(sender=SENDER, conn_id=b"1")])
     wait_for(lambda: source.gone(b"1"), 5, what="the notice")
     assert not source.gone(b"3")
-    source.done(Outbox(Sent(), on_sent=source.answered))
+    source.done(Outbox(Pub(), on_sent=source.answered))
     assert next_request(source) == req(3)  # 2's client had gone
 
 
@@ -133,9 +123,9 @@ def test_no_hand_back_for_a_quick_request(master):
     for conn in (1, 2):
         router.send_multipart([b"42", req(conn)])
     assert next_request(source) == req(1)
-    source.done(Outbox(Sent(), on_sent=source.answered))
+    source.done(Outbox(Pub(), on_sent=source.answered))
     assert next_request(source) == req(2)
-    source.done(Outbox(Sent(), on_sent=source.answered))
+    source.done(Outbox(Pub(), on_sent=source.answered))
     assert not router.poll(200)
 
 

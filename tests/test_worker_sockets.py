@@ -122,7 +122,7 @@ def test_upload_inside_chroot_served_and_removed(fake_m2, tmp_path):
 def test_internal_error_closes_the_connection(tmp_path):
     """A bug of wsgid's own (simulated: handle_request raises) is logged and
     the client's connection closed, not left hanging."""
-    from wsgid.outbox import Outbox
+    from wsgid.replies import Replies
     from wsgid.worker import Worker
 
     class Buggy(Worker):
@@ -130,9 +130,9 @@ def test_internal_error_closes_the_connection(tmp_path):
             raise RuntimeError("a wsgid bug")
 
     worker = Buggy(lambda environ, start_response: [], "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
-    worker.subscribed = 1
     worker.source = type("Source", (), {"gone": lambda self, conn_id: False, "paces": False,
                                         "head_sent": lambda self: None})()
-    worker.outbox = Outbox(Pub())
+    worker.replies = Replies(Pub(), worker.source)
+    worker.replies.subscribed = 1
     worker.handle(request(get_headers("/x"), conn_id=b"77"))
-    assert worker.outbox.sock.sent == [SENDER + b" 2:77, "]
+    assert worker.replies.pub.sent == [SENDER + b" 2:77, "]

@@ -275,8 +275,8 @@ class Broker:
 
     def worker_gone(self, pid):
         """``pid`` exited. Of the requests it was sent and did not answer,
-        the one in hand gets a 502 (a close, once its head was sent), and
-        those it never started go to another worker."""
+        those it started get a 502 (a close, once an answer had begun to
+        leave), and those it never started go to another worker."""
         identity = b"%d" % pid
         slot = self.slots.pop(identity, None)
         worker = self.workers.pop(identity, None)
@@ -286,12 +286,10 @@ class Broker:
             for index, data in worker.out:
                 if index > started:
                     self.pending.append(data)
-                elif index == started:
-                    if head == started:
-                        self._close(pid, data)
-                    else:
-                        self._answer_dead(pid, data)
-                # else: dropped unstarted, its client gone (a disconnect notice)
+                elif index == head:
+                    self._close(pid, data)
+                else:  # in hand, or its reply still in the worker (or its client gone)
+                    self._answer_dead(pid, data)
             self._dispatch()
         if slot is not None:
             slot.close()

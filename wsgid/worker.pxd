@@ -7,15 +7,13 @@ from wsgid.response cimport Response
 from wsgid cimport environ as wsgi_environ
 from wsgid cimport message
 from wsgid cimport filters
-from wsgid.outbox cimport Outbox
 
 
 cdef class Worker:
     cdef public object app, recv_spec, send_spec, broker_spec, access_log, mongrel2_chroot
-    cdef public object on_tick, on_ready, pub, source, broker_slot
-    cdef public Outbox outbox
+    cdef public object on_tick, on_ready, source, replies, broker_slot
     cdef public bint debug, alive
-    cdef public Py_ssize_t max_requests, requests, subscribed, credit_window, tick_ms, ppid
+    cdef public Py_ssize_t max_requests, requests, credit_window, tick_ms, ppid
     cdef public double next_tick
 
     @cython.locals(request=Request)

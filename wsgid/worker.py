@@ -21,7 +21,7 @@ from wsgid.accesslog import AccessLog
 from wsgid.contract import BOOT_ERROR, say_ready
 from wsgid.flowcontrol import CREDITS
 from wsgid.message import CLOSE, NOTICE_PATH
-from wsgid.outbox import Outbox
+from wsgid.replies import ClientGone, Replies
 from wsgid.response import Response, error_reply
 from wsgid.sources import BrokerSource, DirectSource
 from wsgid.uploads import DONE as UPLOAD_DONE, START as UPLOAD_START
@@ -29,10 +29,6 @@ from wsgid.uploads import DONE as UPLOAD_DONE, START as UPLOAD_START
 log = logging.getLogger("wsgid")
 
 _WEBSOCKET = ("WEBSOCKET_HANDSHAKE", "WEBSOCKET")
-
-
-class ClientGone(Exception):
-    """mongrel2 said the client went away while its response streamed."""
 
 
 class Worker:
@@ -62,7 +58,6 @@ class Worker:
         self.tick_ms = int(tick * 1000)
         self.alive = True
         self.requests = 0
-        self.subscribed = 0  # mongrel2 SUB sockets listening to our replies
         self.credit_window = 0  # mongrel2's download flow control window, once seen
         self.next_tick = 0.0
         self.ppid = os.getppid()
@@ -86,17 +81,14 @@ class Worker:
         wakeup_r, wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._install_signals(wakeup_w)
         context = zmq.Context(1)
-        self.pub = context.socket(zmq.XPUB)
-        self.pub.setsockopt(zmq.LINGER, 2000)
-        self.outbox = Outbox(self.pub)  # on_sent: the broker source's, below
         if self.broker_spec:
             self.source = BrokerSource(context, self.broker_spec, b"%d" % os.getpid(),
                                        self.broker_slot)
-            self.outbox.on_sent = self.source.answered
         else:
             self.source = DirectSource(context, self.recv_spec)
+        self.replies = Replies(context.socket(zmq.XPUB), self.source)
         try:
-            self.pub.connect(self.send_spec)
+            self.replies.connect(self.send_spec)
             self._wait_for_subscriber(wakeup_r)
             if self.alive:
                 self.source.start()
@@ -104,16 +96,15 @@ class Worker:
                          "broker %s" % self.broker_spec if self.broker_spec
                          else "recv %s" % self.recv_spec, self.send_spec)
                 self.on_ready()
-                self.outbox.start()
+                self.replies.outbox.start()
                 self._loop(wakeup_r)
                 if os.getppid() == self.ppid:
                     for data in self.source.leftovers():
                         self._serve(data)
         finally:
             signal.set_wakeup_fd(-1)
-            self.outbox.stop()
+            self.replies.close()
             self.source.close()
-            self.pub.close()
             context.term()
             os.close(wakeup_r)
             os.close(wakeup_w)
@@ -121,17 +112,15 @@ class Worker:
     def _wait_for_subscriber(self, wakeup_r):
         """Take no request before mongrel2's SUB side has subscribed: a reply
         PUBlished earlier would be dropped and its client left hanging."""
+        pub = self.replies.pub
         poller = zmq.Poller()
-        poller.register(self.pub, zmq.POLLIN)
+        poller.register(pub, zmq.POLLIN)
         poller.register(wakeup_r, zmq.POLLIN)
         waited = 0
         while self.alive:
             events = dict(poller.poll(self.tick_ms))
-            if self.pub in events:
-                with self.outbox.lock:
-                    self._count_subscriptions()
-                if self.subscribed > 0:
-                    return
+            if pub in events and self.replies.count_subscriptions() > 0:
+                return
             self._drain(wakeup_r)
             self._check_parent()
             self.on_tick()
@@ -140,17 +129,17 @@ class Worker:
                 log.info("Waiting for mongrel2 to connect at %s", self.send_spec)
 
     def _loop(self, wakeup_r):
+        pub = self.replies.pub
         poller = zmq.Poller()
         poller.register(self.source.sock, zmq.POLLIN)
-        poller.register(self.pub, zmq.POLLIN)
+        poller.register(pub, zmq.POLLIN)
         poller.register(wakeup_r, zmq.POLLIN)
         while self.alive:
             events = dict(poller.poll(self.tick_ms))
             if self.source.sock in events or self.source.held:
                 self._serve_available()
-            if self.pub in events:
-                with self.outbox.lock:
-                    self._count_subscriptions()  # mongrel2 restarting
+            if pub in events:
+                self.replies.count_subscriptions()  # mongrel2 restarting
             if wakeup_r in events:
                 self._drain(wakeup_r)
             self._tick()
@@ -158,7 +147,7 @@ class Worker:
     def _serve_available(self):
         """Serve every request already queued, without a poll for each; the
         replies held meanwhile leave once the queue is empty."""
-        outbox = self.outbox
+        outbox = self.replies.outbox
         while self.alive:
             try:
                 data = self.source.recv_nowait()
@@ -186,7 +175,7 @@ class Worker:
         if request is not None:
             self.dispatch(request)
         if work:
-            self.source.done(self.outbox)
+            self.source.done(self.replies.outbox)
 
     def _tick(self):
         now = time.monotonic()
@@ -194,24 +183,6 @@ class Worker:
             self.next_tick = now + self.tick_ms / 2000.0
             self._check_parent()
             self.on_tick()
-
-    def _count_subscriptions(self):
-        """XPUB tells (un)subscriptions: 1 then the topic, 0 when a SUB side
-        (mongrel2 stopping) goes. The caller holds the outbox's lock."""
-        try:
-            while True:
-                self.subscribed += 1 if self.pub.recv(zmq.NOBLOCK)[:1] == b"\x01" else -1
-        except zmq.Again:
-            pass
-
-    def _await_subscriber(self, timeout=5.0):
-        """mongrel2 restarted: hold the reply until it has subscribed again,
-        rather than PUBlish it to no one."""
-        deadline = time.monotonic() + timeout
-        with self.outbox.lock:  # nor let the watchdog send what is held
-            while self.subscribed <= 0 and time.monotonic() < deadline:
-                if self.pub.poll(50):
-                    self._count_subscriptions()
 
     @staticmethod
     def _drain(fd):
@@ -227,30 +198,6 @@ class Worker:
             self.alive = False
 
     # -- one message ------------------------------------------------------------
-    def sender(self, sender, conn_id):
-        """``send(body, hold=False, limit=0)`` for one connection: the body
-        framed for mongrel2 and put in the outbox (see Outbox.put), unless
-        the client is known to be gone. The source learns that an answer
-        has begun (a master must not answer 502 after it)."""
-        envelope = message.reply(sender, conn_id, b"")
-        gone, outbox, begun = self.source.gone, self.outbox, self.source.head_sent
-
-        def send(body, hold=False, limit=0):
-            if body and gone(conn_id):
-                raise ClientGone()
-            if self.subscribed <= 0:
-                self._await_subscriber()
-            begun()
-            outbox.put(envelope, body, hold, limit)
-        return send
-
-    def send(self, sender, conn_id, body):
-        self.sender(sender, conn_id)(body)
-
-    def refuse(self, sender, conn_id, status, version="HTTP/1.1"):
-        self.send(sender, conn_id, error_reply(status, version))
-        self.send(sender, conn_id, CLOSE)
-
     def handle(self, data):
         """Answer one raw message. Never raises for anything it carries."""
         request = self.parse(data)
@@ -265,7 +212,7 @@ class Worker:
         except message.MessageError as exc:
             log.warning("Dropped a bad message (%s): %r", exc, data[:120])
             if exc.sender and exc.conn_id:
-                self.refuse(exc.sender, exc.conn_id, "400 Bad Request")
+                self.replies.refuse(exc.sender, exc.conn_id, "400 Bad Request")
             return None
         except Exception:  # a parser bug must not kill the worker either
             log.exception("Dropped a message the parser failed on: %r", data[:120])
@@ -277,7 +224,7 @@ class Worker:
         except Exception:  # a bug of ours must not kill the worker either
             log.exception("Internal error while handling a request")
             try:  # nor leave the client hanging (a close is safe at any point)
-                self.send(request.sender, request.conn_id, CLOSE)
+                self.replies.send(request.sender, request.conn_id, CLOSE)
             except Exception:
                 log.exception("Could not close connection %s", request.conn_id)
 
@@ -288,7 +235,7 @@ class Worker:
             return
         if method in _WEBSOCKET:
             log.debug("Refused a WebSocket message on connection %s", request.conn_id)
-            self.refuse(request.sender, request.conn_id, "501 Not Implemented")
+            self.replies.refuse(request.sender, request.conn_id, "501 Not Implemented")
             return
         if UPLOAD_DONE in headers:
             self.call_app_with_upload(request)
@@ -302,7 +249,7 @@ class Worker:
             body = uploads.open_upload(path, headers, request.body)
         except uploads.UploadRefused as exc:
             log.warning("Refused an async upload: %s", exc)
-            self.refuse(request.sender, request.conn_id, exc.status, headers.get("VERSION"))
+            self.replies.refuse(request.sender, request.conn_id, exc.status, headers.get("VERSION"))
             return
         try:
             with body:
@@ -319,7 +266,7 @@ class Worker:
             self.credit_window = int(window)
         if self.credit_window and self.source.paces:
             return flowcontrol.Pacer(self.source, request.conn_id, self.credit_window,
-                                     self.outbox.flush)
+                                     self.replies.outbox.flush)
         return None
 
     @staticmethod
@@ -334,11 +281,14 @@ class Worker:
     def call_app(self, request, body):
         headers = request.headers
         version = headers.get("VERSION", "HTTP/1.1")
-        send = self.sender(request.sender, request.conn_id)
+        send = self.replies.sender(request.sender, request.conn_id)
         pacer = self._pacer(request)
         if pacer is None:
+            # With a broker a whole reply is sent at once, not held: a reply
+            # held when the worker is killed would be lost with it, though
+            # its request counts as answered (see BrokerSource.done).
             response = Response(send, version, headers["METHOD"], headers.get("connection"),
-                                hold_whole=True)
+                                hold_whole=self.broker_spec is None)
         else:
             response = Response(self._paced(pacer, send), version, headers["METHOD"],
                                 headers.get("connection"), flowcontrol.message_size(pacer.window))

@@ -25,6 +25,9 @@ class Pub:
     def send(self, frame, copy=True):
         self.sent.append(frame)
 
+    def setsockopt(self, option, value):
+        pass
+
 
 def _bytes(value):
     if isinstance(value, bytes):
