@@ -285,8 +285,8 @@ class Worker:
         pacer = self._pacer(request)
         if pacer is None:
             # With a broker a whole reply is sent at once, not held: a reply
-            # held when the worker is killed would be lost with it, though
-            # its request counts as answered (see BrokerSource.done).
+            # held when the worker is killed dies with it, and its client
+            # then gets the master's 502 instead (see BrokerSource.done).
             response = Response(send, version, headers["METHOD"], headers.get("connection"),
                                 hold_whole=self.broker_spec is None)
         else:
