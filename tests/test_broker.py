@@ -55,13 +55,18 @@ class Rig:
         self.broker.handle(events)
 
     def feed(self, *messages):
+        """Send ``messages`` as mongrel2; wait until the master holds them all
+        (waiting, or sent to a worker and not yet answered)."""
         for data in messages:
             self.push.send(data)
-        count = len(messages)
-        wait_for(lambda: self.pump() or self.taken() >= count, 5, what="the master to take them")
+        wait_for(lambda: self.pump() or all(data in self.held() for data in messages), 5,
+                 what="the master to take them")
 
-    def taken(self):
-        return len(self.broker.pending) + sum(len(w.out) for w in self.broker.workers.values())
+    def held(self):
+        held = list(self.broker.pending)
+        for worker in self.broker.workers.values():
+            held += [data for _, data in worker.out]
+        return held
 
     def got(self, pid):
         """What the fake worker ``pid`` has been sent so far."""

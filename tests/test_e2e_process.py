@@ -1,6 +1,7 @@
 """The process model in daemon mode, behind a real mongrel2."""
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -163,7 +164,11 @@ def test_stuck_worker_killed_after_timeout(m2_factory, tmp_path):
         t0 = time.monotonic()
         d.wait_workers(1, exclude=[stuck])
         assert time.monotonic() - t0 < 6
-        assert "silent for over 2s" in d.log()
+        log = d.log()
+        assert "silent for over 2s" in log
+        # Its traceback first: the thread stuck in the app's function.
+        dump = log[log.index("silent for over 2s"):]
+        assert re.search(r'File ".*e2e_app\.py", line \d+ in _app', dump), dump[-2000:]
         assert get(m2.url, "/after")[0] == 200
     finally:
         d.stop()

@@ -17,7 +17,7 @@ import time
 import zmq
 
 from wsgid import appfolder, dispatch, notify, proctitle
-from wsgid.contract import BOOT_ERROR, Heartbeat, ready_pids
+from wsgid.contract import BOOT_ERROR, DUMP, DUMP_GRACE, Heartbeat, ready_pids
 
 log = logging.getLogger("wsgid")
 
@@ -35,6 +35,7 @@ class WorkerProc:
         self.started = time.monotonic()
         self.ready = False
         self.retiring = False
+        self.kill_at = 0.0              # stuck: SIGKILL then, once its traceback is out
         self.slot = None                # broker dispatch: counters shared with the worker
 
 
@@ -301,10 +302,15 @@ class Master:
                     log.warning("Worker %d did not finish in time, killing it", worker.pid)
                     self._kill(worker.pid, signal.SIGKILL)
                 continue
-            if timeout and time.time() - worker.heartbeat.last() > timeout:
-                log.error("Worker %d silent for over %ds, killing it", worker.pid, timeout)
+            if worker.kill_at:
+                if now >= worker.kill_at:
+                    self._kill(worker.pid, signal.SIGKILL)
+            elif timeout and time.time() - worker.heartbeat.last() > timeout:
+                log.error("Worker %d silent for over %ds, killing it (its traceback follows)",
+                          worker.pid, timeout)
                 worker.ready = True  # it did serve: replace without back-off
-                self._kill(worker.pid, signal.SIGKILL)
+                worker.kill_at = now + DUMP_GRACE
+                self._kill(worker.pid, DUMP)
 
     # -- reload and stop ------------------------------------------------------------
     def reload(self):

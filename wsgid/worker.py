@@ -18,7 +18,7 @@ import zmq
 from wsgid import environ as wsgi_environ
 from wsgid import filters, flowcontrol, loaders, message, proctitle, uploads
 from wsgid.accesslog import AccessLog
-from wsgid.contract import BOOT_ERROR, say_ready
+from wsgid.contract import BOOT_ERROR, dump_on_signal, say_ready
 from wsgid.flowcontrol import CREDITS
 from wsgid.message import CLOSE, NOTICE_PATH
 from wsgid.replies import ClientGone, Replies
@@ -338,6 +338,7 @@ def run_worker(options, found, proc, ready_fd):
     load the app (``found``: the plugins the master read), then serve.
     Returns the exit status (contract.BOOT_ERROR: the app failed to load)."""
     proctitle.set("worker")
+    dump_on_signal()
     os.environ.update(options.envs)
     try:
         app = loaders.load(options, found)
