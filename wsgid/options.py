@@ -163,7 +163,8 @@ SETTINGS = [
             section="Processes", negation="--no-keep-alive"),
     Setting("timeout", ["--timeout"], "int", 30,
             "Seconds a worker may go silent (stuck in a request) before the master "
-            "kills and replaces it; 0 disables.", "SECONDS", section="Processes"),
+            "logs its traceback, kills and replaces it; 0 disables.", "SECONDS",
+            section="Processes"),
     Setting("graceful_timeout", ["--graceful-timeout"], "int", 30,
             "Seconds workers get to finish their request on stop or reload before "
             "they are killed.", "SECONDS", section="Processes"),
