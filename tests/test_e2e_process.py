@@ -1,5 +1,6 @@
 """The process model in daemon mode, behind a real mongrel2."""
 
+import json
 import os
 import re
 import signal
@@ -191,6 +192,64 @@ def test_max_requests_recycles_workers(m2_factory, tmp_path):
         assert len(pids) >= 2 and first in pids
         assert lost <= 2
         assert "reached 5 requests" in d.log()
+    finally:
+        d.stop()
+
+
+def hog(m2):
+    """Have a worker allocate 50 MiB and keep it: (its pid, its peak RSS in MiB)."""
+    status, _, body = get(m2.url, "/hog", timeout=5)
+    assert status == 200
+    answer = json.loads(body)
+    return answer["pid"], answer["peak_kib"] / 1024.0
+
+
+MAX_RSS_LINE = r"Worker reached 1\d\d\.\d MiB of resident memory \(--max-rss 100\)"
+
+
+def test_max_rss_replaces_the_worker_after_its_request(m2_factory, tmp_path):
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
+                     "--max-rss", "100")
+    try:
+        d.start(workers=1)
+        first_pid, first_peak = hog(m2)
+        assert first_peak < 100
+        assert get(m2.url, "/")[0] == 200  # under the limit: still serving
+        pid, peak = hog(m2)  # the request that passes the limit is answered
+        assert pid == first_pid and peak > 100
+        d.wait_workers(1, exclude={first_pid})
+        assert re.search(MAX_RSS_LINE, d.log())
+        status, _, body = get(m2.url, "/")
+        assert status == 200 and json.loads(body)["pid"] != first_pid
+    finally:
+        d.stop()
+
+
+def test_max_rss_under_load_loses_nothing_with_broker(m2_factory, tmp_path):
+    """Both workers pass the limit while two clients keep asking: each is
+    replaced and not one request fails (direct dispatch would lose those in
+    flight at the disconnect, as for --max-requests: docs/dispatch.rst)."""
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
+                     "--dispatch", "broker", "--max-rss", "100")
+    try:
+        d.start(workers=2)
+        first = set(live_workers(app_path))
+        over = set()
+        with Load(m2, threads=2, path="/sleep?0.005") as load:
+            for _ in range(40):  # until both first workers passed (the broker picks)
+                pid, peak = hog(m2)
+                if peak > 100:
+                    over.add(pid)
+                if first <= over:
+                    break
+            d.wait_workers(2, exclude=over)
+        assert first <= over and load.ok > 0
+        assert (load.failed, load.bad_gateway) == (0, 0), load.other
+        assert len(re.findall(MAX_RSS_LINE, d.log())) == len(over)
     finally:
         d.stop()
 

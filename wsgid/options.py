@@ -174,6 +174,10 @@ SETTINGS = [
     Setting("max_requests_jitter", ["--max-requests-jitter"], "int", 0,
             "Add up to this many requests, at random, to --max-requests per worker, "
             "so workers do not all recycle at once.", "N", section="Processes"),
+    Setting("max_rss", ["--max-rss"], "int", 0,
+            "Recycle a worker once its peak resident memory passes this many MiB: "
+            "checked after each request, which is answered first; 0 disables.", "MIB",
+            section="Processes"),
     Setting("chroot", ["--chroot"], "bool", False, "chroot into the app folder before serving.",
             section="Processes", negation="--no-chroot"),
     Setting("mongrel2_chroot", ["--mongrel2-chroot"], "str", None,

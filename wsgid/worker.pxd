@@ -13,7 +13,7 @@ cdef class Worker:
     cdef public object app, recv_spec, send_spec, broker_spec, access_log, mongrel2_chroot
     cdef public object on_tick, on_ready, source, replies, broker_slot
     cdef public bint debug, alive
-    cdef public Py_ssize_t max_requests, requests, credit_window, tick_ms, ppid
+    cdef public Py_ssize_t max_requests, max_rss_kib, requests, credit_window, tick_ms, ppid
     cdef public double next_tick
 
     @cython.locals(request=Request)
@@ -26,6 +26,7 @@ cdef class Worker:
     cpdef handle_request(self, Request request)
 
     cpdef _pacer(self, Request request)
+    cpdef _check_memory(self)
 
     @cython.locals(headers=dict, response=Response)
     cpdef call_app(self, Request request, body)

@@ -8,6 +8,7 @@ Nothing a request carries can make it exit.
 import logging
 import os
 import random
+import resource
 import signal
 import sys
 import time
@@ -43,7 +44,7 @@ class Worker:
 
     def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
                  max_requests=0, on_tick=None, on_ready=None, tick=1.0, broker=None,
-                 access_log=None, slot=None):
+                 access_log=None, slot=None, max_rss=0):
         self.app = app
         self.recv_spec = recv
         self.send_spec = send
@@ -53,6 +54,7 @@ class Worker:
         self.mongrel2_chroot = mongrel2_chroot
         self.debug = debug
         self.max_requests = max_requests
+        self.max_rss_kib = max_rss * 1024  # getrusage counts KiB
         self.on_tick = on_tick or (lambda: None)
         self.on_ready = on_ready or (lambda: None)
         self.tick_ms = int(tick * 1000)
@@ -176,6 +178,22 @@ class Worker:
             self.dispatch(request)
         if work:
             self.source.done(self.replies.outbox)
+            if self.max_rss_kib and self.alive:
+                self._check_memory()
+
+    def _check_memory(self):
+        """--max-rss: leave once the peak resident memory has passed the
+        limit. The peak (one getrusage call, no /proc, so it works in a
+        chroot too) is what this process has had to hold at once: a request
+        that needed the memory for a moment is as much a reason to recycle
+        as one that keeps it. What is queued here is still served
+        (leftovers), as for --max-requests."""
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if peak > self.max_rss_kib:
+            log.info("Worker reached %.1f MiB of resident memory (--max-rss %d), "
+                     "exiting to be replaced", peak / 1024.0, self.max_rss_kib // 1024)
+            self.alive = False
+            self.source.leave()
 
     def _tick(self):
         now = time.monotonic()
@@ -352,5 +370,6 @@ def run_worker(options, found, proc, ready_fd):
     access_log = AccessLog(options.access_log) if options.access_log else None
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
            max_requests, on_tick=proc.heartbeat.beat, broker=proc.broker, slot=proc.slot,
-           access_log=access_log, on_ready=lambda: say_ready(ready_fd)).run()
+           access_log=access_log, on_ready=lambda: say_ready(ready_fd),
+           max_rss=options.max_rss).run()
     return 0

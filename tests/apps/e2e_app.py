@@ -3,8 +3,11 @@
 import hashlib
 import json
 import os
+import resource
 import time
 from wsgiref.validate import validator
+
+_KEPT = []  # what /hog allocated: kept for the worker's life
 
 STR_KEYS = ("REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE",
             "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR",
@@ -85,6 +88,11 @@ def _app(environ, start_response):
                     time.sleep(float(seconds))
                 yield b"data: %.6f\n\n" % time.monotonic()
         return events()
+    if path == "/hog":
+        # 50 MiB written (so resident, unlike calloc'd zeros) and kept.
+        _KEPT.append(b"\x01" * (50 << 20))
+        return _json(start_response, {"pid": os.getpid(),
+                                      "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
     if path == "/sleep":
         # ?SECONDS[&MARKFILE]: the mark file tells a test the request is in hand.
         seconds, _, mark = environ["QUERY_STRING"].partition("&")
