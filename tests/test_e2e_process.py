@@ -40,12 +40,23 @@ def daemon_wsgid(m2, app_path, *extra):
 
 
 @pytest.fixture
-def daemon(m2_factory, tmp_path):
-    m2 = m2_factory()
-    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "3")
-    yield d
-    d.stop()
+def e2e_daemon(m2_factory, tmp_path):
+    """``start(*options)``: a daemon_wsgid serving e2e_app through a mongrel2
+    of its own (not started yet); stopped after the test."""
+    made = []
+
+    def make(*extra):
+        app_path = make_app_folder(str(tmp_path), "e2e_app.py", name="app%d" % len(made))
+        made.append(daemon_wsgid(m2_factory(), app_path, "--wsgi-app", "e2e_app:app", *extra))
+        return made[-1]
+    yield make
+    for d in made:
+        d.stop()
+
+
+@pytest.fixture
+def daemon(e2e_daemon):
+    return e2e_daemon("--workers", "3")
 
 
 def test_daemon_status_kill_restart_reload_stop(daemon, capsys):
@@ -150,50 +161,36 @@ def test_crash_looping_app_backs_off(m2_factory, tmp_path):
         d.stop()
 
 
-def test_stuck_worker_killed_after_timeout(m2_factory, tmp_path):
-    m2 = m2_factory()
-    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1", "--timeout",
-                     "2")
-    try:
-        d.start(workers=1)
-        stuck = live_workers(app_path)[0]
-        mark = tmp_path / "stuck"
-        threading.Thread(target=lambda: _swallow(get, m2.url, "/sleep?60&%s" % mark, timeout=30),
-                         daemon=True).start()
-        wait_for(mark.exists, 10, what="the stuck request in hand")
-        t0 = time.monotonic()
-        d.wait_workers(1, exclude=[stuck])
-        assert time.monotonic() - t0 < 6
-        log = d.log()
-        assert "silent for over 2s" in log
-        # Its traceback first: the thread stuck in the app's function.
-        dump = log[log.index("silent for over 2s"):]
-        assert re.search(r'File ".*e2e_app\.py", line \d+ in _app', dump), dump[-2000:]
-        assert get(m2.url, "/after")[0] == 200
-    finally:
-        d.stop()
+def test_stuck_worker_killed_after_timeout(e2e_daemon, tmp_path):
+    d = e2e_daemon("--workers", "1", "--timeout", "2").start(workers=1)
+    stuck = live_workers(d.app_path)[0]
+    mark = tmp_path / "stuck"
+    threading.Thread(target=lambda: _swallow(get, d.m2.url, "/sleep?60&%s" % mark, timeout=30),
+                     daemon=True).start()
+    wait_for(mark.exists, 10, what="the stuck request in hand")
+    t0 = time.monotonic()
+    d.wait_workers(1, exclude=[stuck])
+    assert time.monotonic() - t0 < 6
+    log = d.log()
+    assert "silent for over 2s" in log
+    # Its traceback first: the thread stuck in the app's function.
+    dump = log[log.index("silent for over 2s"):]
+    assert re.search(r'File ".*e2e_app\.py", line \d+ in _app', dump), dump[-2000:]
+    assert get(d.m2.url, "/after")[0] == 200
 
 
-def test_max_requests_recycles_workers(m2_factory, tmp_path):
-    m2 = m2_factory()
-    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
-                     "--max-requests", "5")
-    try:
-        d.start(workers=1)
-        first = live_workers(app_path)[0]
-        pids, lost = set(), 0
-        for _ in range(12):
-            try:
-                pids |= served_pids(m2, 1)
-            except OSError:  # direct mode: one queued at the exiting worker
-                lost += 1
-        assert len(pids) >= 2 and first in pids
-        assert lost <= 2
-        assert "reached 5 requests" in d.log()
-    finally:
-        d.stop()
+def test_max_requests_recycles_workers(e2e_daemon):
+    d = e2e_daemon("--workers", "1", "--max-requests", "5").start(workers=1)
+    first = live_workers(d.app_path)[0]
+    pids, lost = set(), 0
+    for _ in range(12):
+        try:
+            pids |= served_pids(d.m2, 1)
+        except OSError:  # direct mode: one queued at the exiting worker
+            lost += 1
+    assert len(pids) >= 2 and first in pids
+    assert lost <= 2
+    assert "reached 5 requests" in d.log()
 
 
 def hog(m2):
@@ -207,51 +204,38 @@ def hog(m2):
 MAX_RSS_LINE = r"Worker reached 1\d\d\.\d MiB of resident memory \(--max-rss 100\)"
 
 
-def test_max_rss_replaces_the_worker_after_its_request(m2_factory, tmp_path):
-    m2 = m2_factory()
-    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
-                     "--max-rss", "100")
-    try:
-        d.start(workers=1)
-        first_pid, first_peak = hog(m2)
-        assert first_peak < 100
-        assert get(m2.url, "/")[0] == 200  # under the limit: still serving
-        pid, peak = hog(m2)  # the request that passes the limit is answered
-        assert pid == first_pid and peak > 100
-        d.wait_workers(1, exclude={first_pid})
-        assert re.search(MAX_RSS_LINE, d.log())
-        status, _, body = get(m2.url, "/")
-        assert status == 200 and json.loads(body)["pid"] != first_pid
-    finally:
-        d.stop()
+def test_max_rss_replaces_the_worker_after_its_request(e2e_daemon):
+    d = e2e_daemon("--workers", "1", "--max-rss", "100").start(workers=1)
+    first_pid, first_peak = hog(d.m2)
+    assert first_peak < 100
+    assert get(d.m2.url, "/")[0] == 200  # under the limit: still serving
+    pid, peak = hog(d.m2)  # the request that passes the limit is answered
+    assert pid == first_pid and peak > 100
+    d.wait_workers(1, exclude={first_pid})
+    assert re.search(MAX_RSS_LINE, d.log())
+    status, _, body = get(d.m2.url, "/")
+    assert status == 200 and json.loads(body)["pid"] != first_pid
 
 
-def test_max_rss_under_load_loses_nothing_with_broker(m2_factory, tmp_path):
+def test_max_rss_under_load_loses_nothing_with_broker(e2e_daemon):
     """Both workers pass the limit while two clients keep asking: each is
     replaced and not one request fails (direct dispatch would lose those in
     flight at the disconnect, as for --max-requests: docs/dispatch.rst)."""
-    m2 = m2_factory()
-    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
-                     "--dispatch", "broker", "--max-rss", "100")
-    try:
-        d.start(workers=2)
-        first = set(live_workers(app_path))
-        over = set()
-        with Load(m2, threads=2, path="/sleep?0.005") as load:
-            for _ in range(40):  # until both first workers passed (the broker picks)
-                pid, peak = hog(m2)
-                if peak > 100:
-                    over.add(pid)
-                if first <= over:
-                    break
-            d.wait_workers(2, exclude=over)
-        assert first <= over and load.ok > 0
-        assert (load.failed, load.bad_gateway) == (0, 0), load.other
-        assert len(re.findall(MAX_RSS_LINE, d.log())) == len(over)
-    finally:
-        d.stop()
+    d = e2e_daemon("--workers", "2", "--dispatch", "broker", "--max-rss", "100")
+    d.start(workers=2)
+    first = set(live_workers(d.app_path))
+    over = set()
+    with Load(d.m2, threads=2, path="/sleep?0.005") as load:
+        for _ in range(40):  # until both first workers passed (the broker picks)
+            pid, peak = hog(d.m2)
+            if peak > 100:
+                over.add(pid)
+            if first <= over:
+                break
+        d.wait_workers(2, exclude=over)
+    assert first <= over and load.ok > 0
+    assert (load.failed, load.bad_gateway) == (0, 0), load.other
+    assert len(re.findall(MAX_RSS_LINE, d.log())) == len(over)
 
 
 def test_workers_exit_when_master_dies(daemon):
@@ -277,21 +261,14 @@ def test_start_removes_stale_pid_files(daemon):
     assert dead.pid not in appfolder.pids(d.app_path, "worker")
 
 
-def test_no_keep_alive_leaves_dead_workers_dead(m2_factory, tmp_path):
-    m2 = m2_factory()
-    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
-                     "--no-keep-alive")
-    try:
-        d.start(workers=2)
-        first, second = live_workers(app_path)
-        os.kill(first, signal.SIGKILL)
-        wait_for(lambda: "Worker %d died" % first in d.log(), 5, what="the master to reap it")
-        # Keep-alive would have forked a replacement in that same pass: none.
-        assert live_workers(app_path) == [second] and alive(d.master)
-        os.kill(second, signal.SIGKILL)
-        # With every worker gone and keep-alive off, the master exits too.
-        wait_for(lambda: not alive(d.master), 10, what="the master to exit")
-        assert appfolder.pids(app_path, "master") == []
-    finally:
-        d.stop()
+def test_no_keep_alive_leaves_dead_workers_dead(e2e_daemon):
+    d = e2e_daemon("--workers", "2", "--no-keep-alive").start(workers=2)
+    first, second = live_workers(d.app_path)
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: "Worker %d died" % first in d.log(), 5, what="the master to reap it")
+    # Keep-alive would have forked a replacement in that same pass: none.
+    assert live_workers(d.app_path) == [second] and alive(d.master)
+    os.kill(second, signal.SIGKILL)
+    # With every worker gone and keep-alive off, the master exits too.
+    wait_for(lambda: not alive(d.master), 10, what="the master to exit")
+    assert appfolder.pids(d.app_path, "master") == []
