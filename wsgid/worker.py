@@ -19,6 +19,7 @@ from wsgid import environ as wsgi_environ
 from wsgid import filters, flowcontrol, loaders, message, proctitle, uploads
 from wsgid.accesslog import AccessLog
 from wsgid.contract import BOOT_ERROR, dump_on_signal, say_ready
+from wsgid.filewrapper import FileWrapper, handoff_path
 from wsgid.flowcontrol import CREDITS
 from wsgid.message import CLOSE, NOTICE_PATH
 from wsgid.replies import ClientGone, Replies
@@ -43,7 +44,7 @@ class Worker:
 
     def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
                  max_requests=0, on_tick=None, on_ready=None, tick=1.0, broker=None,
-                 access_log=None, slot=None):
+                 access_log=None, slot=None, mongrel2_sendfile=False):
         self.app = app
         self.recv_spec = recv
         self.send_spec = send
@@ -51,6 +52,7 @@ class Worker:
         self.broker_slot = slot  # shared with the master (wsgid.broker.Slot)
         self.access_log = access_log
         self.mongrel2_chroot = mongrel2_chroot
+        self.mongrel2_sendfile = mongrel2_sendfile  # hand wsgi.file_wrapper files to mongrel2
         self.debug = debug
         self.max_requests = max_requests
         self.on_tick = on_tick or (lambda: None)
@@ -298,13 +300,15 @@ class Worker:
             environ = filters.run_pre_request(request, wsgi_environ.build(request, body))
             start_response = filters.wrap_start_response(request, response.start_response)
             result = self.app(environ, start_response)
-            try:
-                response.one_block = len(result) == 1 and not response.written
-            except TypeError:
-                pass  # a generator: its length is not known
-            for chunk in result:
-                response.write(chunk)
-            response.finish()
+            if not (self.mongrel2_sendfile and type(result) is FileWrapper
+                    and self._hand_off(request, result, response)):
+                try:
+                    response.one_block = len(result) == 1 and not response.written
+                except TypeError:
+                    pass  # a generator: its length is not known
+                for chunk in result:
+                    response.write(chunk)
+                response.finish()
         except ClientGone:
             log.debug("Client of connection %s went away, response stopped", conn_id)
             response.close = False  # mongrel2 has closed it already
@@ -333,6 +337,19 @@ class Worker:
                                   response.status, response.written)
 
 
+    def _hand_off(self, request, wrapper, response):
+        """Send the head and have mongrel2 send the wrapped file itself
+        (--mongrel2-sendfile): True when done, False when the file does not
+        qualify (see filewrapper.handoff_path) and is to be sent as usual."""
+        path = handoff_path(wrapper, response, self.mongrel2_chroot or "/")
+        if path is None:
+            return False
+        response.written = response.length  # the access log's size; no close for a short body
+        response.finish()
+        self.replies.sendfile(request.sender, request.conn_id, os.fsencode(path))
+        return True
+
+
 def run_worker(options, found, proc, ready_fd):
     """The body of a forked worker (``proc``: the master's record of it):
     load the app (``found``: the plugins the master read), then serve.
@@ -352,5 +369,6 @@ def run_worker(options, found, proc, ready_fd):
     access_log = AccessLog(options.access_log) if options.access_log else None
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
            max_requests, on_tick=proc.heartbeat.beat, broker=proc.broker, slot=proc.slot,
-           access_log=access_log, on_ready=lambda: say_ready(ready_fd)).run()
+           access_log=access_log, on_ready=lambda: say_ready(ready_fd),
+           mongrel2_sendfile=options.mongrel2_sendfile).run()
     return 0

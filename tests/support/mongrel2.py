@@ -33,7 +33,7 @@ main = Server(
     hosts=[Host(name="localhost", routes={{
         '{route}': app,
         '/static/': Dir(base='{static_base}', index_file='index.html',
-                        default_ctype='text/plain')}})])
+                        default_ctype='text/plain')}})]{xrequests})
 
 settings = {{"server.daemonize": 0, "zeromq.threads": 1,
             "limits.content_length": {content_length},
@@ -84,7 +84,7 @@ def port_open(port):
 
 class Mongrel2:
     def __init__(self, base_dir, protocol="json", content_length=20480, route="/",
-                 settings=None, static_base="static/", shared_uploads=None):
+                 settings=None, static_base="static/", shared_uploads=None, xrequests=()):
         self.base = os.path.abspath(base_dir)
         self.chroot = os.path.join(self.base, "chroot")
         self.protocol = protocol
@@ -93,6 +93,7 @@ class Mongrel2:
         self.settings = settings or {}
         self.static_base = static_base  # the /static/ Dir route's folder, inside the chroot
         self.shared_uploads = shared_uploads and os.path.abspath(shared_uploads)
+        self.xrequests = xrequests  # paths of mongrel2's extended-reply plugins (.so)
         self.http_port, self.send_port, self.recv_port = free_ports(3)
         self.proc = None
 
@@ -123,6 +124,12 @@ class Mongrel2:
             return host_path
         return "/" + os.path.relpath(host_path, self.chroot)
 
+    def _xrequests(self):
+        if not self.xrequests:
+            return ""
+        return ",\n    xrequests=[%s]" % ", ".join(
+            "Xrequest(name='%s', settings={})" % path for path in self.xrequests)
+
     def write_config(self):
         for sub in ("logs", "run", "tmp", "static"):
             os.makedirs(os.path.join(self.chroot, sub), exist_ok=True)
@@ -135,7 +142,8 @@ class Mongrel2:
                              http_port=self.http_port, protocol=self.protocol,
                              content_length=self.content_length, route=self.route,
                              static_base=self.static_base, extra=extra,
-                             upload_dir=self.shared_uploads or "/tmp")
+                             upload_dir=self.shared_uploads or "/tmp",
+                             xrequests=self._xrequests())
         path = os.path.join(self.base, "mongrel2.conf")
         with open(path, "w") as f:
             f.write(conf)
