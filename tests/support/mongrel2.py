@@ -7,6 +7,9 @@ With ``shared_uploads`` (a host folder) mongrel2 writes its upload files
 there, at the same absolute path as on the host: the folder is bind-mounted
 into its chroot, in a mount namespace of its own (root only), so the mount
 goes away with the process. wsgid then runs without --mongrel2-chroot.
+
+``xrequests`` lists extended-reply plugins to load (:data:`SENDFILE`); see
+:data:`TASKMAIN_SHIM` for what Debian's build of them needs.
 """
 
 import os
@@ -15,6 +18,7 @@ import socket
 import subprocess
 import time
 
+SENDFILE = "/usr/lib/mongrel2/filters/sendfile.so"  # Debian's sendfile extended reply
 SERVER_UUID = "f400bf85-4538-4f7a-8908-67e313d515c2"
 SEND_IDENT = "34f9ceee-cd52-4b7f-b197-88bf2f0ec378"
 
@@ -41,6 +45,23 @@ settings = {{"server.daemonize": 0, "zeromq.threads": 1,
             "upload.temp_store_mode": "0644"{extra}}}
 servers = [main]
 """
+
+
+# Debian's mongrel2 plugins (the sendfile one) each carry a copy of mongrel2's
+# core, whose libtask main() calls taskmain(): the mongrel2 binary exports no
+# symbol, and the plugins are linked with BIND_NOW, so dlopen() refuses them
+# ("undefined symbol: taskmain"). Preloading a library that defines it (never
+# called) lets them load.
+TASKMAIN_SHIM = "void taskmain(int argc, char **argv) { (void)argc; (void)argv; }\n"
+
+
+def taskmain_shim(folder):
+    """Build the taskmain shim in ``folder`` (needs a C compiler); its path."""
+    source, library = os.path.join(folder, "taskmain.c"), os.path.join(folder, "taskmain.so")
+    with open(source, "w") as f:
+        f.write(TASKMAIN_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", library, source], check=True)
+    return library
 
 
 def free_port():
@@ -165,7 +186,8 @@ class Mongrel2:
             command = ["unshare", "--mount", "--propagation", "private", "sh", "-ec",
                        'mount --bind "$0" "$1"; shift; exec "$@"', self.shared_uploads,
                        self.chroot + self.shared_uploads] + command
-        self.proc = subprocess.Popen(command, cwd=self.base,
+        env = dict(os.environ, LD_PRELOAD=taskmain_shim(self.base)) if self.xrequests else None
+        self.proc = subprocess.Popen(command, cwd=self.base, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: self.proc.poll() is not None or port_open(self.http_port), timeout,
                  what="mongrel2 on port %d" % self.http_port)
