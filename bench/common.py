@@ -1,5 +1,5 @@
 """Helpers shared by the benchmark scripts of bench/ (gateway.py, dispatch.py,
-reload.py): wrk, time limits, and what the tests use too, from tests/support/
+reload.py, files.py): wrk, time limits, and what the tests use too, from tests/support/
 (mongrel2, wsgid in the foreground or daemonized, /proc readers, HTTP).
 
 Not a benchmark: the scripts are run as ``python bench/<script>.py``, which
