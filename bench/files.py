@@ -141,11 +141,7 @@ def main(argv=None):
                    help="sides, in the first round's order (default %s)" % ",".join(SIDES))
     p.add_argument("--client-mib-per-s", type=float, default=0,
                    help="the client reads at most this fast (default 0: as fast as it can)")
-    p.add_argument("--python", default=sys.executable,
-                   help="interpreter for wsgid (default: this one)")
-    p.add_argument("--time-limit", type=float, default=300,
-                   help="give up (and clean up) after this many seconds (default 300)")
-    p.add_argument("--keep", action="store_true", help="keep the temp folder")
+    common.add_run_args(p, time_limit=300)
     args = p.parse_args(argv)
     names = args.sides.split(",")
     base = tempfile.mkdtemp(prefix="wsgid-bench-files-")
