@@ -22,17 +22,20 @@ pytestmark = [requires_mongrel2, pytest.mark.e2e]
 
 @pytest.fixture
 def file_site(m2_factory, wsgid_factory, tmp_path):
-    """``start(*wsgid_options, **mongrel2_options)``: mongrel2 and wsgid
-    serving tests/apps/django_files.py, whose files are in the folder
-    ``files`` inside mongrel2's chroot; returns (m2, that folder, worker pid)."""
-    def start(*extra, **m2_options):
-        m2 = m2_factory(settings={"download.flow_control": 1}, **m2_options)
+    """``start(*wsgid_options, dispatch="broker", **mongrel2_options)``:
+    mongrel2 (with download flow control for broker dispatch) and wsgid with
+    one worker serving tests/apps/django_files.py, whose files are in the
+    folder ``files`` inside mongrel2's chroot; returns (m2, that folder,
+    worker pid)."""
+    def start(*extra, dispatch="broker", **m2_options):
+        flow_control = {"download.flow_control": 1} if dispatch == "broker" else {}
+        m2 = m2_factory(settings=flow_control, **m2_options)
         files = os.path.join(m2.chroot, "files")
         os.makedirs(files)
         app_path = make_app_folder(str(tmp_path), "django_files.py",
                                    sources={"files_root.py": "ROOT = %r\n" % files})
         wsgid_factory(m2, app_path, "--wsgi-app", "django_files:app", "--workers", "1",
-                      "--dispatch", "broker", *extra)
+                      "--dispatch", dispatch, *extra)
         return m2, files, live_pids(app_path, "worker")[0]
     return start
 
@@ -45,12 +48,21 @@ def test_1gib_file_response_intact_with_flat_worker_rss(file_site):
         got, digest, complete = download(m2, "/files/big.bin")
     assert (got, digest, complete) == (size, expected_digest(size), True)
     assert rss.growth < 10 * 1024, "worker RSS grew by %d KiB" % rss.growth
+    # A HEAD gives the length without reading the file.
+    read_before = bytes_read(worker)
+    status, headers, body = get(m2.url, "/files/big.bin", method="HEAD")
+    assert (status, headers["content-length"], body) == (200, str(size), b"")
+    assert bytes_read(worker) - read_before < 1 << 20
 
 
-def test_sendfile_hand_off_frees_the_worker_at_once(file_site):
+@pytest.mark.parametrize("dispatch", ["broker", "direct"])
+def test_sendfile_hand_off_frees_the_worker_at_once(file_site, dispatch):
     """mongrel2 sends the file: while the client has read only its first
-    block, the one worker answers another request, and it never read the file."""
-    m2, files, worker = file_site("--mongrel2-sendfile", xrequests=[SENDFILE])
+    block, the one worker answers another request, and it never read the
+    file. In direct dispatch too, where a stream this size from the worker
+    would overrun mongrel2 (no flow control there)."""
+    m2, files, worker = file_site("--mongrel2-sendfile", dispatch=dispatch,
+                                  xrequests=[SENDFILE])
     size = 256 << 20
     write_pattern_file(os.path.join(files, "big.bin"), size)
     read_before = bytes_read(worker)

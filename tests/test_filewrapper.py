@@ -123,11 +123,11 @@ class Replies:
         self.handed.append(path)
 
 
-def serve(app, chroot=None, sendfile=False):
+def serve(app, chroot=None, sendfile=False, method="GET"):
     worker = Worker(app, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2", mongrel2_chroot=chroot,
                     mongrel2_sendfile=sendfile)
     worker.replies = Replies()
-    worker.handle(wire.request({"PATH": "/", "METHOD": "GET", "VERSION": "HTTP/1.1",
+    worker.handle(wire.request({"PATH": "/", "METHOD": method, "VERSION": "HTTP/1.1",
                                 "URI": "/", "PATTERN": "/", "host": "localhost"}))
     return worker.replies
 
@@ -177,3 +177,17 @@ def test_worker_sends_a_file_outside_the_chroot_itself(chroot, tmp_path):
     replies = serve(app, str(chroot), sendfile=True)
     assert replies.handed == []
     assert wire.parse_response([s for s in replies.sent if s]).body == b"outside"
+
+
+def test_worker_reads_nothing_for_a_head_of_known_length():
+    class Unread(io.BytesIO):
+        def read(self, size=-1):
+            raise AssertionError("the file was read")
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "1073741824")])
+        return environ["wsgi.file_wrapper"](Unread())
+    replies = serve(app, method="HEAD")
+    head = wire.parse_response(replies.sent, head=True)
+    assert head.get("Content-Length") == "1073741824" and head.raw_body == b""
+    assert len(replies.sent) == 1  # the head only: no close

@@ -300,8 +300,7 @@ class Worker:
             environ = filters.run_pre_request(request, wsgi_environ.build(request, body))
             start_response = filters.wrap_start_response(request, response.start_response)
             result = self.app(environ, start_response)
-            if not (self.mongrel2_sendfile and type(result) is FileWrapper
-                    and self._hand_off(request, result, response)):
+            if not (type(result) is FileWrapper and self._send_file(request, result, response)):
                 try:
                     response.one_block = len(result) == 1 and not response.written
                 except TypeError:
@@ -337,16 +336,23 @@ class Worker:
                                   response.status, response.written)
 
 
-    def _hand_off(self, request, wrapper, response):
-        """Send the head and have mongrel2 send the wrapped file itself
-        (--mongrel2-sendfile): True when done, False when the file does not
-        qualify (see filewrapper.handoff_path) and is to be sent as usual."""
-        path = handoff_path(wrapper, response, self.mongrel2_chroot or "/")
-        if path is None:
-            return False
-        response.written = response.length  # the access log's size; no close for a short body
+    def _send_file(self, request, wrapper, response):
+        """The quick ways with a wsgi.file_wrapper the app returned as it is:
+        a HEAD of known length reads nothing of the file; with
+        --mongrel2-sendfile, the head goes and mongrel2 sends the file itself
+        (when it qualifies, see filewrapper.handoff_path). True when done,
+        False when the file is to be sent as any iterable."""
+        path = None
+        if not (response.no_body and response.length is not None and not response.written):
+            if not self.mongrel2_sendfile:
+                return False
+            path = handoff_path(wrapper, response, self.mongrel2_chroot or "/")
+            if path is None:
+                return False
+        response.written = response.length  # as if sent: the access log's size, no close
         response.finish()
-        self.replies.sendfile(request.sender, request.conn_id, os.fsencode(path))
+        if path is not None:
+            self.replies.sendfile(request.sender, request.conn_id, os.fsencode(path))
         return True
 
 
