@@ -335,7 +335,6 @@ class Worker:
             self.access_log.write(environ, headers.get("URI", headers["PATH"]),
                                   response.status, response.written)
 
-
     def _send_file(self, request, wrapper, response):
         """The quick ways with a wsgi.file_wrapper the app returned as it is:
         a HEAD of known length reads nothing of the file; with

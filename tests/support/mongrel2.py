@@ -9,7 +9,9 @@ into its chroot, in a mount namespace of its own (root only), so the mount
 goes away with the process. wsgid then runs without --mongrel2-chroot.
 
 ``xrequests`` lists extended-reply plugins to load (:data:`SENDFILE`); see
-:data:`TASKMAIN_SHIM` for what Debian's build of them needs.
+:data:`TASKMAIN_SHIM` for what Debian's build of them needs. (The sendfile
+plugin also needs the /static/ Dir route: mongrel2 1.12 reads the block size
+it sends files in only when it creates a Dir.)
 """
 
 import os
