@@ -1,5 +1,5 @@
 """Helpers shared by the benchmark scripts of bench/ (gateway.py, dispatch.py,
-reload.py): wrk, time limits, and what the tests use too, from tests/support/
+reload.py, files.py): wrk, time limits, and what the tests use too, from tests/support/
 (mongrel2, wsgid in the foreground or daemonized, /proc readers, HTTP).
 
 Not a benchmark: the scripts are run as ``python bench/<script>.py``, which
@@ -196,8 +196,14 @@ def add_mode_args(parser):
     """The options reload.py and dispatch.py share."""
     parser.add_argument("--modes", default="direct,broker",
                         help="dispatch modes, in order (default direct,broker)")
+    add_run_args(parser)
+
+
+def add_run_args(parser, time_limit=110):
+    """--python, --time-limit and --keep."""
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter for wsgid (default: this one)")
-    parser.add_argument("--time-limit", type=float, default=110,
-                        help="give up (and clean up) after this many seconds (default 110)")
+    parser.add_argument("--time-limit", type=float, default=time_limit,
+                        help="give up (and clean up) after this many seconds (default %g)"
+                        % time_limit)
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")

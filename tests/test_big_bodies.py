@@ -7,55 +7,16 @@ and the stream ends in a clean close, never a corrupted body."""
 
 import hashlib
 import http.client
-import threading
-import time
 
 import pytest
 
+from tests.support.downloads import PATTERN as BLOCK, PeakRss, download, expected_digest
 from tests.support.marks import requires_mongrel2
 from tests.support.procfs import rss_kib, status_kib
 from tests.support.wsgid import Wsgid, make_app_folder
 from wsgid import appfolder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
-
-BLOCK = bytes(range(256)) * 256  # what e2e_app's /download streams, repeated
-
-
-def expected_digest(size):
-    digest = hashlib.sha256()
-    for start in range(0, size, len(BLOCK)):
-        digest.update(BLOCK[:min(len(BLOCK), size - start)])
-    return digest.hexdigest()
-
-
-def download(m2, size, bytes_per_second=None):
-    """Stream /download?size, hashing as it comes, optionally reading slowly.
-    Returns (bytes received, sha256, whether the body was complete)."""
-    conn = http.client.HTTPConnection("127.0.0.1", m2.http_port, timeout=60)
-    conn.request("GET", "/download?%d" % size)
-    resp = conn.getresponse()
-    digest, got, complete = hashlib.sha256(), 0, True
-    started = time.monotonic()
-    try:
-        while True:
-            block = resp.read(65536)
-            if not block:
-                break
-            digest.update(block)
-            got += len(block)
-            if bytes_per_second:  # a slow reader: stay under the rate
-                ahead = got / bytes_per_second - (time.monotonic() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
-    except http.client.IncompleteRead as exc:
-        digest.update(exc.partial)
-        got += len(exc.partial)
-        complete = False
-    finally:
-        conn.close()
-    return got, digest.hexdigest(), complete and got == size
-
 
 @pytest.fixture
 def broker_fc(m2_factory, tmp_path):
@@ -71,30 +32,18 @@ def broker_fc(m2_factory, tmp_path):
 def test_slow_client_gets_the_whole_stream(broker_fc):
     m2, _ = broker_fc
     size = 20 << 20
-    got, digest, complete = download(m2, size, bytes_per_second=5 << 20)
+    got, digest, complete = download(m2, "/download?%d" % size, bytes_per_second=5 << 20)
     assert (got, digest, complete) == (size, expected_digest(size), True)
 
 
 def test_1gib_download_intact_with_flat_worker_rss(broker_fc):
     m2, proc = broker_fc
     worker = appfolder.pids(proc.app_path, "worker")[0]
-    before = rss_kib(worker)
-    peak = [before]
-    done = threading.Event()
-
-    def sample():
-        while not done.wait(0.05):
-            peak[0] = max(peak[0], rss_kib(worker))
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        size = 1 << 30
-        got, digest, complete = download(m2, size)
-    finally:
-        done.set()
-        sampler.join()
+    size = 1 << 30
+    with PeakRss(worker) as rss:
+        got, digest, complete = download(m2, "/download?%d" % size)
     assert (got, digest, complete) == (size, expected_digest(size), True)
-    assert peak[0] - before < 10 * 1024, "worker RSS grew by %d KiB" % (peak[0] - before)
+    assert rss.growth < 10 * 1024, "worker RSS grew by %d KiB" % rss.growth
 
 
 def test_direct_mode_overrun_ends_in_a_clean_close(m2_factory, wsgid_factory, tmp_path):
@@ -124,7 +73,7 @@ def test_direct_mode_overrun_ends_in_a_clean_close(m2_factory, wsgid_factory, tm
     conn.close()
     expected_prefix = (BLOCK * (len(received) // len(BLOCK) + 1))[:len(received)]
     assert bytes(received) == expected_prefix
-    assert download(m2, 1 << 16) == (1 << 16, expected_digest(1 << 16), True)
+    assert download(m2, "/download?%d" % (1 << 16)) == (1 << 16, expected_digest(1 << 16), True)
     if len(received) == size:
         pytest.skip("the client kept up this time: nothing was dropped")
 

@@ -6,6 +6,7 @@ import sys
 from urllib.parse import unquote_to_bytes
 
 import wsgid
+from wsgid.filewrapper import FileWrapper
 
 SERVER_SOFTWARE = "wsgid/%s" % wsgid.__version__
 DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -69,6 +70,7 @@ _TEMPLATE.update({
     "wsgi.multithread": False,
     "wsgi.multiprocess": True,
     "wsgi.run_once": False,
+    "wsgi.file_wrapper": FileWrapper,
 })
 
 

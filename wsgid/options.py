@@ -183,6 +183,11 @@ SETTINGS = [
     Setting("mongrel2_chroot", ["--mongrel2-chroot"], "str", None,
             "mongrel2's chroot: prefixed to async-upload file paths "
             "(without it they are read as they are: see uploads).", "DIR"),
+    Setting("mongrel2_sendfile", ["--mongrel2-sendfile"], "bool", False,
+            "Hand files the app returns through wsgi.file_wrapper to mongrel2's "
+            "sendfile plugin, which sends them itself: the worker is free at once "
+            "(files inside --mongrel2-chroot only; mongrel2 needs the plugin: see "
+            "responses).", negation="--no-mongrel2-sendfile"),
     Setting("no_daemon", ["--no-daemon"], "bool", False, "Stay in the foreground.",
             section="Processes", negation="--daemon"),
     Setting("stdout", ["--stdout"], "bool", False,

@@ -77,6 +77,15 @@ class Replies:
     def send(self, sender, conn_id, body):
         self.sender(sender, conn_id)(body)
 
+    def sendfile(self, sender, conn_id, path):
+        """Have mongrel2's ``sendfile`` plugin stream the file at ``path`` (bytes,
+        as mongrel2 sees it) to the connection, after what was sent to it: an
+        extended reply (``X`` before the connection id) holding the
+        tnetstring list ``["sendfile", path]``."""
+        items = b"8:sendfile,%d:%s," % (len(path), path)
+        self.outbox.put(message.reply(sender, b"X " + conn_id, b""),
+                        b"%d:%s]" % (len(items), items))
+
     def refuse(self, sender, conn_id, status, version="HTTP/1.1"):
         """An error reply wsgid answers itself, then the connection closed."""
         self.send(sender, conn_id, error_reply(status, version))

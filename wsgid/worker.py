@@ -20,6 +20,7 @@ from wsgid import environ as wsgi_environ
 from wsgid import filters, flowcontrol, loaders, message, proctitle, uploads
 from wsgid.accesslog import AccessLog
 from wsgid.contract import BOOT_ERROR, dump_on_signal, say_ready
+from wsgid.filewrapper import FileWrapper, handoff_path
 from wsgid.flowcontrol import CREDITS
 from wsgid.message import CLOSE, NOTICE_PATH
 from wsgid.replies import ClientGone, Replies
@@ -44,7 +45,7 @@ class Worker:
 
     def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
                  max_requests=0, on_tick=None, on_ready=None, tick=1.0, broker=None,
-                 access_log=None, slot=None, max_rss=0):
+                 access_log=None, slot=None, mongrel2_sendfile=False, max_rss=0):
         self.app = app
         self.recv_spec = recv
         self.send_spec = send
@@ -52,6 +53,7 @@ class Worker:
         self.broker_slot = slot  # shared with the master (wsgid.broker.Slot)
         self.access_log = access_log
         self.mongrel2_chroot = mongrel2_chroot
+        self.mongrel2_sendfile = mongrel2_sendfile  # hand wsgi.file_wrapper files to mongrel2
         self.debug = debug
         self.max_requests = max_requests
         self.max_rss_kib = max_rss * 1024  # getrusage counts KiB
@@ -316,13 +318,14 @@ class Worker:
             environ = filters.run_pre_request(request, wsgi_environ.build(request, body))
             start_response = filters.wrap_start_response(request, response.start_response)
             result = self.app(environ, start_response)
-            try:
-                response.one_block = len(result) == 1 and not response.written
-            except TypeError:
-                pass  # a generator: its length is not known
-            for chunk in result:
-                response.write(chunk)
-            response.finish()
+            if not (type(result) is FileWrapper and self._send_file(request, result, response)):
+                try:
+                    response.one_block = len(result) == 1 and not response.written
+                except TypeError:
+                    pass  # a generator: its length is not known
+                for chunk in result:
+                    response.write(chunk)
+                response.finish()
         except ClientGone:
             log.debug("Client of connection %s went away, response stopped", conn_id)
             response.close = False  # mongrel2 has closed it already
@@ -350,6 +353,25 @@ class Worker:
             self.access_log.write(environ, headers.get("URI", headers["PATH"]),
                                   response.status, response.written)
 
+    def _send_file(self, request, wrapper, response):
+        """The quick ways with a wsgi.file_wrapper the app returned as it is:
+        a HEAD of known length reads nothing of the file; with
+        --mongrel2-sendfile, the head goes and mongrel2 sends the file itself
+        (when it qualifies, see filewrapper.handoff_path). True when done,
+        False when the file is to be sent as any iterable."""
+        path = None
+        if not (response.no_body and response.length is not None and not response.written):
+            if not self.mongrel2_sendfile:
+                return False
+            path = handoff_path(wrapper, response, self.mongrel2_chroot or "/")
+            if path is None:
+                return False
+        response.written = response.length  # as if sent: the access log's size, no close
+        response.finish()
+        if path is not None:
+            self.replies.sendfile(request.sender, request.conn_id, os.fsencode(path))
+        return True
+
 
 def run_worker(options, found, proc, ready_fd):
     """The body of a forked worker (``proc``: the master's record of it):
@@ -371,5 +393,5 @@ def run_worker(options, found, proc, ready_fd):
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
            max_requests, on_tick=proc.heartbeat.beat, broker=proc.broker, slot=proc.slot,
            access_log=access_log, on_ready=lambda: say_ready(ready_fd),
-           max_rss=options.max_rss).run()
+           mongrel2_sendfile=options.mongrel2_sendfile, max_rss=options.max_rss).run()
     return 0

@@ -7,6 +7,7 @@
 - :mod:`tests.support.wire`: raw mongrel2 messages and HTTP responses;
 - :mod:`tests.support.fuzz`: random and hostile messages;
 - :mod:`tests.support.http`: HTTP requests through mongrel2;
+- :mod:`tests.support.downloads`: big downloads, their sha256 and a worker's peak RSS;
 - :mod:`tests.support.procfs`: readings from /proc;
 - :mod:`tests.support.inotify`: who touched a file.
 

@@ -7,6 +7,11 @@ With ``shared_uploads`` (a host folder) mongrel2 writes its upload files
 there, at the same absolute path as on the host: the folder is bind-mounted
 into its chroot, in a mount namespace of its own (root only), so the mount
 goes away with the process. wsgid then runs without --mongrel2-chroot.
+
+``xrequests`` lists extended-reply plugins to load (:data:`SENDFILE`); see
+:data:`TASKMAIN_SHIM` for what Debian's build of them needs. (The sendfile
+plugin also needs the /static/ Dir route: mongrel2 1.12 reads the block size
+it sends files in only when it creates a Dir.)
 """
 
 import os
@@ -15,6 +20,7 @@ import socket
 import subprocess
 import time
 
+SENDFILE = "/usr/lib/mongrel2/filters/sendfile.so"  # Debian's sendfile extended reply
 SERVER_UUID = "f400bf85-4538-4f7a-8908-67e313d515c2"
 SEND_IDENT = "34f9ceee-cd52-4b7f-b197-88bf2f0ec378"
 
@@ -33,7 +39,7 @@ main = Server(
     hosts=[Host(name="localhost", routes={{
         '{route}': app,
         '/static/': Dir(base='{static_base}', index_file='index.html',
-                        default_ctype='text/plain')}})])
+                        default_ctype='text/plain')}})]{xrequests})
 
 settings = {{"server.daemonize": 0, "zeromq.threads": 1,
             "limits.content_length": {content_length},
@@ -41,6 +47,23 @@ settings = {{"server.daemonize": 0, "zeromq.threads": 1,
             "upload.temp_store_mode": "0644"{extra}}}
 servers = [main]
 """
+
+
+# Debian's mongrel2 plugins (the sendfile one) each carry a copy of mongrel2's
+# core, whose libtask main() calls taskmain(): the mongrel2 binary exports no
+# symbol, and the plugins are linked with BIND_NOW, so dlopen() refuses them
+# ("undefined symbol: taskmain"). Preloading a library that defines it (never
+# called) lets them load.
+TASKMAIN_SHIM = "void taskmain(int argc, char **argv) { (void)argc; (void)argv; }\n"
+
+
+def taskmain_shim(folder):
+    """Build the taskmain shim in ``folder`` (needs a C compiler); its path."""
+    source, library = os.path.join(folder, "taskmain.c"), os.path.join(folder, "taskmain.so")
+    with open(source, "w") as f:
+        f.write(TASKMAIN_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", library, source], check=True)
+    return library
 
 
 def free_port():
@@ -84,7 +107,7 @@ def port_open(port):
 
 class Mongrel2:
     def __init__(self, base_dir, protocol="json", content_length=20480, route="/",
-                 settings=None, static_base="static/", shared_uploads=None):
+                 settings=None, static_base="static/", shared_uploads=None, xrequests=()):
         self.base = os.path.abspath(base_dir)
         self.chroot = os.path.join(self.base, "chroot")
         self.protocol = protocol
@@ -93,6 +116,7 @@ class Mongrel2:
         self.settings = settings or {}
         self.static_base = static_base  # the /static/ Dir route's folder, inside the chroot
         self.shared_uploads = shared_uploads and os.path.abspath(shared_uploads)
+        self.xrequests = xrequests  # paths of mongrel2's extended-reply plugins (.so)
         self.http_port, self.send_port, self.recv_port = free_ports(3)
         self.proc = None
 
@@ -123,6 +147,12 @@ class Mongrel2:
             return host_path
         return "/" + os.path.relpath(host_path, self.chroot)
 
+    def _xrequests(self):
+        if not self.xrequests:
+            return ""
+        return ",\n    xrequests=[%s]" % ", ".join(
+            "Xrequest(name='%s', settings={})" % path for path in self.xrequests)
+
     def write_config(self):
         for sub in ("logs", "run", "tmp", "static"):
             os.makedirs(os.path.join(self.chroot, sub), exist_ok=True)
@@ -135,7 +165,8 @@ class Mongrel2:
                              http_port=self.http_port, protocol=self.protocol,
                              content_length=self.content_length, route=self.route,
                              static_base=self.static_base, extra=extra,
-                             upload_dir=self.shared_uploads or "/tmp")
+                             upload_dir=self.shared_uploads or "/tmp",
+                             xrequests=self._xrequests())
         path = os.path.join(self.base, "mongrel2.conf")
         with open(path, "w") as f:
             f.write(conf)
@@ -157,7 +188,8 @@ class Mongrel2:
             command = ["unshare", "--mount", "--propagation", "private", "sh", "-ec",
                        'mount --bind "$0" "$1"; shift; exec "$@"', self.shared_uploads,
                        self.chroot + self.shared_uploads] + command
-        self.proc = subprocess.Popen(command, cwd=self.base,
+        env = dict(os.environ, LD_PRELOAD=taskmain_shim(self.base)) if self.xrequests else None
+        self.proc = subprocess.Popen(command, cwd=self.base, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: self.proc.poll() is not None or port_open(self.http_port), timeout,
                  what="mongrel2 on port %d" % self.http_port)

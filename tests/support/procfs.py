@@ -39,6 +39,11 @@ def rss_kib(pid):
     return status_kib(pid, "VmRSS")
 
 
+def bytes_read(pid):
+    """``rchar`` of /proc/<pid>/io: the bytes ``pid`` has read, files and sockets."""
+    return int(_status_file("/proc/%d/io" % pid)["rchar"])
+
+
 def ids(pid):
     """(uids, gids, groups) of ``pid``: the real/effective/saved/fs ids."""
     fields = status(pid)
