@@ -3,8 +3,16 @@ dispatch modes: a worker in a 3 s request shows busy with its method, path
 and age, the other idle; the requests served rise; answered within 1 s while
 a load runs; the plain output unchanged; several masters each answer."""
 
+import grp
 import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -14,9 +22,10 @@ from tests.support.http import Load, get
 from tests.support.marks import requires_mongrel2
 from tests.support.mongrel2 import wait_for
 from tests.support.procfs import children
-from tests.support.wsgid import forge_pid, live_pids, make_app_folder
+from tests.support.wsgid import Wsgid, forge_pid, live_pids, make_app_folder
 from tests.support.wsgid import run as wsgid
 from tests.test_e2e_process import daemon_wsgid, live_workers
+from wsgid import channel
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
 
@@ -162,10 +171,12 @@ def test_each_live_master_answers(m2_factory, tmp_path):
     for its own worker; a master that is gone is listed, not asked."""
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    first, second = (daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1")
-                     for _ in range(2))
+    # In the foreground: each master is the process started (a daemon's is
+    # found by its pid file, ambiguous here); stop() kills what is left.
+    first, second = (Wsgid(m2, app_path, wsgi_app="e2e_app:app", workers=1,
+                           stop_signal=signal.SIGKILL) for _ in range(2))
     try:
-        first.start(workers=1)
+        first.spawn()
         second.spawn()
         wait_for(lambda: len(live_workers(app_path)) == 2, 20, what="both workers")
         gone = subprocess.Popen(["true"])
@@ -173,8 +184,9 @@ def test_each_live_master_answers(m2_factory, tmp_path):
         forge_pid(app_path, "master", gone.pid)  # as a master killed by SIGKILL leaves
         state = status_json(app_path)
         masters = {m["pid"]: m for m in state["masters"]}
-        live = live_pids(app_path, "master")
-        assert len(live) == 2 and sorted(masters) == sorted(live + [gone.pid])
+        live = sorted([first.master, second.master])
+        assert live_pids(app_path, "master") == live
+        assert sorted(masters) == sorted(live + [gone.pid])
         assert masters[gone.pid] == {"pid": gone.pid, "live": False}
         workers = []
         for pid in live:
@@ -186,3 +198,84 @@ def test_each_live_master_answers(m2_factory, tmp_path):
     finally:
         first.stop()
         second.stop()
+
+
+def _socket_inodes(pid):
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def _listening(inodes):
+    """What of ``inodes`` listens: TCP ports, and unix socket paths ('@'
+    first: abstract)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:
+                    found.append("tcp " + fields[1])
+    with open("/proc/net/unix") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[6] in inodes and fields[3] == "00010000":  # __SO_ACCEPTCON
+                found.append(fields[7] if len(fields) > 7 else "(unnamed)")
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_another_account_cannot_connect(m2_factory):
+    """The channel is a path socket in a 0700 folder of the master's
+    account: another account is refused even when the socket's own mode
+    would let it in; the master listens on no port and no abstract socket."""
+    try:
+        nobody, nogroup = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
+    except KeyError:
+        pytest.skip("no nobody/nogroup on this machine")
+    base = tempfile.mkdtemp(prefix="wsgid-status-")
+    os.chmod(base, 0o755)  # traversable: only the channel's folder may stop nobody
+    d = daemon_wsgid(m2_factory(), make_app_folder(base, "e2e_app.py"),
+                     "--wsgi-app", "e2e_app:app", "--workers", "1", "--dispatch", "broker")
+    try:
+        d.start(workers=1)
+        folder = channel.folder(d.app_path)
+        info = os.stat(folder)
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o700)
+        path = os.path.join(folder, "%d.sock" % d.master)
+        os.chmod(path, 0o777)
+        listening = _listening(_socket_inodes(d.master))
+        assert "%d.sock" % d.master in listening  # bound relative to its folder
+        assert [x for x in listening if x.startswith(("tcp", "@"))] == []
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setgid(nogroup)
+                os.setuid(nobody)
+                with socket.socket(socket.AF_UNIX) as sock:
+                    try:
+                        sock.connect(path)
+                        said = "connected"
+                    except PermissionError:
+                        said = "refused"
+                said += "|" + channel.ask(d.app_path, [d.master])[d.master].get("error", "")
+                os.write(w, said.encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        said = os.read(r, 200).decode()
+        os.close(r)
+        os.waitpid(pid, 0)
+        assert said == "refused|cannot connect: Permission denied"
+        assert "error" not in the_master(status_json(d.app_path))  # its owner is answered
+    finally:
+        d.stop()
+        shutil.rmtree(base, ignore_errors=True)
