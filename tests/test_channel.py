@@ -13,14 +13,8 @@ import time
 import pytest
 
 from tests.support.wsgid import silent_master
+from tests.test_cli import app  # noqa: F401 (the fixture: a fresh app folder)
 from wsgid import appfolder, channel
-
-
-@pytest.fixture
-def app(tmp_path):
-    path = str(tmp_path / "app")
-    appfolder.create(path)
-    return path
 
 
 class Answering:

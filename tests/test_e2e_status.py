@@ -21,7 +21,7 @@ import pytest
 from tests.support.http import Load, get
 from tests.support.marks import requires_mongrel2
 from tests.support.mongrel2 import wait_for
-from tests.support.procfs import children
+from tests.support.procfs import children, listening_sockets
 from tests.support.wsgid import Wsgid, forge_pid, live_pids, make_app_folder
 from tests.support.wsgid import run as wsgid
 from tests.test_e2e_process import daemon_wsgid, live_workers
@@ -200,36 +200,6 @@ def test_each_live_master_answers(m2_factory, tmp_path):
         second.stop()
 
 
-def _socket_inodes(pid):
-    inodes = set()
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    return inodes
-
-
-def _listening(inodes):
-    """What of ``inodes`` listens: TCP ports, and unix socket paths ('@'
-    first: abstract)."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                if fields[3] == "0A" and fields[9] in inodes:
-                    found.append("tcp " + fields[1])
-    with open("/proc/net/unix") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if fields[6] in inodes and fields[3] == "00010000":  # __SO_ACCEPTCON
-                found.append(fields[7] if len(fields) > 7 else "(unnamed)")
-    return found
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 def test_another_account_cannot_connect(m2_factory):
     """The channel is a path socket in a 0700 folder of the master's
@@ -250,9 +220,9 @@ def test_another_account_cannot_connect(m2_factory):
         assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o700)
         path = os.path.join(folder, "%d.sock" % d.master)
         os.chmod(path, 0o777)
-        listening = _listening(_socket_inodes(d.master))
-        assert "%d.sock" % d.master in listening  # bound relative to its folder
-        assert [x for x in listening if x.startswith(("tcp", "@"))] == []
+        listening = listening_sockets(d.master)
+        assert ("unix", "%d.sock" % d.master) in listening  # bound relative to its folder
+        assert [x for x in listening if x[0] != "unix" or x[1].startswith("@")] == []
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:

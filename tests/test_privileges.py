@@ -23,7 +23,7 @@ from tests.support import ROOT
 from tests.support.http import get
 from tests.support.marks import requires_mongrel2
 from tests.support.mongrel2 import wait_for
-from tests.support.procfs import ids
+from tests.support.procfs import ids, listening_sockets
 from tests.support.wsgid import Wsgid, wsgid_command
 from wsgid import appfolder
 
@@ -362,32 +362,6 @@ def test_commands_signal_no_process_a_forged_pid_file_names(m2_factory, base, no
             proc.wait()
 
 
-def listening_sockets(pid):
-    """What ``pid`` listens on: ``[("tcp", port)]`` and ``[("unix", path)]``,
-    from the kernel's socket tables matched to the process's descriptors."""
-    inodes = set()
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = []
-    for table in ("tcp", "tcp6", "udp", "udp6"):
-        with open("/proc/%d/net/%s" % (pid, table)) as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                if fields[9] in inodes and fields[3] in ("0A", "07"):  # LISTEN, or UDP bound
-                    found.append((table, int(fields[1].split(":")[1], 16)))
-    with open("/proc/%d/net/unix" % pid) as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if fields[6] in inodes and len(fields) > 7 and fields[3] == "00010000":
-                found.append(("unix", fields[7]))  # __SO_ACCEPTCON: a listener
-    return found
-
-
 def test_broker_hands_no_request_to_a_stranger(m2_factory, base, nobody):
     """In broker dispatch, another local account connects to whatever the
     master listens on and says READY like a worker: it cannot connect, and
@@ -398,8 +372,9 @@ def test_broker_hands_no_request_to_a_stranger(m2_factory, base, nobody):
                                   "--dispatch", "broker")
     try:
         listening = listening_sockets(w.proc.pid)
-        assert [kind for kind, _ in listening] == ["unix"], listening
-        path = listening[0][1]
+        assert [kind for kind, _ in listening] == ["unix", "unix"], listening
+        # The broker's; the other is the status channel's (tests/test_e2e_status.py).
+        (path,) = [path for _, path in listening if path != "%d.sock" % w.proc.pid]
         report_r, report_w = os.pipe()
         done_r, done_w = os.pipe()
         child = os.fork()

@@ -87,8 +87,9 @@ def describe(pid, score, started, now, retiring=False):
     """The state of worker ``pid`` as ``wsgid status`` shows it; ``started``
     and ``now`` on ``time.monotonic``."""
     served, since, method, path = score.read()
-    state = {"pid": pid, "state": "busy" if since else "idle", "served": served,
-             "rss": rss(pid), "uptime": round(now - started, 1), "retiring": retiring}
+    state = {"pid": pid, "state": "busy" if since else "idle"}
     if since:
         state.update(method=method, path=path, age=round(max(0.0, now - since), 3))
+    state.update(served=served, rss=rss(pid), uptime=round(now - started, 1),
+                 retiring=retiring)
     return state
