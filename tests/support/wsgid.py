@@ -77,11 +77,12 @@ def _env():
     return dict(os.environ, PYTHONPATH=ROOT)
 
 
-def run(*args, check=True, python=sys.executable, timeout=30):
+def run(*args, check=True, python=sys.executable, timeout=30, prefix=()):
     """``wsgid ARGS`` (start, reload, status, stop...), waited for; with
-    ``check`` a non-zero exit raises AssertionError with its output."""
-    proc = subprocess.run(wsgid_command(*args, python=python), cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=_env())
+    ``check`` a non-zero exit raises AssertionError with its output.
+    ``prefix`` runs it through another command, as for :class:`Wsgid`."""
+    proc = subprocess.run(list(prefix) + wsgid_command(*args, python=python), cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=_env())
     if check and proc.returncode != 0:
         raise AssertionError("wsgid %s failed: %s%s" % (args, proc.stdout, proc.stderr))
     return proc
