@@ -168,6 +168,32 @@ def test_verbose_adds_lines_after_the_unchanged_three(served, tmp_path):
         slow.thread.join(10)
 
 
+def test_the_502_a_broker_answers_are_counted(m2_factory, tmp_path):
+    """status names the worker busy in a request; killed, its client gets
+    the master's 502, which status then counts."""
+    m2 = m2_factory()
+    d = daemon_wsgid(m2, make_app_folder(str(tmp_path), "e2e_app.py"), "--wsgi-app",
+                     "e2e_app:app", "--workers", "2", "--dispatch", "broker")
+    try:
+        d.start(workers=2)
+        mark = tmp_path / "in-hand"
+        result = {}
+        client = threading.Thread(target=lambda: result.update(
+            r=get(m2.url, "/sleep?30&%s" % mark, timeout=20)))
+        client.start()
+        wait_for(mark.exists, 10, what="the request in hand")
+        (busy,) = [w for w in the_master(status_json(d.app_path))["workers"]
+                   if w["state"] == "busy"]
+        os.kill(busy["pid"], signal.SIGKILL)
+        client.join(20)
+        assert result["r"][0] == 502
+        master = the_master(status_json(d.app_path))
+        assert (master["answered_502"], master["answered_503"]) == (1, 0)
+        assert busy["pid"] not in by_pid(master)
+    finally:
+        d.stop()
+
+
 def test_each_live_master_answers(m2_factory, tmp_path):
     """Two masters on one app folder (one worker each): both answer, each
     for its own worker; a master that is gone is listed, not asked."""

@@ -73,7 +73,7 @@ class Listener:
         """In the folder: check it is ours and private, clear the sockets of
         masters that are gone (a master killed by SIGKILL leaves its own),
         bind."""
-        info = os.lstat(".")
+        info = os.stat(".")
         if info.st_uid != os.geteuid():
             raise PermissionError("%s belongs to uid %d" % (self.path, info.st_uid))
         if stat.S_IMODE(info.st_mode) != 0o700:

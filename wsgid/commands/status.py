@@ -36,7 +36,8 @@ def run(given):
     if given.get("json"):
         print(json.dumps({
             "status": "Running" if running else "Stopped",
-            "masters": [{"pid": pid, "live": alive, **answers.get(pid, {})} for pid, alive in masters],
+            "masters": [{"pid": pid, "live": alive, **answers.get(pid, {})}
+                        for pid, alive in masters],
             "worker_pids": [{"pid": pid, "live": alive} for pid, alive in workers],
         }, indent=2))
         return 0
