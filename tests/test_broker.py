@@ -151,6 +151,7 @@ def test_dead_worker_in_hand_gets_502_unstarted_go_elsewhere(rig):
     assert replies[0].startswith(SENDER + b" 1:2, HTTP/1.1 502 Bad Gateway\r\n")
     assert replies[1] == SENDER + b" 1:2, "  # and closed
     assert [m.split(b" ")[1] for m in rig.got(102)] == [b"3"]
+    assert rig.broker.status() == {"waiting": 0, "answered_502": 1, "answered_503": 0}
 
 
 def test_dead_worker_whose_answer_had_begun_gets_a_close(rig):
@@ -160,6 +161,7 @@ def test_dead_worker_whose_answer_had_begun_gets_a_close(rig):
     slot.write(Slot.HEAD, 1)
     rig.broker.worker_gone(101)
     assert rig.replies(1) == [SENDER + b" 1:1, "]
+    assert rig.broker.status()["answered_502"] == 0  # a close is no 502
 
 
 def test_disconnect_drops_waiting_requests_and_reaches_the_worker(rig):
@@ -186,7 +188,9 @@ def test_bye_is_acknowledged_and_ends_the_work(rig):
 
 def test_stop_taking_answers_503_to_what_waits(rig):
     rig.feed(req(7))
+    assert rig.broker.status() == {"waiting": 1, "answered_502": 0, "answered_503": 0}
     rig.broker.stop_taking()
+    assert rig.broker.status() == {"waiting": 0, "answered_502": 0, "answered_503": 1}
     replies = rig.replies(2)
     assert replies[0].startswith(SENDER + b" 1:7, HTTP/1.1 503 Service Unavailable\r\n")
     assert replies[1] == SENDER + b" 1:7, "

@@ -14,14 +14,16 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
 import wsgid
 from wsgid import appfolder, cli, options as opts
+from wsgid.commands import status as status_command
 from tests.support import ROOT
 from tests.support.mongrel2 import wait_for
-from tests.support.wsgid import forge_pid
+from tests.support.wsgid import forge_pid, silent_master
 
 MAX_PID = 2 ** 31 - 1
 GOOD = ["--recv", "tcp://127.0.0.1:5999", "--send", "tcp://127.0.0.1:5998"]
@@ -356,7 +358,7 @@ def test_config_saves_repeated_loader_dirs_as_a_list(app, wsgid_main):
 
 def test_config_does_not_save_send_signal(app, wsgid_main):
     assert wsgid_main("config", "--app-path", app, "--workers", "2",
-                      "--send-signal", "9")[0] == 0
+                      "--send-signal", "9", "--verbose", "--json")[0] == 0
     assert opts.read_json(app) == {"workers": 2}
 
 
@@ -546,6 +548,70 @@ def test_status_does_not_follow_a_pid_file_link(app, children, tmp_path, wsgid_m
                appfolder.pid_path(app, appfolder.MASTER, holder.pid))
     status, out, _ = wsgid_main("status", "--app-path", app)
     assert out.splitlines()[1] == "Master pid(s): %d(dead)" % holder.pid
+
+
+@pytest.mark.parametrize("flag", ["--verbose", "--json"])
+def test_status_flags_ask_no_dead_master(app, children, flag, wsgid_main):
+    stale = children.stale_pid()
+    forge_pid(app, appfolder.MASTER, stale)
+    worker = children.holder(app, appfolder.WORKER).pid
+    status, out, err = wsgid_main("status", "--app-path", app, flag)
+    assert (status, err) == (0, "")
+    if flag == "--verbose":
+        assert out == ("Status: Running\nMaster pid(s): %d(dead)\nWorker pid(s): %d\n"
+                       % (stale, worker))
+    else:
+        assert json.loads(out) == {"status": "Running",
+                                   "masters": [{"pid": stale, "live": False}],
+                                   "worker_pids": [{"pid": worker, "live": True}]}
+
+
+def test_status_verbose_notes_a_master_without_channel(app, children, wsgid_main):
+    master = children.holder(app, appfolder.MASTER).pid
+    status, out, _ = wsgid_main("status", "--app-path", app, "--verbose")
+    assert status == 0
+    assert out.splitlines() == [
+        "Status: Stopped", "Master pid(s): %d" % master, "Worker pid(s): ",
+        "Master %d: cannot connect: No such file or directory; only its pid files are known"
+        % master]
+
+
+def test_status_verbose_notes_a_master_that_does_not_answer(app, wsgid_main):
+    with silent_master(app) as master:
+        t0 = time.monotonic()
+        status, out, _ = wsgid_main("status", "--app-path", app, "--verbose")
+        assert 1.0 <= time.monotonic() - t0 < 2.0
+        json_out = json.loads(wsgid_main("status", "--app-path", app, "--json")[1])
+    assert status == 0
+    assert out.splitlines() == [
+        "Status: Stopped", "Master pid(s): %d" % master, "Worker pid(s): ",
+        "Master %d: no answer within 1 s; only its pid files are known" % master]
+    assert json_out["masters"] == [{"pid": master, "live": True,
+                                    "error": "no answer within 1 s"}]
+
+
+def test_status_verbose_lines():
+    state = {"pid": 10, "dispatch": "broker", "waiting": 3, "answered_502": 1,
+             "answered_503": 0, "workers": [
+                 {"pid": 11, "state": "busy", "method": "POST", "path": "/upload",
+                  "age": 2.345, "served": 7, "rss": 31457280, "uptime": 7384.2,
+                  "retiring": False},
+                 {"pid": 12, "state": "idle", "served": 0, "rss": None, "uptime": 5.0,
+                  "retiring": True}]}
+    assert status_command.describe(10, state) == [
+        "Master 10: broker dispatch, 3 request(s) waiting, answered 502: 1, 503: 0",
+        "  Worker 11: busy 2.3s on POST /upload; 7 served, RSS 30.0 MiB, up 2h03m",
+        "  Worker 12: idle; 0 served, RSS ?, up 5s (retiring)"]
+    state.update(dispatch="direct", waiting=None, answered_502=0, workers=[])
+    assert status_command.describe(10, state) == [
+        "Master 10: direct dispatch, requests waiting: n/a, answered 502: 0, 503: 0"]
+
+
+@pytest.mark.parametrize("seconds, shown", [(0, "0s"), (59.9, "59s"), (60, "1m00s"),
+                                            (3599, "59m59s"), (3600, "1h00m"),
+                                            (86399, "23h59m"), (90061, "1d01h")])
+def test_status_durations(seconds, shown):
+    assert status_command.duration(seconds) == shown
 
 
 # ---------------------------------------------------------------- stop / restart / reload

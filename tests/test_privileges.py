@@ -6,6 +6,7 @@ traversable /tmp folder (pytest's tmp_path lives in a 0700 folder).
 """
 
 import grp
+import json
 import os
 import pwd
 import shutil
@@ -23,8 +24,9 @@ from tests.support import ROOT
 from tests.support.http import get
 from tests.support.marks import requires_mongrel2
 from tests.support.mongrel2 import wait_for
-from tests.support.procfs import ids
+from tests.support.procfs import ids, listening_sockets
 from tests.support.wsgid import Wsgid, wsgid_command
+from tests.support.wsgid import run as wsgid_run
 from wsgid import appfolder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e,
@@ -137,14 +139,29 @@ def _serve_and_check(m2, app_path, prefix, owner, *extra):
         raise
 
 
+def live_state(prefix, app_path, master, owner):
+    """``wsgid status --json`` run as root (it becomes the owner): the
+    master's answer, checked to come through the owner's private folder."""
+    info = os.stat(os.path.join(app_path, "pid", "status"))
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (*owner, 0o700)
+    (state,) = json.loads(wsgid_run("status", "--app-path", app_path, "--json",
+                                    prefix=prefix).stdout)["masters"]
+    assert state["pid"] == master and "error" not in state, state
+    return state
+
+
 def test_root_start_drops_to_app_folder_owner(m2_factory, base, nobody):
     m2 = m2_factory()
     app_path = make_app(base, nobody)
-    w, workers = _serve_and_check(m2, app_path, interpreter_prefix(base, nobody[0]), nobody)
+    prefix = interpreter_prefix(base, nobody[0])
+    w, workers = _serve_and_check(m2, app_path, prefix, nobody)
     try:
         assert "Running as uid=%d gid=%d" % nobody in w.output()
         for pid in [w.proc.pid] + workers:
             assert os.readlink("/proc/%d/root" % pid) == "/"
+        state = live_state(prefix, app_path, w.proc.pid, nobody)
+        assert sorted(worker["pid"] for worker in state["workers"]) == sorted(workers)
+        assert all(worker["rss"] > 0 for worker in state["workers"])
         # A worker replaced later runs as the owner too.
         os.kill(workers[0], signal.SIGKILL)
         after = wait_for(lambda: len(w.workers()) == 2 and workers[0] not in w.workers()
@@ -167,12 +184,16 @@ def test_root_start_with_fresh_app_folder(m2_factory, base, nobody):
 def test_chroot_workers_rooted_in_app_folder(m2_factory, base, nobody):
     m2 = m2_factory()
     app_path = make_app(base, nobody)
-    w, workers = _serve_and_check(m2, app_path, interpreter_prefix(base, nobody[0]), nobody,
-                                  "--chroot")
+    prefix = interpreter_prefix(base, nobody[0])
+    w, workers = _serve_and_check(m2, app_path, prefix, nobody, "--chroot")
     try:
         for pid in [w.proc.pid] + workers:
             assert os.readlink("/proc/%d/root" % pid) == app_path
         assert appfolder.pids(app_path, "master") == [w.proc.pid]
+        # The status socket is in the chroot's pid/ too; no /proc there: no RSS.
+        state = live_state(prefix, app_path, w.proc.pid, nobody)
+        assert sorted(worker["pid"] for worker in state["workers"]) == sorted(workers)
+        assert [worker["rss"] for worker in state["workers"]] == [None, None]
     finally:
         w.stop()
 
@@ -362,32 +383,6 @@ def test_commands_signal_no_process_a_forged_pid_file_names(m2_factory, base, no
             proc.wait()
 
 
-def listening_sockets(pid):
-    """What ``pid`` listens on: ``[("tcp", port)]`` and ``[("unix", path)]``,
-    from the kernel's socket tables matched to the process's descriptors."""
-    inodes = set()
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = []
-    for table in ("tcp", "tcp6", "udp", "udp6"):
-        with open("/proc/%d/net/%s" % (pid, table)) as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                if fields[9] in inodes and fields[3] in ("0A", "07"):  # LISTEN, or UDP bound
-                    found.append((table, int(fields[1].split(":")[1], 16)))
-    with open("/proc/%d/net/unix" % pid) as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if fields[6] in inodes and len(fields) > 7 and fields[3] == "00010000":
-                found.append(("unix", fields[7]))  # __SO_ACCEPTCON: a listener
-    return found
-
-
 def test_broker_hands_no_request_to_a_stranger(m2_factory, base, nobody):
     """In broker dispatch, another local account connects to whatever the
     master listens on and says READY like a worker: it cannot connect, and
@@ -398,8 +393,9 @@ def test_broker_hands_no_request_to_a_stranger(m2_factory, base, nobody):
                                   "--dispatch", "broker")
     try:
         listening = listening_sockets(w.proc.pid)
-        assert [kind for kind, _ in listening] == ["unix"], listening
-        path = listening[0][1]
+        assert [kind for kind, _ in listening] == ["unix", "unix"], listening
+        # The broker's; the other is the status channel's (tests/test_e2e_status.py).
+        (path,) = [path for _, path in listening if path != "%d.sock" % w.proc.pid]
         report_r, report_w = os.pipe()
         done_r, done_w = os.pipe()
         child = os.fork()

@@ -132,6 +132,7 @@ class Broker:
         self.serving = {}                  # conn id -> identity of the worker sent its last request
         self.taking = True
         self._turn = 0                     # which worker the next dispatch looks at first
+        self.answered = {502: 0, 503: 0}   # what the master answered itself, by status
         for sock in (self.pull, self.pub, self.router):
             sock.setsockopt(zmq.LINGER, 1000)
 
@@ -187,6 +188,12 @@ class Broker:
         """True while requests wait here for room at a worker: the master
         then looks again (:meth:`handle`) every millisecond."""
         return bool(self.pending) and self.taking
+
+    def status(self):
+        """For ``wsgid status``: the requests waiting here, the 502 and 503
+        the master answered."""
+        return {"waiting": len(self.pending), "answered_502": self.answered[502],
+                "answered_503": self.answered[503]}
 
     def _dispatch(self):
         """Hand out what waits: each request to the worker with the most
@@ -298,6 +305,7 @@ class Broker:
         sender, conn_id = message.envelope(data)
         log.warning("Worker %d died serving connection %s: answered 502",
                     pid, conn_id.decode("latin-1"))
+        self.answered[502] += 1
         self.pub.send(message.reply(sender, conn_id, error_reply("502 Bad Gateway")))
         self.pub.send(message.reply(sender, conn_id, message.CLOSE))
 
@@ -316,6 +324,7 @@ class Broker:
         while self.pending:
             sender, conn_id = message.envelope(self.pending.popleft())
             if conn_id is not None:
+                self.answered[503] += 1
                 self.pub.send(message.reply(sender, conn_id,
                                             error_reply("503 Service Unavailable")))
                 self.pub.send(message.reply(sender, conn_id, message.CLOSE))

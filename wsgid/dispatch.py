@@ -25,6 +25,10 @@ class Direct:
     def waiting(self):
         return False
 
+    def status(self):
+        """No requests wait in the master; it answers none itself."""
+        return {"waiting": None, "answered_502": 0, "answered_503": 0}
+
     def retire(self, pid):
         pass
 

@@ -4,7 +4,9 @@ TERM: graceful stop (workers finish the request in hand). INT/QUIT: fast
 stop. HUP: graceful reload (new workers first, then the old ones retired).
 TTIN/TTOU: one worker more/less. A worker silent for longer than
 ``--timeout`` is killed and replaced; one that keeps dying at start-up is
-replaced with growing back-off.
+replaced with growing back-off. ``wsgid status --verbose`` is answered
+from the loop too (:mod:`wsgid.channel`), from what the workers write in
+memory shared with the master (:mod:`wsgid.scoreboard`).
 """
 
 import errno
@@ -16,7 +18,7 @@ import time
 
 import zmq
 
-from wsgid import appfolder, dispatch, notify, proctitle
+from wsgid import appfolder, channel, dispatch, notify, proctitle, scoreboard
 from wsgid.contract import BOOT_ERROR, DUMP, DUMP_GRACE, Heartbeat, ready_pids
 
 log = logging.getLogger("wsgid")
@@ -37,6 +39,7 @@ class WorkerProc:
         self.retiring = False
         self.kill_at = 0.0              # stuck: SIGKILL then, once its traceback is out
         self.slot = None                # broker dispatch: counters shared with the worker
+        self.score = scoreboard.Score()  # what it is doing, shared with it
 
 
 
@@ -59,6 +62,7 @@ class Master:
         self.spawned = 0
         self._reload_pending = False
         self.notified_ready = False   # systemd told we serve (again)
+        self.channel = None           # wsgid status --verbose asks here
 
     # -- set-up ------------------------------------------------------------------
     def run(self):
@@ -81,12 +85,21 @@ class Master:
         self.dispatcher = dispatch.create(self.options, self.app_path)
         for sock in self.dispatcher.sockets:
             self.poller.register(sock, zmq.POLLIN)
+        try:
+            self.channel = channel.Listener(self.app_path, self.pid)
+            self.poller.register(self.channel.fileno(), zmq.POLLIN)
+        except OSError as exc:
+            self.channel = None
+            log.warning("No status channel in %s (wsgid status --verbose will not be "
+                        "answered): %s", channel.folder(self.app_path), exc)
         log.info("Master process started (%d workers, %s dispatch)",
                  self.num_workers, self.options.dispatch)
         try:
             self._manage()
             self._loop()
         finally:
+            if self.channel is not None:
+                self.channel.close()
             self.dispatcher.close()
             appfolder.remove_pid(self.app_path, appfolder.MASTER, self.pid)
             os.close(self.pid_fd)
@@ -140,7 +153,19 @@ class Master:
         if self.wake_r in events:
             self._drain(self.wake_r)
         self.dispatcher.handle(events)
+        if self.channel is not None and self.channel.fileno() in events:
+            self.channel.answer(self.state)
         return events
+
+    def state(self):
+        """What ``wsgid status --verbose`` shows of this master and its
+        workers (read from their scores: no worker is asked)."""
+        now = time.monotonic()
+        state = {"pid": self.pid, "dispatch": self.options.dispatch}
+        state.update(self.dispatcher.status())
+        state["workers"] = [scoreboard.describe(w.pid, w.score, w.started, now, w.retiring)
+                            for _, w in sorted(self.workers.items())]
+        return state
 
     @staticmethod
     def _drain(fd):
@@ -231,8 +256,11 @@ class Master:
                 signal.signal(getattr(signal, "SIG" + name), signal.SIG_DFL)
             for fd in (self.wake_r, self.wake_w, self.ready_r, self.pid_fd):
                 os.close(fd)
+            if self.channel is not None:
+                self.channel.forget()
             for other in self.workers.values():
                 other.heartbeat.close()
+                other.score.close()
                 if other.slot is not None:
                     other.slot.close()
             try:
@@ -265,6 +293,7 @@ class Master:
             if worker is None:
                 continue
             worker.heartbeat.close()
+            worker.score.close()
             code = os.waitstatus_to_exitcode(status)
             if worker.retiring or self.stopping:
                 log.info("Worker %d exited", pid)

@@ -200,6 +200,13 @@ SETTINGS = [
             section="Logging", negation="--no-debug"),
     Setting("send_signal", ["--send-signal"], "int", 15,
             "Signal number that stop and restart send.", "N", saved=False, section="Commands"),
+    Setting("verbose", ["--verbose"], "bool", False,
+            "status: after its three lines, what each running master says of itself "
+            "and of each worker (idle or busy with which request, requests served, "
+            "memory, uptime).", saved=False, section="Commands"),
+    Setting("json", ["--json"], "bool", False,
+            "status: all of it as one JSON object, for scripts.", saved=False,
+            section="Commands"),
     Setting("envs", [], "dict", {}, "Environment variables set in every worker before "
             "the application loads (wsgid.json only).", section="Loading"),
 ]

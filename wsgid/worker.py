@@ -25,6 +25,7 @@ from wsgid.flowcontrol import CREDITS
 from wsgid.message import CLOSE, NOTICE_PATH
 from wsgid.replies import ClientGone, Replies
 from wsgid.response import Response, error_reply
+from wsgid.scoreboard import Score
 from wsgid.sources import BrokerSource, DirectSource
 from wsgid.uploads import DONE as UPLOAD_DONE, START as UPLOAD_START
 
@@ -40,17 +41,19 @@ class Worker:
     broker when ``broker`` is its address; replies go to ``send``.
     ``on_tick`` is called at least every ``tick`` seconds and after each
     request (the master's heartbeat hangs on it); ``on_ready`` once, when
-    requests start to be taken.
+    requests start to be taken. ``score`` (a :class:`wsgid.scoreboard.Score`
+    the master reads) says which request is in hand.
     """
 
     def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
                  max_requests=0, on_tick=None, on_ready=None, tick=1.0, broker=None,
-                 access_log=None, slot=None, mongrel2_sendfile=False, max_rss=0):
+                 access_log=None, slot=None, mongrel2_sendfile=False, max_rss=0, score=None):
         self.app = app
         self.recv_spec = recv
         self.send_spec = send
         self.broker_spec = broker
         self.broker_slot = slot  # shared with the master (wsgid.broker.Slot)
+        self.score = score if score is not None else Score()
         self.access_log = access_log
         self.mongrel2_chroot = mongrel2_chroot
         self.mongrel2_sendfile = mongrel2_sendfile  # hand wsgi.file_wrapper files to mongrel2
@@ -170,6 +173,10 @@ class Worker:
             work = request.path != NOTICE_PATH
         if work:
             self.requests += 1
+            if request is None:
+                self.score.begin("", b"")
+            else:
+                self.score.begin(request.headers["METHOD"], request.path)
             if self.max_requests and self.requests >= self.max_requests and self.alive:
                 log.info("Worker reached %d requests, exiting to be replaced", self.requests)
                 self.alive = False
@@ -179,6 +186,7 @@ class Worker:
         if request is not None:
             self.dispatch(request)
         if work:
+            self.score.end()
             self.source.done(self.replies.outbox)
             if self.max_rss_kib and self.alive:
                 self._check_memory()
@@ -392,6 +400,6 @@ def run_worker(options, found, proc, ready_fd):
     access_log = AccessLog(options.access_log) if options.access_log else None
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
            max_requests, on_tick=proc.heartbeat.beat, broker=proc.broker, slot=proc.slot,
-           access_log=access_log, on_ready=lambda: say_ready(ready_fd),
+           score=proc.score, access_log=access_log, on_ready=lambda: say_ready(ready_fd),
            mongrel2_sendfile=options.mongrel2_sendfile, max_rss=options.max_rss).run()
     return 0

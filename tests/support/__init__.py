@@ -2,7 +2,8 @@
 
 - :mod:`tests.support.mongrel2`: a real mongrel2 on loopback, ports, ``wait_for``;
 - :mod:`tests.support.wsgid`: app folders, the ``wsgid`` command and :class:`Wsgid`,
-  the one way to start it (foreground, daemonized, behind mongrel2 or a peer);
+  the one way to start it (foreground, daemonized, behind mongrel2 or a peer), and a
+  master that does not answer ``status --verbose``;
 - :mod:`tests.support.peer`: the test playing mongrel2 over ZeroMQ;
 - :mod:`tests.support.wire`: raw mongrel2 messages and HTTP responses;
 - :mod:`tests.support.fuzz`: random and hostile messages;

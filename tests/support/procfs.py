@@ -1,5 +1,5 @@
 """Readings from /proc: is a process alive, its status fields, open files,
-children and CPU time."""
+children, CPU time and listening sockets."""
 
 import glob
 import os
@@ -104,3 +104,29 @@ def machine_cpu():
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
     total = sum(fields[:8])  # guest time is already in user
     return total - idle, total
+
+
+def listening_sockets(pid):
+    """What ``pid`` listens on: ``[("tcp", port)]`` and ``[("unix", path)]``,
+    from the kernel's socket tables matched to the process's descriptors."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        with open("/proc/%d/net/%s" % (pid, table)) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes and fields[3] in ("0A", "07"):  # LISTEN, or UDP bound
+                    found.append((table, int(fields[1].split(":")[1], 16)))
+    with open("/proc/%d/net/unix" % pid) as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[6] in inodes and len(fields) > 7 and fields[3] == "00010000":
+                found.append(("unix", fields[7]))  # __SO_ACCEPTCON: a listener
+    return found

@@ -1,6 +1,7 @@
 """wsgid for the tests and the benchmarks: app folders, the ``wsgid``
 command, and :class:`Wsgid`, the one way to start it."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -11,7 +12,7 @@ from tests.support import APPS, ROOT
 from tests.support.http import get
 from tests.support.mongrel2 import wait_for
 from tests.support.procfs import alive, children
-from wsgid import appfolder
+from wsgid import appfolder, channel
 
 
 def make_app_folder(base, *modules, name="appfolder", sources=None, folders=()):
@@ -40,6 +41,33 @@ def forge_pid(app_path, kind, pid):
         f.write("%d\n" % pid)
 
 
+@contextlib.contextmanager
+def silent_master(app_path):
+    """A master that does not answer ``wsgid status --verbose``: a forked
+    process that claims its master pid file and listens on the status
+    channel, but never answers; yields its pid."""
+    ready_r, ready_w = os.pipe()
+    stop_r, stop_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            appfolder.claim(app_path, appfolder.MASTER)
+            listener = channel.Listener(app_path, os.getpid())
+            os.write(ready_w, b"x")
+            os.read(stop_r, 1)
+            listener.close()
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready_r, 1) == b"x"
+        yield pid
+    finally:
+        os.write(stop_w, b"x")
+        os.waitpid(pid, 0)
+        for fd in (ready_r, ready_w, stop_r, stop_w):
+            os.close(fd)
+
+
 def wsgid_command(*args, python=sys.executable):
     return [python, "-m", "wsgid", *args]
 
@@ -49,11 +77,12 @@ def _env():
     return dict(os.environ, PYTHONPATH=ROOT)
 
 
-def run(*args, check=True, python=sys.executable, timeout=30):
+def run(*args, check=True, python=sys.executable, timeout=30, prefix=()):
     """``wsgid ARGS`` (start, reload, status, stop...), waited for; with
-    ``check`` a non-zero exit raises AssertionError with its output."""
-    proc = subprocess.run(wsgid_command(*args, python=python), cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=_env())
+    ``check`` a non-zero exit raises AssertionError with its output.
+    ``prefix`` runs it through another command, as for :class:`Wsgid`."""
+    proc = subprocess.run(list(prefix) + wsgid_command(*args, python=python), cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=_env())
     if check and proc.returncode != 0:
         raise AssertionError("wsgid %s failed: %s%s" % (args, proc.stdout, proc.stderr))
     return proc

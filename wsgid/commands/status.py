@@ -8,9 +8,16 @@
 file whose process is gone, or that names a process not holding the file's
 lock (a forged file, a reused pid), is marked ``(dead)`` (masters too). An empty list
 leaves nothing after the ``": "``. Read only: no pid file is removed.
+
+``--verbose`` adds what each live master answers over its private channel
+(:mod:`wsgid.channel`), one line for it and one per worker; ``--json``
+prints all of it as one JSON object instead. A master that does not answer
+within a second gets a one-line note; the exit status stays 0.
 """
 
-from wsgid import appfolder
+import json
+
+from wsgid import appfolder, channel
 from wsgid.commands import enter_app_folder
 
 
@@ -23,7 +30,56 @@ def run(given):
     masters = appfolder.states(app_path, appfolder.MASTER)
     workers = appfolder.states(app_path, appfolder.WORKER)
     running = any(alive for _, alive in workers)
+    answers = {}
+    if given.get("verbose") or given.get("json"):
+        answers = channel.ask(app_path, [pid for pid, alive in masters if alive])
+    if given.get("json"):
+        print(json.dumps({
+            "status": "Running" if running else "Stopped",
+            "masters": [{"pid": pid, "live": alive, **answers.get(pid, {})}
+                        for pid, alive in masters],
+            "worker_pids": [{"pid": pid, "live": alive} for pid, alive in workers],
+        }, indent=2))
+        return 0
     print("Status: %s" % ("Running" if running else "Stopped"))
     print("Master pid(s): %s" % pid_list(masters))
     print("Worker pid(s): %s" % pid_list(workers))
+    for pid in sorted(answers):
+        for line in describe(pid, answers[pid]):
+            print(line)
     return 0
+
+
+def describe(pid, state):
+    """The lines ``--verbose`` prints for master ``pid`` and its workers."""
+    if "error" in state:
+        return ["Master %d: %s; only its pid files are known" % (pid, state["error"])]
+    waiting = state.get("waiting")
+    lines = ["Master %d: %s dispatch, %s, answered 502: %s, 503: %s" % (
+        pid, state.get("dispatch"),
+        "requests waiting: n/a" if waiting is None else "%s request(s) waiting" % waiting,
+        state.get("answered_502"), state.get("answered_503"))]
+    for worker in state.get("workers", ()):
+        if worker.get("state") == "busy":
+            doing = "busy %.1fs on %s %s" % (worker.get("age", 0), worker.get("method"),
+                                             worker.get("path"))
+        else:
+            doing = "idle"
+        lines.append("  Worker %s: %s; %s served, RSS %s, up %s%s" % (
+            worker.get("pid"), doing, worker.get("served"), mib(worker.get("rss")),
+            duration(worker.get("uptime", 0)), " (retiring)" if worker.get("retiring") else ""))
+    return lines
+
+
+def mib(size):
+    return "?" if size is None else "%.1f MiB" % (size / 1048576)
+
+
+def duration(seconds):
+    """``42s``, ``12m05s``, ``3h04m``, ``2d03h``."""
+    seconds = int(seconds)
+    for unit, size, sub, sub_size in (("d", 86400, "h", 3600), ("h", 3600, "m", 60),
+                                      ("m", 60, "s", 1)):
+        if seconds >= size:
+            return "%d%s%02d%s" % (seconds // size, unit, seconds % size // sub_size, sub)
+    return "%ds" % seconds

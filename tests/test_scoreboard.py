@@ -1,0 +1,119 @@
+"""wsgid.scoreboard: a worker's record as the master reads it, across a
+fork, never half-written; the RSS of a process; what status shows."""
+
+import os
+import time
+
+from wsgid import scoreboard
+from wsgid.scoreboard import Score
+
+
+def test_a_new_score_is_idle():
+    assert Score().read() == (0, 0.0, "", "")
+
+
+def test_begin_then_end():
+    score = Score()
+    before = time.monotonic()
+    score.begin("POST", b"/form")
+    served, since, method, path = score.read()
+    assert (served, method, path) == (0, "POST", "/form")
+    assert before <= since <= time.monotonic()
+    score.end()
+    assert score.read() == (1, 0.0, "", "")
+    score.begin("GET", b"/")
+    assert score.read()[:1] == (1,)
+    score.end()
+    assert score.read() == (2, 0.0, "", "")
+
+
+def test_long_method_and_path_are_truncated():
+    score = Score()
+    score.begin("M" * 40, b"/" + b"p" * 1000)
+    _, _, method, path = score.read()
+    assert method == "M" * (scoreboard.METHOD_SIZE - 1)
+    assert path == "/" + "p" * (scoreboard.PATH_SIZE - 2)
+
+
+def test_text_beyond_latin1_is_replaced_not_raised():
+    score = Score()
+    score.begin("G\u20acT", "/caf\u00e9".encode("latin-1"))
+    assert score.read()[2:] == ("G?T", "/caf\u00e9")
+
+
+def test_the_master_reads_what_a_forked_worker_writes():
+    score = Score()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        try:
+            score.begin("GET", b"/done")
+            score.end()
+            score.begin("PUT", b"/in-hand")
+            os.write(w, b"x")
+        finally:
+            os._exit(0)
+    os.close(w)
+    assert os.read(r, 1) == b"x"
+    os.close(r)
+    os.waitpid(pid, 0)
+    served, since, method, path = score.read()
+    assert (served, method, path) == (1, "PUT", "/in-hand") and since > 0
+
+
+def test_never_a_half_written_record():
+    """A worker writes two kinds of request as fast as it can; each record
+    the master reads is whole: the path matches the method."""
+    score = Score()
+    kinds = {"AAAA": b"/" + b"a" * 200, "BBBB": b"/" + b"b" * 100}
+    pid = os.fork()
+    if pid == 0:
+        try:
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                for method, path in kinds.items():
+                    score.begin(method, path)
+                    score.end()
+        finally:
+            os._exit(0)
+    seen = set()
+    try:
+        reads = 0
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            served, since, method, path = score.read()
+            reads += 1
+            if since:
+                assert path == kinds[method].decode(), (method, path)
+                seen.add(method)
+            else:
+                assert (method, path) == ("", "")
+    finally:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    assert reads > 100 and seen  # the reads did overlap the writes
+
+
+def test_rss_of_a_live_and_a_gone_process():
+    assert scoreboard.rss(os.getpid()) > 1 << 20
+    gone = os.fork()
+    if gone == 0:
+        os._exit(0)
+    os.waitpid(gone, 0)
+    assert scoreboard.rss(gone) is None
+
+
+def test_describe_idle_and_busy():
+    score = Score()
+    now = time.monotonic()
+    idle = scoreboard.describe(os.getpid(), score, now - 12.34, now)
+    assert idle == {"pid": os.getpid(), "state": "idle", "served": 0,
+                    "rss": idle["rss"], "uptime": 12.3, "retiring": False}
+    assert idle["rss"] > 0
+    score.begin("GET", b"/slow")
+    busy = scoreboard.describe(os.getpid(), score, now - 5, time.monotonic() + 2,
+                               retiring=True)
+    assert (busy["state"], busy["method"], busy["path"], busy["retiring"]) == (
+        "busy", "GET", "/slow", True)
+    assert 2.0 <= busy["age"] < 3.0

@@ -1,0 +1,95 @@
+"""What each worker is doing, in memory it shares with the master.
+
+The master makes one :class:`Score` per worker before the fork, in both
+dispatch modes; the worker writes it at the start and end of each request
+(three ``struct`` writes in all, no system call), and the master reads it
+when ``wsgid status`` asks (see :mod:`wsgid.channel`): it never asks a worker,
+which may be stuck in a request. (The broker's ``Slot`` holds the dispatch
+counters: another concern, another owner.)
+"""
+
+import mmap
+import struct
+import time
+
+METHOD_SIZE, PATH_SIZE = 16, 256  # bytes kept of each (a Pascal string: one less)
+
+# seq | begun | since | method | path. A seqlock guards the record: the
+# worker makes ``seq`` odd (a write of the lot begins with it), writes, and
+# makes it even again; the master takes what it read between two equal even
+# readings. ``struct`` zeroes what it is about to write, so 0 is never a
+# valid ``seq`` (a new record starts at 2). ``since`` (0.0: idle) alone is
+# also written outside the lock, when a request ends: one value, and idle is
+# then true whichever the master reads.
+_RECORD = struct.Struct("=qqd%dp%dp" % (METHOD_SIZE, PATH_SIZE))
+_SEQ = struct.Struct("=q")
+_SINCE = struct.Struct("=d")
+_SINCE_AT = 16
+
+_PAGE = mmap.PAGESIZE
+
+
+class Score:
+    """One worker's record: the requests it began, and the one in hand (its
+    start on ``time.monotonic``, its method and path, truncated), if any."""
+
+    def __init__(self):
+        self.mem = mmap.mmap(-1, _RECORD.size)
+        self.seq = 2
+        self.begun = 0
+        _SEQ.pack_into(self.mem, 0, self.seq)
+
+    # -- in the worker -------------------------------------------------------------
+    def begin(self, method, path):
+        """A request starts: ``method`` a str, ``path`` bytes (a bad
+        message: empty ones). Every begin has its :meth:`end`."""
+        self.begun += 1
+        self.seq += 2
+        _RECORD.pack_into(self.mem, 0, self.seq - 1, self.begun, time.monotonic(),
+                          method.encode("latin-1", "replace"), path)
+        _SEQ.pack_into(self.mem, 0, self.seq)
+
+    def end(self):
+        """The request in hand is done."""
+        _SINCE.pack_into(self.mem, _SINCE_AT, 0.0)
+
+    # -- in the master -------------------------------------------------------------
+    def read(self):
+        """``(served, since, method, path)``: the requests done; the start
+        of the one in hand (0.0 when idle), its method and path (str,
+        latin-1; empty when idle)."""
+        mem = self.mem
+        for _ in range(1000):  # a write takes well under a microsecond
+            seq, begun, since, method, path = _RECORD.unpack_from(mem)
+            if seq and not seq & 1 and _SEQ.unpack_from(mem)[0] == seq:
+                break
+            time.sleep(0)
+        if not since:
+            return begun, 0.0, "", ""
+        return begun - 1, since, method.decode("latin-1"), path.decode("latin-1")
+
+    def close(self):
+        self.mem.close()
+
+
+def rss(pid):
+    """The resident memory of ``pid`` in bytes, from /proc/<pid>/statm (the
+    master reads its own children's); None when it cannot be read (gone, or
+    no /proc inside a chroot)."""
+    try:
+        with open("/proc/%d/statm" % pid, "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def describe(pid, score, started, now, retiring=False):
+    """The state of worker ``pid`` as ``wsgid status`` shows it; ``started``
+    and ``now`` on ``time.monotonic``."""
+    served, since, method, path = score.read()
+    state = {"pid": pid, "state": "busy" if since else "idle"}
+    if since:
+        state.update(method=method, path=path, age=round(max(0.0, now - since), 3))
+    state.update(served=served, rss=rss(pid), uptime=round(now - started, 1),
+                 retiring=retiring)
+    return state
