@@ -53,11 +53,11 @@ def _try(recv):
 def test_direct_source_pulls_from_mongrel2(ctx, tmp_path):
     push = ctx.socket(zmq.PUSH)
     push.bind("ipc://%s/send" % tmp_path)
-    source = DirectSource(ctx, "ipc://%s/send" % tmp_path)
+    source = DirectSource(ctx, ["ipc://%s/send" % tmp_path])
     source.start()
     push.send(req(1))
     assert next_request(source) == req(1)
-    assert not source.gone(b"1") and not source.paces  # notices go to any worker
+    assert not source.gone((0, b"1")) and not source.paces  # notices go to any worker
     source.close()
 
 
@@ -100,8 +100,8 @@ def test_disconnect_drops_a_held_request_and_marks_the_one_in_hand(master):
     assert next_request(source) == req(1)
     router.send_multipart([b"42", disconnect(sender=SENDER, conn_id=b"2")])
     router.send_multipart([b"42", disconnect(sender=SENDER, conn_id=b"1")])
-    wait_for(lambda: source.gone(b"1"), 5, what="the notice")
-    assert not source.gone(b"3")
+    wait_for(lambda: source.gone((0, b"1")), 5, what="the notice")
+    assert not source.gone((0, b"3"))
     source.done(Outbox(Pub(), on_sent=source.answered))
     assert next_request(source) == req(3)  # 2's client had gone
 
@@ -150,4 +150,4 @@ def test_credits_reach_the_response_in_hand(master):
     credits = request({"METHOD": "JSON", "DOWNLOAD_CREDITS": "4096"},
                       b'{"type":"credits"}', sender=SENDER, conn_id=b"5", path=b"@*")
     router.send_multipart([b"42", credits])
-    assert source.take_credits(b"5", 5) == 4096
+    assert source.take_credits((0, b"5"), 5) == 4096
