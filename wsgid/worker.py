@@ -123,7 +123,8 @@ class Worker:
         waited = 0
         while self.alive:
             events = dict(poller.poll(self.tick_ms))
-            if _any_in(self.replies.pubs, events) and self.replies.count_subscriptions() > 0:
+            if not events.keys().isdisjoint(self.replies.pubs) \
+                    and self.replies.count_subscriptions() > 0:
                 return
             self._drain(wakeup_r)
             self._check_parent()
@@ -141,9 +142,10 @@ class Worker:
             poller.register(each, zmq.POLLIN)
         while self.alive:
             events = dict(poller.poll(self.tick_ms))
-            if sock in events or self.source.held or (socks and _any_in(socks, events)):
+            if (sock in events or self.source.held
+                    or (socks and not events.keys().isdisjoint(socks))):
                 self._serve_available()
-            if pub in events or (pubs and _any_in(pubs, events)):
+            if pub in events or (pubs and not events.keys().isdisjoint(pubs)):
                 self.replies.count_subscriptions()  # mongrel2 restarting
             if wakeup_r in events:
                 self._drain(wakeup_r)
@@ -338,13 +340,6 @@ class Worker:
         if self.access_log is not None and environ is not None:
             self.access_log.write(environ, headers.get("URI", headers["PATH"]),
                                   response.status, response.written)
-
-
-def _any_in(socks, events):
-    for sock in socks:
-        if sock in events:
-            return True
-    return False
 
 
 def run_worker(options, found, proc, ready_fd):
