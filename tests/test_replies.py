@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from tests.support.mongrel2 import wait_for
-from tests.support.wire import SENDER
+from tests.support.wire import SENDER, Pub
 from wsgid.replies import Replies
 
 
@@ -86,3 +86,21 @@ def test_a_front_end_not_listening_holds_only_its_own_replies(ctx, tmp_path):
     assert got == [SENDER + b" 1:1, held"]
     assert not sub.poll(100)  # nothing of front-end 1's reached front-end 0
     replies.close()
+
+
+def test_following_another_front_end_sends_what_the_last_one_held_first():
+    """A broker reads a request as answered once its mark has left the
+    outbox: the marks of two front-ends' outboxes must not overtake."""
+    answered = []
+    source = Source()
+    source.answered = answered.append
+    replies = Replies([Pub(), Pub()], source)
+    replies.subscribed = [1, 1]
+    replies.sender(SENDER, b"1")(b"held", hold=True)
+    replies.outbox.mark(1)
+    assert answered == [] and replies.pubs[0].sent == []
+    replies.follow(1)
+    assert replies.pubs[0].sent == [SENDER + b" 1:1, held"] and answered == [1]
+    replies.sender(SENDER, b"1")(b"at once")
+    replies.outbox.mark(2)
+    assert replies.pubs[1].sent == [SENDER + b" 1:1, at once"] and answered == [1, 2]
