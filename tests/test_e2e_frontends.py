@@ -11,23 +11,27 @@ import pytest
 
 from tests.support.http import Load, get
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import wait_for
+from tests.support.mongrel2 import SEND_IDENT, SERVER_UUID, wait_for
 from tests.support.wsgid import make_app_folder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
 
 
-@pytest.fixture(params=["direct", "broker"])
-def two_fronts(request, m2_factory, wsgid_factory, tmp_path):
+def start_two(m2_factory, wsgid_factory, tmp_path, dispatch, **b_identity):
     """(front-end a, front-end b, wsgid serving both with 2 workers)."""
-    a, b = m2_factory(), m2_factory()
-    assert a.send_ident != b.send_ident and a.uuid != b.uuid
+    a, b = m2_factory(), m2_factory(**b_identity)
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
     d = wsgid_factory(a, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
-                      "--dispatch", request.param,
-                      "--recv", b.recv_spec, "--send", b.send_spec)
+                      "--dispatch", dispatch, "--recv", b.recv_spec, "--send", b.send_spec)
     d.wait_workers(2)
     wait_for(lambda: answers(b), 20, what="front-end b to answer")
+    return a, b, d
+
+
+@pytest.fixture(params=["direct", "broker"])
+def two_fronts(request, m2_factory, wsgid_factory, tmp_path):
+    a, b, d = start_two(m2_factory, wsgid_factory, tmp_path, request.param)
+    assert a.send_ident != b.send_ident and a.uuid != b.uuid
     return a, b, d
 
 
@@ -48,8 +52,9 @@ def check_echo(m2, path):
     return data["pid"]
 
 
-def test_both_front_ends_answered_correctly_and_interleaved(two_fronts):
-    a, b, d = two_fronts
+def check_interleaved(a, b, d):
+    """Four clients on each front-end at once: each answer is the one for
+    its request, and the two front-ends' requests were in flight together."""
     spans = {"a": [], "b": []}  # (start, end) of each request, per front-end
     pids = {"a": set(), "b": set()}
     errors = []
@@ -79,6 +84,20 @@ def test_both_front_ends_answered_correctly_and_interleaved(two_fronts):
     # One pool: the same workers served both front-ends.
     assert pids["a"] & pids["b"]
     assert pids["a"] | pids["b"] <= set(d.worker_pids())
+
+
+def test_both_front_ends_answered_correctly_and_interleaved(two_fronts):
+    check_interleaved(*two_fronts)
+
+
+@pytest.mark.parametrize("dispatch", ["direct", "broker"])
+def test_front_ends_sharing_one_config(m2_factory, wsgid_factory, tmp_path, dispatch):
+    """Two mongrel2 with the same server UUID and send_ident (one config
+    copied to two machines): only the socket tells their requests apart."""
+    a, b, d = start_two(m2_factory, wsgid_factory, tmp_path, dispatch,
+                        uuid=SERVER_UUID, send_ident=SEND_IDENT)
+    assert (a.uuid, a.send_ident) == (b.uuid, b.send_ident)
+    check_interleaved(a, b, d)
 
 
 def test_a_front_end_restarting_does_not_disturb_the_other(two_fronts, capsys):
