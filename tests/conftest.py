@@ -1,6 +1,8 @@
 """Fixtures: real mongrel2 servers and wsgid processes on loopback (the
 helpers they use are in tests/support/)."""
 
+import uuid
+
 import pytest
 
 from tests.support.mongrel2 import Mongrel2
@@ -9,9 +11,14 @@ from tests.support.wsgid import Wsgid
 
 @pytest.fixture
 def m2_factory(tmp_path):
+    """Starts mongrel2 servers; the second and later get a server UUID and a
+    send_ident of their own, as separate front-ends have."""
     servers = []
 
     def start(**kwargs):
+        if servers:
+            kwargs.setdefault("uuid", str(uuid.uuid4()))
+            kwargs.setdefault("send_ident", str(uuid.uuid4()))
         m2 = Mongrel2(str(tmp_path / ("m2-%d" % len(servers))), **kwargs)
         servers.append(m2)
         return m2.start()

@@ -19,21 +19,27 @@ def req(conn_id):
 
 
 class Rig:
-    """A Broker between a fake mongrel2 (PUSH in, SUB out) and fake workers
-    (DEALERs), pumped by hand as the master's loop would."""
+    """A Broker between fake mongrel2 front-ends (PUSH in, SUB out; one by
+    default) and fake workers (DEALERs), pumped by hand as the master's loop
+    would."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, fronts=1):
         self.ctx = zmq.Context()
-        self.push = self.ctx.socket(zmq.PUSH)
-        self.push.bind("ipc://%s/send" % folder)
-        self.sub = self.ctx.socket(zmq.SUB)
-        self.sub.bind("ipc://%s/recv" % folder)
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.broker = Broker("ipc://%s/send" % folder, "ipc://%s/recv" % folder,
+        self.pushes, self.subs = [], []
+        for front in range(fronts):
+            self.pushes.append(self.ctx.socket(zmq.PUSH))
+            self.pushes[-1].bind("ipc://%s/send%d" % (folder, front))
+            self.subs.append(self.ctx.socket(zmq.SUB))
+            self.subs[-1].bind("ipc://%s/recv%d" % (folder, front))
+            self.subs[-1].setsockopt(zmq.SUBSCRIBE, b"")  # as mongrel2 does
+        self.push, self.sub = self.pushes[0], self.subs[0]
+        self.broker = Broker(["ipc://%s/send%d" % (folder, i) for i in range(fronts)],
+                             ["ipc://%s/recv%d" % (folder, i) for i in range(fronts)],
                              folder=str(folder))
         # A bound SUB sends its subscription only while its thread uses it.
-        wait_for(lambda: self.sub.poll(10) or self.broker.pub.poll(0), 5,
-                 what="the fake mongrel2's subscription")
+        for sub, pub in zip(self.subs, self.broker.pubs):
+            wait_for(lambda: sub.poll(10) or pub.poll(0), 5,
+                     what="the fake mongrel2's subscription")
         self.workers = {}
 
     def worker(self, pid):
@@ -54,31 +60,33 @@ class Rig:
         events = dict(poller.poll(20))
         self.broker.handle(events)
 
-    def feed(self, *messages):
-        """Send ``messages`` as mongrel2; wait until the master holds them all
-        (waiting, or sent to a worker and not yet answered)."""
+    def feed(self, *messages, front=0):
+        """Send ``messages`` as mongrel2 ``front``; wait until the master holds
+        them all (waiting, or sent to a worker and not yet answered)."""
         for data in messages:
-            self.push.send(data)
-        wait_for(lambda: self.pump() or all(data in self.held() for data in messages), 5,
-                 what="the master to take them")
+            self.pushes[front].send(data)
+        wait_for(lambda: self.pump() or all((front, data) in self.held() for data in messages),
+                 5, what="the master to take them")
 
     def held(self):
         held = list(self.broker.pending)
         for worker in self.broker.workers.values():
-            held += [data for _, data in worker.out]
+            held += [(front, data) for _, data, front in worker.out]
         return held
 
     def got(self, pid):
-        """What the fake worker ``pid`` has been sent so far."""
+        """What the fake worker ``pid`` has been sent so far: each message,
+        or with several front-ends ``(front, message)``."""
         sock = self.workers[pid][0]
         messages = []
         while sock.poll(50):
-            messages.append(sock.recv())
+            frames = sock.recv_multipart()
+            messages.append(frames[0] if len(frames) == 1 else (int(frames[0]), frames[1]))
         return messages
 
-    def replies(self, count):
-        out = []
-        wait_for(lambda: self.pump() or (self.sub.poll(10) and out.append(self.sub.recv()))
+    def replies(self, count, front=0):
+        out, sub = [], self.subs[front]
+        wait_for(lambda: self.pump() or (sub.poll(10) and out.append(sub.recv()))
                  or len(out) >= count, 5, what="%d replies" % count)
         return out
 
@@ -171,8 +179,10 @@ def test_disconnect_drops_waiting_requests_and_reaches_the_worker(rig):
     rig.got(101)
     rig.push.send(disconnect(sender=SENDER, conn_id=b"50"))
     rig.push.send(disconnect(sender=SENDER, conn_id=b"3"))
-    wait_for(lambda: rig.pump() or len(rig.broker.pending) == 1, 5, what="the drop")
-    assert rig.broker.pending[0].split(b" ")[1] == b"51"
+    wait_for(lambda: rig.pump() or (len(rig.broker.pending) == 1
+                                    and (0, b"3") not in rig.broker.serving), 5,
+             what="both notices taken")
+    assert rig.broker.pending[0][1].split(b" ")[1] == b"51"
     notices = rig.got(101)
     assert [m.split(b" ")[1] for m in notices] == [b"3"]  # 50 was nobody's yet
 
@@ -197,6 +207,72 @@ def test_stop_taking_answers_503_to_what_waits(rig):
 
 
 def test_drop_conn_keeps_order():
-    queue = [req(1), req(2), req(1), req(3)]
-    broker_mod._drop_conn(queue, b"1", lambda m: m)
-    assert [m.split(b" ")[1] for m in queue] == [b"2", b"3"]
+    queue = [(0, req(1)), (0, req(2)), (1, req(1)), (0, req(1)), (0, req(3))]
+    broker_mod._drop_conn(queue, (0, b"1"), broker_mod._conn_key)
+    assert [(front, m.split(b" ")[1]) for front, m in queue] == [(0, b"2"), (1, b"1"),
+                                                                 (0, b"3")]
+
+
+# ---------------------------------------------------------------- several front-ends
+# Both fake front-ends use the same sender UUID, as two mongrel2 servers with
+# one config would, and the same connection ids: only the front-end tells
+# their connections apart.
+
+@pytest.fixture
+def rig2(tmp_path):
+    r = Rig(tmp_path, fronts=2)
+    yield r
+    r.close()
+
+
+def test_each_request_reaches_a_worker_tagged_with_its_front_end(rig2):
+    rig2.worker(101)
+    rig2.feed(req(5), front=0)
+    rig2.feed(req(5), front=1)
+    assert rig2.got(101) == [(0, req(5)), (1, req(5))]
+
+
+def test_notices_of_the_same_conn_id_go_to_the_worker_of_their_front_end(rig2):
+    rig2.worker(101)
+    rig2.worker(102)
+    rig2.feed(req(5), front=0)
+    got = {pid: rig2.got(pid) for pid in (101, 102)}
+    first = 101 if got[101] else 102
+    assert got[first] == [(0, req(5))]
+    rig2.feed(req(5), front=1)  # to the other worker: it has more room
+    second = 101 if first == 102 else 102
+    assert rig2.got(second) == [(1, req(5))]
+    rig2.pushes[1].send(disconnect(sender=SENDER, conn_id=b"5"))
+    wait_for(lambda: rig2.pump() or (1, b"5") not in rig2.broker.serving, 5,
+             what="front-end 1's disconnect")
+    assert rig2.got(second) == [(1, disconnect(sender=SENDER, conn_id=b"5"))]
+    assert rig2.got(first) == []  # the same conn id of front-end 0 is another client
+    rig2.pushes[0].send(disconnect(sender=SENDER, conn_id=b"5"))
+    wait_for(lambda: rig2.pump() or not rig2.broker.serving, 5, what="front-end 0's disconnect")
+    assert rig2.got(first) == [(0, disconnect(sender=SENDER, conn_id=b"5"))]
+
+
+def test_a_disconnect_drops_only_its_front_ends_waiting_request(rig2):
+    rig2.feed(req(5), front=0)
+    rig2.feed(req(5), front=1)
+    rig2.pushes[1].send(disconnect(sender=SENDER, conn_id=b"5"))
+    wait_for(lambda: rig2.pump() or len(rig2.broker.pending) == 1, 5, what="the drop")
+    assert list(rig2.broker.pending) == [(0, req(5))]
+
+
+def test_a_dead_workers_502_goes_to_the_front_end_of_its_request(rig2):
+    sock, slot = rig2.worker(101)
+    rig2.feed(req(2), front=1)
+    slot.write(Slot.STARTED, 1)
+    rig2.broker.worker_gone(101)
+    replies = rig2.replies(2, front=1)
+    assert replies[0].startswith(SENDER + b" 1:2, HTTP/1.1 502 Bad Gateway\r\n")
+    assert not rig2.subs[0].poll(100)  # front-end 0 has no connection 2 of ours
+
+
+def test_stop_taking_answers_each_front_end_its_own_503(rig2):
+    rig2.feed(req(7), front=0)
+    rig2.feed(req(8), front=1)
+    rig2.broker.stop_taking()
+    assert [r.split(b" ")[1] for r in rig2.replies(2, front=0)] == [b"1:7,"] * 2
+    assert [r.split(b" ")[1] for r in rig2.replies(2, front=1)] == [b"1:8,"] * 2

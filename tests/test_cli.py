@@ -229,7 +229,7 @@ def test_bad_address_is_not_saved_by_config(app, wsgid_main):
                                      "epgm://eth0;239.192.1.1:5555"])
 def test_good_addresses_are_accepted(address):
     _, given = opts.parse_command_line(["config", "--recv", address, "--send", address])
-    assert given["recv"] == given["send"] == address
+    assert given["recv"] == given["send"] == [address]
 
 
 @pytest.mark.parametrize("command", ["start", "status", "config", "stop", "restart",
@@ -356,6 +356,59 @@ def test_config_saves_repeated_loader_dirs_as_a_list(app, wsgid_main):
     assert opts.read_json(app) == {"loader_dir": ["/a", "/b"]}
 
 
+FRONT_B = ["--recv", "tcp://127.0.0.1:6999", "--send", "tcp://127.0.0.1:6998"]
+
+
+def test_config_saves_front_end_pairs_as_lists_and_one_as_a_string(app, wsgid_main):
+    assert wsgid_main("config", "--app-path", app, *GOOD, *FRONT_B)[0] == 0
+    with open(opts.json_path(app)) as f:
+        assert json.load(f) == {"recv": [GOOD[1], FRONT_B[1]], "send": [GOOD[3], FRONT_B[3]]}
+    status, out, _ = wsgid_main("config", "--app-path", app)
+    assert json.loads(out) == {"recv": [GOOD[1], FRONT_B[1]], "send": [GOOD[3], FRONT_B[3]]}
+    options = opts.resolve({"app_path": app})
+    assert opts.front_ends(options) == [(GOOD[1], GOOD[3]), (FRONT_B[1], FRONT_B[3])]
+    # Back to one front-end: written as wsgid 0.7 wrote it, a string.
+    assert wsgid_main("config", "--app-path", app, *GOOD)[0] == 0
+    with open(opts.json_path(app)) as f:
+        assert json.load(f) == {"recv": GOOD[1], "send": GOOD[3]}
+    assert json.loads(wsgid_main("config", "--app-path", app)[1]) == {"recv": GOOD[1],
+                                                                       "send": GOOD[3]}
+
+
+def test_old_json_with_one_address_reads_as_one_front_end(app):
+    write_json_text(app, json.dumps({"recv": GOOD[1], "send": GOOD[3]}))
+    assert opts.front_ends(opts.resolve({"app_path": app})) == [(GOOD[1], GOOD[3])]
+
+
+@pytest.mark.parametrize("value", [[], ["tcp://127.0.0.1:1", "nowhere"], ["tcp://127.0.0.1:1", 5],
+                                   {"a": "tcp://127.0.0.1:1"}])
+def test_bad_address_list_in_json_is_one_line(app, value):
+    write_json_text(app, json.dumps({"recv": value}))
+    status, out, err = wsgid_run("config", "--app-path", app)
+    assert status == 1 and out == ""
+    line = one_error_line(err)
+    assert opts.json_path(app) in line and "recv" in line
+
+
+@pytest.mark.parametrize("argv", [GOOD + FRONT_B[:2], GOOD + FRONT_B[2:]])
+def test_unpaired_recv_and_send_is_one_line(argv, app, tmp_path):
+    status, out, err = wsgid_run("--no-daemon", "--app-path", app, *argv, cwd=str(tmp_path))
+    assert status == 1 and out == ""
+    line = one_error_line(err)
+    assert "--recv" in line and "--send" in line and "front-end" in line
+    assert pid_files(app, appfolder.MASTER) == []
+
+
+def test_unpaired_json_and_command_line_is_one_line(app, tmp_path):
+    """--recv on the command line replaces the saved list, --send does not."""
+    write_json_text(app, json.dumps({"recv": [GOOD[1], FRONT_B[1]],
+                                     "send": [GOOD[3], FRONT_B[3]]}))
+    status, _, err = wsgid_run("--no-daemon", "--app-path", app, "--recv", GOOD[1],
+                               cwd=str(tmp_path))
+    assert status == 1
+    assert "--recv is given 1 time(s) and --send 2" in one_error_line(err)
+
+
 def test_config_does_not_save_send_signal(app, wsgid_main):
     assert wsgid_main("config", "--app-path", app, "--workers", "2",
                       "--send-signal", "9", "--verbose", "--json")[0] == 0
@@ -439,7 +492,7 @@ def test_command_line_beats_json_beats_default(app):
     assert options.workers == 8              # command line over wsgid.json
     assert options.keep_alive is True        # command line over wsgid.json, bool
     assert options.debug is True             # wsgid.json over default
-    assert options.recv == GOOD[1]           # wsgid.json over default (None)
+    assert options.recv == [GOOD[1]]         # wsgid.json over default (None)
     assert options.send is None              # default
     assert options.send_signal == 15         # default
     assert options.app_path == app

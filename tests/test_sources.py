@@ -11,7 +11,7 @@ from tests.support.mongrel2 import wait_for
 from tests.support.wire import SENDER, Pub, disconnect, request
 from wsgid.broker import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot
 from wsgid.outbox import Outbox
-from wsgid.sources import BrokerSource, DirectSource
+from wsgid.sources import BrokerSource, DirectSource, FrontEnds, direct
 
 
 def req(conn_id):
@@ -53,11 +53,11 @@ def _try(recv):
 def test_direct_source_pulls_from_mongrel2(ctx, tmp_path):
     push = ctx.socket(zmq.PUSH)
     push.bind("ipc://%s/send" % tmp_path)
-    source = DirectSource(ctx, "ipc://%s/send" % tmp_path)
+    source = DirectSource(ctx, ["ipc://%s/send" % tmp_path])
     source.start()
     push.send(req(1))
     assert next_request(source) == req(1)
-    assert not source.gone(b"1") and not source.paces  # notices go to any worker
+    assert not source.gone((0, b"1")) and not source.paces  # notices go to any worker
     source.close()
 
 
@@ -100,8 +100,8 @@ def test_disconnect_drops_a_held_request_and_marks_the_one_in_hand(master):
     assert next_request(source) == req(1)
     router.send_multipart([b"42", disconnect(sender=SENDER, conn_id=b"2")])
     router.send_multipart([b"42", disconnect(sender=SENDER, conn_id=b"1")])
-    wait_for(lambda: source.gone(b"1"), 5, what="the notice")
-    assert not source.gone(b"3")
+    wait_for(lambda: source.gone((0, b"1")), 5, what="the notice")
+    assert not source.gone((0, b"3"))
     source.done(Outbox(Pub(), on_sent=source.answered))
     assert next_request(source) == req(3)  # 2's client had gone
 
@@ -150,4 +150,74 @@ def test_credits_reach_the_response_in_hand(master):
     credits = request({"METHOD": "JSON", "DOWNLOAD_CREDITS": "4096"},
                       b'{"type":"credits"}', sender=SENDER, conn_id=b"5", path=b"@*")
     router.send_multipart([b"42", credits])
-    assert source.take_credits(b"5", 5) == 4096
+    assert source.take_credits((0, b"5"), 5) == 4096
+
+
+# ---------------------------------------------------------------- several front-ends
+
+def test_direct_source_takes_from_every_front_end_in_turn(ctx, tmp_path):
+    specs = ["ipc://%s/send%d" % (tmp_path, front) for front in (0, 1)]
+    pushes = [ctx.socket(zmq.PUSH) for _ in specs]
+    for push, spec in zip(pushes, specs):
+        push.bind(spec)
+    source = direct(ctx, specs)
+    assert isinstance(source, FrontEnds)
+    source.start()
+    for conn in (1, 2, 3):  # the same conn ids on both
+        for push in pushes:
+            push.send(req(conn))
+    wait_for(lambda: all(sock.poll(10) for sock in source.socks), 5, what="both queued")
+    taken = []
+    while len(taken) < 6:
+        data = next_request(source)
+        taken.append((source.front, data))
+    assert sorted(taken) == sorted((front, req(conn)) for front in (0, 1) for conn in (1, 2, 3))
+    assert [front for front, _ in taken[:4]] in ([0, 1, 0, 1], [1, 0, 1, 0])  # in turn
+    source.close()
+    assert type(direct(ctx, specs[:1])) is DirectSource  # one front-end: as before
+
+
+@pytest.fixture
+def tagged(ctx, tmp_path):
+    """As ``master``, for a worker of a wsgid with several front-ends."""
+    router = ctx.socket(zmq.ROUTER)
+    router.bind("ipc://%s/workers" % tmp_path)
+    source = BrokerSource(ctx, "ipc://%s/workers" % tmp_path, b"42", Slot(), reclaim=1,
+                          tagged=True)
+    source.start()
+    assert router.recv_multipart() == [b"42", READY]
+    yield router, source
+    source.close()
+
+
+def credits(conn_id, granted):
+    return request({"METHOD": "JSON", "DOWNLOAD_CREDITS": str(granted)},
+                   b'{"type":"credits"}', sender=SENDER, conn_id=conn_id, path=b"@*")
+
+
+def test_same_conn_id_on_two_front_ends_are_two_clients(tagged):
+    router, source = tagged
+    for front, conn in ((0, 5), (1, 5), (1, 6)):
+        router.send_multipart([b"42", b"%d" % front, req(conn)])
+    assert (next_request(source), source.front) == (req(5), 0)
+    router.send_multipart([b"42", b"1", disconnect(sender=SENDER, conn_id=b"5")])
+    wait_for(lambda: source.gone((1, b"5")), 5, what="front-end 1's notice")
+    assert not source.gone((0, b"5"))  # the request in hand: its client is still there
+    source.done(Outbox(Pub(), on_sent=source.answered))
+    # front-end 1's connection 5 was dropped from what was held, not 0's
+    assert (next_request(source), source.front) == (req(6), 1)
+    router.send_multipart([b"42", b"0", credits(b"6", 4096)])
+    router.send_multipart([b"42", b"1", credits(b"6", 1000)])
+    assert source.take_credits((1, b"6"), 5) == 1000
+    assert source.take_credits((0, b"6"), 5) == 4096
+
+
+def test_tagged_source_still_reads_the_masters_own_messages(tagged):
+    router, source = tagged
+    router.send_multipart([b"42", b"1", req(1)])
+    served = []
+    for data in source.leftovers():
+        served.append((source.front, data))
+        assert router.recv_multipart() == [b"42", BYE]
+        router.send_multipart([b"42", BYE_ACK])  # untagged: the master's own
+    assert served == [(1, req(1))] and source.acked

@@ -18,6 +18,12 @@ sent) and which it never started (served by another worker): none is lost,
 none answered twice. Workers reply to mongrel2 directly; the master
 PUBlishes only its own 502/503 answers.
 
+Several mongrel2 front-ends (several ``--recv``/``--send`` pairs): the
+master connects to each, and sends a worker the index of the front-end in a
+frame before each request or notice, as the worker must answer on that
+front-end's socket. Connection ids are unique within one mongrel2 only, so
+the master knows a connection as ``(front, conn_id)``.
+
 The workers reach the master over an ``ipc://`` socket in a folder of mode
 0700 made after the drop of privileges: no other account can connect and
 be handed requests (a TCP port on 127.0.0.1 would let any local user).
@@ -46,9 +52,10 @@ READY, MORE, BACK, BYE, BYE_ACK = b"READY", b"MORE", b"BACK", b"BYE", b"BYE-ACK"
 WINDOW = 16
 
 
-def _drop_conn(queue, conn_id, request_of):
-    """Remove from ``queue``, in place, the requests of ``conn_id``."""
-    kept = [item for item in queue if message.envelope(request_of(item))[1] != conn_id]
+def _drop_conn(queue, key, key_of):
+    """Remove from ``queue``, in place, the requests of connection ``key``
+    (``key_of(item)``: the connection of an item)."""
+    kept = [item for item in queue if key_of(item) != key]
     queue.clear()
     queue.extend(kept)
 
@@ -88,7 +95,7 @@ class _Worker:
     def __init__(self, slot):
         self.slot = slot
         self.sent = 0                       # requests sent, the last one's index
-        self.out = collections.deque()      # (index, request), not known answered
+        self.out = collections.deque()      # (index, request, front), not known answered
         self.stalled = 0                    # handed work back while on this request
         self.leaving = False
         self.waiting = 0                    # told that requests wait at the master
@@ -109,18 +116,31 @@ class _Worker:
         return not self.stalled
 
 
+def _conn_key(item):
+    """The connection of a ``(front, request)`` item."""
+    return item[0], message.envelope(item[1])[1]
+
+
 class Broker:
-    def __init__(self, recv_spec, send_spec, connections=1, folder=None):
-        """``connections``: to mongrel2's send_spec (one per worker);
-        ``folder``: where to make the private folder of the workers' socket
-        (default: the system's temp folder)."""
+    def __init__(self, recv_specs, send_specs, connections=1, folder=None):
+        """``recv_specs`` and ``send_specs``: mongrel2's send_spec and
+        recv_spec of each front-end; ``connections``: to each send_spec (one
+        per worker); ``folder``: where to make the private folder of the
+        workers' socket (default: the system's temp folder)."""
         self.context = zmq.Context(1)
-        self.pull = self.context.socket(zmq.PULL)
-        for _ in range(connections):
-            self.pull.connect(recv_spec)
-        self.recv_spec = recv_spec
-        self.pub = self.context.socket(zmq.XPUB)
-        self.pub.connect(send_spec)
+        self.pulls = []
+        for spec in recv_specs:
+            pull = self.context.socket(zmq.PULL)
+            for _ in range(connections):
+                pull.connect(spec)
+            self.pulls.append(pull)
+        self.recv_specs = recv_specs
+        self.pubs = []
+        for spec in send_specs:
+            self.pubs.append(self.context.socket(zmq.XPUB))
+            self.pubs[-1].connect(spec)
+        self.tags = [b"%d" % front for front in range(len(recv_specs))] \
+            if len(recv_specs) > 1 else None  # the frame before each message, if any
         self.router = self.context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.private = tempfile.mkdtemp(prefix="wsgid-broker-", dir=folder)
@@ -128,17 +148,17 @@ class Broker:
         self.router.bind(self.spec)
         self.workers = {}                  # identity -> _Worker, once READY
         self.slots = {}                    # identity -> Slot, from the fork on
-        self.pending = collections.deque()  # requests no worker holds
-        self.serving = {}                  # conn id -> identity of the worker sent its last request
+        self.pending = collections.deque()  # (front, request) no worker holds
+        self.serving = {}                  # (front, conn id) -> the worker sent its last request
         self.taking = True
         self._turn = 0                     # which worker the next dispatch looks at first
         self.answered = {502: 0, 503: 0}   # what the master answered itself, by status
-        for sock in (self.pull, self.pub, self.router):
+        for sock in self.sockets:
             sock.setsockopt(zmq.LINGER, 1000)
 
     @property
     def sockets(self):
-        return (self.pull, self.router, self.pub)
+        return (*self.pulls, self.router, *self.pubs)
 
     def new_slot(self):
         """The shared counters for a worker about to be forked."""
@@ -152,37 +172,39 @@ class Broker:
         """Take everything readable on :attr:`sockets` (``events``: a poll's
         result), then hand out what waits; with requests waiting, the
         workers' counters are looked at even when nothing came."""
-        if self.pull in events:
-            self._from_mongrel2()
+        for front, pull in enumerate(self.pulls):
+            if pull in events:
+                self._from_mongrel2(front, pull)
         if self.router in events:
             self._from_workers()
-        if self.pub in events:
-            self._discard(self.pub)  # mongrel2's subscriptions
+        for pub in self.pubs:
+            if pub in events:
+                self._discard(pub)  # mongrel2's subscriptions
         self._dispatch()
 
     # -- mongrel2 -> workers -----------------------------------------------------
-    def _from_mongrel2(self):
-        recv, pending = self.pull.recv, self.pending
+    def _from_mongrel2(self, front, pull):
+        recv, pending = pull.recv, self.pending
         while True:
             try:
                 data = recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
             if message.is_control_envelope(data):
-                self._forward_notice(data)
+                self._forward_notice(front, data)
             else:
-                pending.append(data)
+                pending.append((front, data))
 
-    def _forward_notice(self, data):
+    def _forward_notice(self, front, data):
         """A notice goes to the worker sent that connection's last request; a
         disconnect also drops the connection's requests still waiting here."""
-        conn_id = message.envelope(data)[1]
+        key = (front, message.envelope(data)[1])
         disconnect = b'"disconnect"' in data or b"disconnect," in data
-        identity = self.serving.pop(conn_id, None) if disconnect else self.serving.get(conn_id)
+        identity = self.serving.pop(key, None) if disconnect else self.serving.get(key)
         if identity is not None and identity in self.workers:
-            self._send(identity, data)
+            self._send(identity, front, data)
         if disconnect and self.pending:
-            _drop_conn(self.pending, conn_id, lambda m: m)
+            _drop_conn(self.pending, key, _conn_key)
 
     def waiting(self):
         """True while requests wait here for room at a worker: the master
@@ -215,16 +237,16 @@ class Broker:
             for entry in rooms:
                 if entry[0] > best[0]:
                     best = entry
-            data = pending.popleft()
+            front, data = item = pending.popleft()
             room, identity, worker = best
             worker.sent += 1
-            worker.out.append((worker.sent, data))
-            if not self._send(identity, data):
+            worker.out.append((worker.sent, data, front))
+            if not self._send(identity, front, data):
                 worker.out.pop()
-                pending.appendleft(data)
+                pending.appendleft(item)
                 rooms.remove(best)
                 continue
-            self.serving[message.envelope(data)[1]] = identity
+            self.serving[(front, message.envelope(data)[1])] = identity
             if room == 1:
                 rooms.remove(best)
             else:
@@ -235,9 +257,13 @@ class Broker:
                 worker.waiting = waiting
                 worker.slot.write(Slot.WAITING, waiting)
 
-    def _send(self, identity, data):
+    def _send(self, identity, front, data):
+        """Send ``data`` (of front-end ``front``; None: the master's own)."""
         try:
-            self.router.send_multipart((identity, data), zmq.NOBLOCK)
+            if self.tags is None or front is None:
+                self.router.send_multipart((identity, data), zmq.NOBLOCK)
+            else:
+                self.router.send_multipart((identity, self.tags[front], data), zmq.NOBLOCK)
             return True
         except zmq.ZMQError:  # gone (ROUTER_MANDATORY) or full: its exit is near
             return False
@@ -260,7 +286,7 @@ class Broker:
             elif what == BYE:
                 if worker is not None:
                     worker.leaving = True
-                self._send(identity, BYE_ACK)
+                self._send(identity, None, BYE_ACK)
 
     def _take_back(self, worker, indexes):
         """Serve elsewhere what a stalled worker handed back, first; send it
@@ -268,7 +294,7 @@ class Broker:
         worker.stalled = worker.slot.read()[0]
         back = {int(index) for index in indexes}
         kept = [item for item in worker.out if item[0] not in back]
-        self.pending.extendleft(reversed([data for index, data in worker.out
+        self.pending.extendleft(reversed([(front, data) for index, data, front in worker.out
                                           if index in back]))
         worker.out.clear()
         worker.out.extend(kept)
@@ -290,44 +316,46 @@ class Broker:
         if worker is not None:
             worker.held()
             started, done, head, _ = slot.read()
-            for index, data in worker.out:
+            for index, data, front in worker.out:
                 if index > started:
-                    self.pending.append(data)
+                    self.pending.append((front, data))
                 elif index == head:
-                    self._close(pid, data)
+                    self._close(pid, front, data)
                 else:  # in hand, or its reply still in the worker (or its client gone)
-                    self._answer_dead(pid, data)
+                    self._answer_dead(pid, front, data)
             self._dispatch()
         if slot is not None:
             slot.close()
 
-    def _answer_dead(self, pid, data):
+    def _answer_dead(self, pid, front, data):
         sender, conn_id = message.envelope(data)
         log.warning("Worker %d died serving connection %s: answered 502",
                     pid, conn_id.decode("latin-1"))
         self.answered[502] += 1
-        self.pub.send(message.reply(sender, conn_id, error_reply("502 Bad Gateway")))
-        self.pub.send(message.reply(sender, conn_id, message.CLOSE))
+        self.pubs[front].send(message.reply(sender, conn_id, error_reply("502 Bad Gateway")))
+        self.pubs[front].send(message.reply(sender, conn_id, message.CLOSE))
 
-    def _close(self, pid, data):
+    def _close(self, pid, front, data):
         sender, conn_id = message.envelope(data)
         log.warning("Worker %d died answering connection %s: closed",
                     pid, conn_id.decode("latin-1"))
-        self.pub.send(message.reply(sender, conn_id, message.CLOSE))
+        self.pubs[front].send(message.reply(sender, conn_id, message.CLOSE))
 
     def stop_taking(self):
         """Leave mongrel2 (it holds new requests for the next handler) and
         answer 503 to those that were waiting here."""
         if self.taking:
-            self.pull.disconnect(self.recv_spec)
+            for pull, spec in zip(self.pulls, self.recv_specs):
+                pull.disconnect(spec)
             self.taking = False
         while self.pending:
-            sender, conn_id = message.envelope(self.pending.popleft())
+            front, data = self.pending.popleft()
+            sender, conn_id = message.envelope(data)
             if conn_id is not None:
                 self.answered[503] += 1
-                self.pub.send(message.reply(sender, conn_id,
-                                            error_reply("503 Service Unavailable")))
-                self.pub.send(message.reply(sender, conn_id, message.CLOSE))
+                self.pubs[front].send(message.reply(sender, conn_id,
+                                                    error_reply("503 Service Unavailable")))
+                self.pubs[front].send(message.reply(sender, conn_id, message.CLOSE))
 
     @staticmethod
     def _discard(sock):

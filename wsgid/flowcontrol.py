@@ -22,12 +22,13 @@ def message_size(window):
 
 
 class Pacer:
-    """The bytes of one connection not yet acknowledged by mongrel2.
+    """The bytes of one connection (``key``: see BrokerSource) not yet
+    acknowledged by mongrel2.
     ``flush`` sends what the worker holds (see wsgid.outbox)."""
 
-    def __init__(self, source, conn_id, window, flush):
+    def __init__(self, source, key, window, flush):
         self.source = source
-        self.conn_id = conn_id
+        self.key = key  # the connection: (front-end, conn id)
         self.window = window
         self.flush = flush
         self.outstanding = 0
@@ -49,6 +50,6 @@ class Pacer:
 
     def _take(self):
         self.flush()  # mongrel2 grants credits only for what it has got
-        granted = self.source.take_credits(self.conn_id, TIMEOUT)
+        granted = self.source.take_credits(self.key, TIMEOUT)
         self.outstanding -= granted
         return granted > 0

@@ -29,14 +29,16 @@ class Kind:
     converted, raising ``ValueError`` when it is not one; ``expected`` names
     the value in that error; ``doc`` names it in the docs (None: the metavar
     says it all); ``action`` and ``flag_type`` are how argparse reads the flag
-    (``flag_type`` None: the text as it is)."""
+    (``flag_type`` None: the text as it is); ``save`` turns a value into
+    what ``wsgid config`` writes (None: the value as it is)."""
 
-    def __init__(self, convert, expected, doc, action="store", flag_type=None):
+    def __init__(self, convert, expected, doc, action="store", flag_type=None, save=None):
         self.convert = convert
         self.expected = expected
         self.doc = doc
         self.action = action
         self.flag_type = flag_type
+        self.save = save
 
 
 def _bool(setting, value, origin):
@@ -77,6 +79,19 @@ def _address(setting, value, origin):
     return value
 
 
+def _addresses(setting, value, origin):
+    """One address (as wsgid 0.7 wrote it) or a list of them: a list."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values:
+        raise ValueError(value)
+    return [_address(setting, v, origin) for v in values]
+
+
+def _one_or_list(values):
+    """A single address is written as a string, as wsgid 0.7 reads it."""
+    return values[0] if len(values) == 1 else values
+
+
 def _choice(setting, value, origin):
     if value in setting.choices:
         return value
@@ -105,9 +120,10 @@ KINDS = {
                 flag_type=_whole_number_flag),
     "str": Kind(_str, "a string", None),
     # Addresses are checked after parsing (parse_command_line): a one-line error.
-    "address": Kind(_address, "a ZeroMQ address",
-                    "a ZeroMQ address: ``tcp://HOST:PORT``, ``ipc://PATH``, ``inproc://NAME``, "
-                    "``pgm://...`` or ``epgm://...``"),
+    "addresses": Kind(_addresses, "a ZeroMQ address or a list of them",
+                      "a ZeroMQ address: ``tcp://HOST:PORT``, ``ipc://PATH``, ``inproc://NAME``, "
+                      "``pgm://...`` or ``epgm://...``; in wsgid.json one such string, or a "
+                      "list of them for several front-ends", action="append", save=_one_or_list),
     "choice": Kind(_choice, None, None),  # expected and doc: the setting's choices
     "list": Kind(_list, "a list of strings", "a list of strings", action="append"),
     "dict": Kind(_dict, "an object of strings", "an object whose values are strings"),
@@ -148,10 +164,13 @@ SETTINGS = [
             "Extra folder of loader plugins; may be repeated.", "DIR", section="Loading"),
     Setting("django", ["--django"], "bool", False, "Force the Django loader.",
             section="Loading", negation="--no-django"),
-    Setting("recv", ["--recv"], "address", None,
-            "ZeroMQ address to PULL requests from (mongrel2's send_spec).", "SPEC"),
-    Setting("send", ["--send"], "address", None,
-            "ZeroMQ address to PUBlish replies to (mongrel2's recv_spec).", "SPEC"),
+    Setting("recv", ["--recv"], "addresses", None,
+            "ZeroMQ address to PULL requests from (mongrel2's send_spec). Repeat it, with "
+            "--send, for several mongrel2 front-ends: the n-th --recv pairs with the n-th "
+            "--send.", "SPEC"),
+    Setting("send", ["--send"], "addresses", None,
+            "ZeroMQ address to PUBlish replies to (mongrel2's recv_spec); one per --recv, "
+            "in the same order.", "SPEC"),
     Setting("dispatch", ["--dispatch"], "choice", "direct",
             "How requests reach workers: direct (every worker PULLs from mongrel2, as "
             "wsgid 0.7) or broker (the master hands the requests out: none stuck "
@@ -258,6 +277,16 @@ def parse_command_line(argv):
     return command, given
 
 
+def front_ends(options):
+    """The ``(recv, send)`` pair of each mongrel2 front-end: the n-th --recv
+    goes with the n-th --send."""
+    recv, send = options.recv or [], options.send or []
+    if len(recv) != len(send):
+        raise OptionError("--recv is given %d time(s) and --send %d: one of each per mongrel2 "
+                          "front-end, in the same order" % (len(recv), len(send)))
+    return list(zip(recv, send))
+
+
 def json_path(app_path):
     return os.path.join(app_path, "wsgid.json")
 
@@ -278,6 +307,12 @@ def read_json(app_path):
     return values
 
 
+def saved_form(values):
+    """Checked values as wsgid.json holds them (see Kind.save)."""
+    return {key: (KINDS[BY_NAME[key].kind].save or (lambda v: v))(value)
+            for key, value in values.items()}
+
+
 def write_json(app_path, values):
     """Merge ``values`` into ``<app>/wsgid.json`` atomically (temp + rename)."""
     stored = read_json(app_path)
@@ -286,7 +321,7 @@ def write_json(app_path, values):
     tmp = "%s.tmp.%d" % (path, os.getpid())
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(stored, f, indent=2, sort_keys=True)
+            json.dump(saved_form(stored), f, indent=2, sort_keys=True)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())

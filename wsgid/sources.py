@@ -17,18 +17,23 @@ from wsgid.broker import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot, _drop_co
 from wsgid.flowcontrol import CREDITS
 
 class DirectSource:
-    """PULL from mongrel2's send_spec."""
+    """PULL from mongrel2's send_spec: one socket per front-end (``specs``);
+    :attr:`front` is the index of the one the last request came from."""
 
     held = ()  # never reads ahead
+    front = 0
 
-    def __init__(self, context, spec):
-        self.sock = context.socket(zmq.PULL)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.spec = spec
+    def __init__(self, context, specs):
+        self.socks = [context.socket(zmq.PULL) for _ in specs]
+        for sock in self.socks:
+            sock.setsockopt(zmq.LINGER, 0)
+        self.sock = self.socks[0]
+        self.specs = specs
         self.connected = False
 
     def start(self):
-        self.sock.connect(self.spec)
+        for sock, spec in zip(self.socks, self.specs):
+            sock.connect(spec)
         self.connected = True
 
     def recv_nowait(self):
@@ -43,16 +48,19 @@ class DirectSource:
     def leave(self):
         """Disconnect now, so that mongrel2 queues nothing more here."""
         if self.connected:
-            self.sock.disconnect(self.spec)
+            for sock, spec in zip(self.socks, self.specs):
+                sock.disconnect(spec)
             self.connected = False
 
     def leftovers(self):
         """After :meth:`leave`: what was already queued here (else lost)."""
         self.leave()
-        while self.sock.poll(50):
-            yield self.sock.recv()
+        for front, sock in enumerate(self.socks):
+            while sock.poll(50):
+                self.front = front
+                yield sock.recv()
 
-    def gone(self, conn_id):
+    def gone(self, key):
         """Disconnect notices reach a random worker: nothing to learn here."""
         return False
 
@@ -60,7 +68,34 @@ class DirectSource:
     paces = False
 
     def close(self):
-        self.sock.close(linger=0)
+        for sock in self.socks:
+            sock.close(linger=0)
+
+
+class FrontEnds(DirectSource):
+    """Direct dispatch from several mongrel2 front-ends: their sockets are
+    read in turn, so that a busy one does not starve the others."""
+
+    _next = 0
+
+    def recv_nowait(self):
+        socks = self.socks
+        count = len(socks)
+        for step in range(count):
+            front = (self._next + step) % count
+            try:
+                data = socks[front].recv(zmq.NOBLOCK)
+            except zmq.Again:
+                continue
+            self._next = (front + 1) % count
+            self.front = front
+            return data
+        raise zmq.Again()
+
+
+def direct(context, specs):
+    """The direct source for mongrel2's send_specs (one per front-end)."""
+    return (DirectSource if len(specs) == 1 else FrontEnds)(context, specs)
 
 
 class BrokerSource:
@@ -73,23 +108,31 @@ class BrokerSource:
     not started, so that an idle worker serves it. The socket is shared with
     that thread under :attr:`lock`; the worker polls it only while idle,
     when the watchdog leaves it alone.
+
+    With several front-ends (``tagged``) the master sends the index of the
+    front-end before each message (see :mod:`wsgid.broker`); connection ids
+    are only unique within one front-end, so a connection is known by
+    ``(front, conn_id)``.
     """
 
-    def __init__(self, context, spec, identity, slot, reclaim=0.01):
+    def __init__(self, context, spec, identity, slot, reclaim=0.01, tagged=False):
         self.sock = context.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.IDENTITY, identity)
         self.sock.setsockopt(zmq.LINGER, 2000)
+        self.socks = (self.sock,)
         self.spec = spec
         self.slot = slot
         self.reclaim = reclaim
+        self.tagged = tagged
         self.lock = threading.Lock()
-        self.held = collections.deque()  # (index, request) received, not started
+        self.held = collections.deque()  # (index, request, front) received, not started
         self.received = 0                # index of the last request received
         self.current = 0                 # index of the request in hand, 0: none
+        self.front = 0                   # the front-end it came from
         self.since = 0.0                 # when it started
         self.looked = 0.0                # when the socket was last read
-        self.disconnected = set()        # the request in hand's connection, once gone
-        self.credits = {}                # conn id -> bytes granted, not yet taken
+        self.disconnected = set()        # (front, conn id) of the request in hand, once gone
+        self.credits = {}                # (front, conn id) -> bytes granted, not yet taken
         self.asked = False               # MORE sent, no request since
         self.acked = False               # the master said BYE-ACK: nothing follows
         self._wake = threading.Event()
@@ -113,7 +156,7 @@ class BrokerSource:
             if not self.held:
                 raise zmq.Again()
             self.since = time.monotonic()  # before current: the watchdog reads them so
-            self.current, data = self.held.popleft()
+            self.current, data, self.front = self.held.popleft()
             self.slot.write(Slot.STARTED, self.current)
             if self._parked:
                 self._parked = False
@@ -167,40 +210,44 @@ class BrokerSource:
         self.looked = time.monotonic()
         while sock.get(zmq.EVENTS) & zmq.POLLIN:
             data = sock.recv()
+            front = 0
+            if self.tagged and sock.get(zmq.RCVMORE):
+                front = int(data)
+                data = sock.recv()
             if data == BYE_ACK:
                 self.acked = True
             elif not message.is_control_envelope(data):
                 self.received += 1
-                self.held.append((self.received, data))
+                self.held.append((self.received, data, front))
                 self.asked = False
             else:
-                self._notice(data)
+                self._notice(data, front)
 
-    def _notice(self, data):
+    def _notice(self, data, front):
         try:
             notice = message.parse(data)
         except message.MessageError:
             return
-        conn_id = notice.conn_id
+        key = (front, notice.conn_id)
         if notice.is_disconnect:
-            self.disconnected.add(conn_id)
+            self.disconnected.add(key)
             if self.held:  # a request queued before the notice: its client is gone
-                _drop_conn(self.held, conn_id, lambda item: item[1])
+                _drop_conn(self.held, key, lambda item: (item[2], message.envelope(item[1])[1]))
         elif notice.control().get("type") == "credits":
             granted = notice.headers.get(CREDITS, "")
             if granted.isdigit():
-                self.credits[conn_id] = self.credits.get(conn_id, 0) + int(granted)
+                self.credits[key] = self.credits.get(key, 0) + int(granted)
 
-    def gone(self, conn_id):
+    def gone(self, key):
         """True once the broker has forwarded mongrel2's disconnect notice
-        for ``conn_id``: a streamed response can stop early (the socket is
-        looked at once a millisecond at most)."""
+        for connection ``key`` (``(front, conn_id)``): a streamed response can
+        stop early (the socket is looked at once a millisecond at most)."""
         if time.monotonic() - self.looked > 0.001:
             with self.lock:
                 self._take()
-        return conn_id in self.disconnected
+        return key in self.disconnected
 
-    def take_credits(self, conn_id, timeout):
+    def take_credits(self, key, timeout):
         """The bytes mongrel2 has sent on since last asked, waiting up to
         ``timeout`` for some; 0 when the client went away or none came. The
         wait is cut in short polls, so the watchdog gets its turns."""
@@ -208,8 +255,8 @@ class BrokerSource:
         while True:
             with self.lock:
                 self._take()
-                granted = self.credits.pop(conn_id, 0)
-                if granted or conn_id in self.disconnected:
+                granted = self.credits.pop(key, 0)
+                if granted or key in self.disconnected:
                     return granted
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -244,7 +291,7 @@ class BrokerSource:
                     self._take()
                     if self.held:
                         self.sock.send_multipart(
-                            [BACK] + [b"%d" % index for index, _ in self.held])
+                            [BACK] + [b"%d" % index for index, _, _ in self.held])
                         self.held.clear()
 
     def close(self):

@@ -26,7 +26,7 @@ from wsgid.message import CLOSE, NOTICE_PATH
 from wsgid.replies import ClientGone, Replies
 from wsgid.response import Response, error_reply
 from wsgid.scoreboard import Score
-from wsgid.sources import BrokerSource, DirectSource
+from wsgid.sources import BrokerSource, direct
 from wsgid.uploads import DONE as UPLOAD_DONE, START as UPLOAD_START
 
 log = logging.getLogger("wsgid")
@@ -37,8 +37,10 @@ _WEBSOCKET = ("WEBSOCKET_HANDSHAKE", "WEBSOCKET")
 class Worker:
     """Serve ``app`` on the given mongrel2 addresses until told to stop.
 
-    Requests come from mongrel2's send_spec (``recv``), or from the master's
-    broker when ``broker`` is its address; replies go to ``send``.
+    Requests come from mongrel2's send_specs (``recv``, a list: one per
+    front-end), or from the master's broker when ``broker`` is its address;
+    replies go to the recv_spec of the same front-end (``send``, in the same
+    order).
     ``on_tick`` is called at least every ``tick`` seconds and after each
     request (the master's heartbeat hangs on it); ``on_ready`` once, when
     requests start to be taken. ``score`` (a :class:`wsgid.scoreboard.Score`
@@ -90,10 +92,10 @@ class Worker:
         context = zmq.Context(1)
         if self.broker_spec:
             self.source = BrokerSource(context, self.broker_spec, b"%d" % os.getpid(),
-                                       self.broker_slot)
+                                       self.broker_slot, tagged=len(self.send_spec) > 1)
         else:
-            self.source = DirectSource(context, self.recv_spec)
-        self.replies = Replies(context.socket(zmq.XPUB), self.source)
+            self.source = direct(context, self.recv_spec)
+        self.replies = Replies([context.socket(zmq.XPUB) for _ in self.send_spec], self.source)
         try:
             self.replies.connect(self.send_spec)
             self._wait_for_subscriber(wakeup_r)
@@ -101,9 +103,9 @@ class Worker:
                 self.source.start()
                 log.info("Worker ready to serve requests (%s, send %s)",
                          "broker %s" % self.broker_spec if self.broker_spec
-                         else "recv %s" % self.recv_spec, self.send_spec)
+                         else "recv %s" % ", ".join(self.recv_spec), ", ".join(self.send_spec))
                 self.on_ready()
-                self.replies.outbox.start()
+                self.replies.start()
                 self._loop(wakeup_r)
                 if os.getppid() == self.ppid:
                     for data in self.source.leftovers():
@@ -117,35 +119,40 @@ class Worker:
             os.close(wakeup_w)
 
     def _wait_for_subscriber(self, wakeup_r):
-        """Take no request before mongrel2's SUB side has subscribed: a reply
-        PUBlished earlier would be dropped and its client left hanging."""
-        pub = self.replies.pub
+        """Take no request before a mongrel2 SUB side has subscribed: a reply
+        PUBlished earlier would be dropped and its client left hanging. With
+        several front-ends, one is enough: a reply to another waits for its
+        own (Replies.await_subscriber), and one that is down stops no one."""
         poller = zmq.Poller()
-        poller.register(pub, zmq.POLLIN)
+        for pub in self.replies.pubs:
+            poller.register(pub, zmq.POLLIN)
         poller.register(wakeup_r, zmq.POLLIN)
         waited = 0
         while self.alive:
             events = dict(poller.poll(self.tick_ms))
-            if pub in events and self.replies.count_subscriptions() > 0:
+            if not events.keys().isdisjoint(self.replies.pubs) \
+                    and self.replies.count_subscriptions() > 0:
                 return
             self._drain(wakeup_r)
             self._check_parent()
             self.on_tick()
             waited += 1
             if waited == 5:
-                log.info("Waiting for mongrel2 to connect at %s", self.send_spec)
+                log.info("Waiting for mongrel2 to connect at %s", ", ".join(self.send_spec))
 
     def _loop(self, wakeup_r):
-        pub = self.replies.pub
+        # The first front-end's sockets, then the others' (none: nothing more to look at).
+        sock, socks = self.source.sock, self.source.socks[1:]
+        pub, pubs = self.replies.pubs[0], self.replies.pubs[1:]
         poller = zmq.Poller()
-        poller.register(self.source.sock, zmq.POLLIN)
-        poller.register(pub, zmq.POLLIN)
-        poller.register(wakeup_r, zmq.POLLIN)
+        for each in (*self.source.socks, *self.replies.pubs, wakeup_r):
+            poller.register(each, zmq.POLLIN)
         while self.alive:
             events = dict(poller.poll(self.tick_ms))
-            if self.source.sock in events or self.source.held:
+            if (sock in events or self.source.held
+                    or (socks and not events.keys().isdisjoint(socks))):
                 self._serve_available()
-            if pub in events:
+            if pub in events or (pubs and not events.keys().isdisjoint(pubs)):
                 self.replies.count_subscriptions()  # mongrel2 restarting
             if wakeup_r in events:
                 self._drain(wakeup_r)
@@ -154,7 +161,6 @@ class Worker:
     def _serve_available(self):
         """Serve every request already queued, without a poll for each; the
         replies held meanwhile leave once the queue is empty."""
-        outbox = self.replies.outbox
         while self.alive:
             try:
                 data = self.source.recv_nowait()
@@ -162,10 +168,12 @@ class Worker:
                 break
             self._serve(data)
             self._tick()
-        outbox.flush()
+        self.replies.outbox.flush()
 
     def _serve(self, data):
         """Serve one message; tell the source when it was work, not a notice."""
+        if self.source.front != self.replies.front:  # several front-ends
+            self.replies.follow(self.source.front)
         request = self.parse(data)
         if request is None:
             work = not message.is_control_envelope(data)
@@ -293,7 +301,8 @@ class Worker:
         if window is not None and window.isdigit():
             self.credit_window = int(window)
         if self.credit_window and self.source.paces:
-            return flowcontrol.Pacer(self.source, request.conn_id, self.credit_window,
+            return flowcontrol.Pacer(self.source, (self.replies.front, request.conn_id),
+                                     self.credit_window,
                                      self.replies.outbox.flush)
         return None
 

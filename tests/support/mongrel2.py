@@ -106,8 +106,12 @@ def port_open(port):
 
 
 class Mongrel2:
+    """``uuid`` and ``send_ident``: the server's UUID and its handler's
+    send_ident (the first field of each request), fixed ones by default."""
+
     def __init__(self, base_dir, protocol="json", content_length=20480, route="/",
-                 settings=None, static_base="static/", shared_uploads=None, xrequests=()):
+                 settings=None, static_base="static/", shared_uploads=None, xrequests=(),
+                 uuid=SERVER_UUID, send_ident=SEND_IDENT):
         self.base = os.path.abspath(base_dir)
         self.chroot = os.path.join(self.base, "chroot")
         self.protocol = protocol
@@ -117,6 +121,7 @@ class Mongrel2:
         self.static_base = static_base  # the /static/ Dir route's folder, inside the chroot
         self.shared_uploads = shared_uploads and os.path.abspath(shared_uploads)
         self.xrequests = xrequests  # paths of mongrel2's extended-reply plugins (.so)
+        self.uuid, self.send_ident = uuid, send_ident
         self.http_port, self.send_port, self.recv_port = free_ports(3)
         self.proc = None
 
@@ -161,7 +166,7 @@ class Mongrel2:
             os.makedirs(self.chroot + self.shared_uploads, exist_ok=True)  # the mount point
         extra = "".join(', "%s": %s' % (k, v) for k, v in self.settings.items())
         conf = CONFIG.format(send_port=self.send_port, recv_port=self.recv_port,
-                             send_ident=SEND_IDENT, uuid=SERVER_UUID, chroot=self.chroot,
+                             send_ident=self.send_ident, uuid=self.uuid, chroot=self.chroot,
                              http_port=self.http_port, protocol=self.protocol,
                              content_length=self.content_length, route=self.route,
                              static_base=self.static_base, extra=extra,
@@ -183,7 +188,7 @@ class Mongrel2:
         pid_file = os.path.join(self.chroot, "run", "mongrel2.pid")
         if os.path.exists(pid_file):
             os.unlink(pid_file)
-        command = ["mongrel2", db, SERVER_UUID]
+        command = ["mongrel2", db, self.uuid]
         if self.shared_uploads:  # sh execs mongrel2: self.proc is mongrel2 still
             command = ["unshare", "--mount", "--propagation", "private", "sh", "-ec",
                        'mount --bind "$0" "$1"; shift; exec "$@"', self.shared_uploads,

@@ -13,7 +13,7 @@ def run(given):
     values = {name: value for name, value in given.items()
               if name != "app_path" and opts.BY_NAME[name].saved}
     if not values:
-        print(json.dumps(opts.read_json(app_path), indent=2, sort_keys=True))
+        print(json.dumps(opts.saved_form(opts.read_json(app_path)), indent=2, sort_keys=True))
         return 0
     opts.write_json(app_path, values)
     print("Saved %s to %s" % (", ".join(sorted(values)), opts.json_path(app_path)))

@@ -19,6 +19,7 @@ def check(options):
     for name in ("recv", "send"):
         if not getattr(options, name):
             raise opts.OptionError("--%s is required to start" % name)
+    opts.front_ends(options)
     if options.workers < 1:
         raise opts.OptionError("--workers must be at least 1")
 
