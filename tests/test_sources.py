@@ -172,7 +172,8 @@ def test_direct_source_takes_from_every_front_end_in_turn(ctx, tmp_path):
         data = next_request(source)
         taken.append((source.front, data))
     assert sorted(taken) == sorted((front, req(conn)) for front in (0, 1) for conn in (1, 2, 3))
-    assert [front for front, _ in taken[:4]] in ([0, 1, 0, 1], [1, 0, 1, 0])  # in turn
+    # In turn: both had one queued (the wait above), so the first two differ.
+    assert {front for front, _ in taken[:2]} == {0, 1}
     source.close()
     assert type(direct(ctx, specs[:1])) is DirectSource  # one front-end: as before
 
