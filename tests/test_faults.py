@@ -137,6 +137,40 @@ def test_mongrel2_restart_served_again_without_wsgid_restart(m2_factory, wsgid_f
     assert _workers(app_path) == workers, "workers were replaced"
 
 
+@requires_mongrel2
+@pytest.mark.e2e
+@pytest.mark.parametrize("dispatch", DISPATCH)
+def test_reply_for_a_stopped_mongrel2_never_reaches_its_successors_client(
+        m2_factory, wsgid_factory, tmp_path, dispatch):
+    """mongrel2 restarts while the one worker is in a request: the new
+    mongrel2 numbers its connections from the start again, so its first
+    client has the id the old request's client had. That client must get
+    its own answer, not the old request's reply."""
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    wsgid_factory(m2, app_path, "--wsgi-app", "e2e_app:app", "--dispatch", dispatch)
+    m2.stop()
+    m2.start()  # a fresh mongrel2: the slow request below is its first connection
+    wait_for(lambda: _answers(m2, "/warm"), 20, interval=0.05, what="mongrel2 to serve")
+    m2.stop()
+    m2.start()
+    mark = tmp_path / "in-hand"
+    with socket.create_connection(("127.0.0.1", m2.http_port), timeout=20) as old:
+        old.sendall(b"GET /sleep?1.5&%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % str(mark).encode())
+        wait_for(mark.exists, 10, what="the slow request in hand")
+        m2.stop()
+        m2.start()
+        status, _, body = get(m2.url, "/mine?x", timeout=10)
+    assert status == 200 and b'"PATH_INFO": "/mine"' in body, body[:300]
+
+
+def _answers(m2, path):
+    try:
+        return get(m2.url, path, timeout=2)[0] == 200
+    except OSError:
+        return False
+
+
 # -- a worker SIGKILLed under load ----------------------------------------------------------
 
 @requires_mongrel2

@@ -10,7 +10,7 @@ import zmq
 
 from tests.support.mongrel2 import wait_for
 from tests.support.wire import SENDER, Pub
-from wsgid.replies import Replies
+from wsgid.replies import ClientGone, Replies
 
 
 class Source:
@@ -95,7 +95,7 @@ def test_following_another_front_end_sends_what_the_last_one_held_first():
     source = Source()
     source.answered = answered.append
     replies = Replies([Pub(), Pub()], source)
-    replies.subscribed = [1, 1]
+    replies.subscribed = [True, True]
     replies.sender(SENDER, b"1")(b"held", hold=True)
     replies.outbox.mark(1)
     assert answered == [] and replies.pubs[0].sent == []
@@ -104,3 +104,30 @@ def test_following_another_front_end_sends_what_the_last_one_held_first():
     replies.sender(SENDER, b"1")(b"at once")
     replies.outbox.mark(2)
     assert replies.pubs[1].sent == [SENDER + b" 1:1, at once"] and answered == [1, 2]
+
+
+def test_replies_of_a_mongrel2_that_went_never_reach_the_next_one(ctx, tmp_path):
+    """A new mongrel2 at the same address numbers its connections anew: what
+    was meant for its predecessor's connection 5 is dropped (a body raising
+    ClientGone, a close silently), while a request of the new one is answered."""
+    spec = "ipc://%s/recv" % tmp_path
+    sub = mongrel2_sub(ctx, spec)
+    replies = replies_for(ctx, [spec])
+    wait_for(lambda: sub.poll(10) is not None and replies.count_subscriptions() == 1, 5,
+             what="the subscription")
+    old = replies.sender(SENDER, b"5")  # a request of the first mongrel2, in hand
+    sub.close(linger=0)  # that mongrel2 stops...
+    sub = mongrel2_sub(ctx, spec)  # ...and the next one starts
+
+    def went():
+        sub.poll(10)
+        replies.count_subscriptions()
+        return replies.generation[0] == 1 and replies.subscribed[0]
+    wait_for(went, 5, what="the restart seen")
+    with pytest.raises(ClientGone):
+        old(b"the old answer")
+    old(b"")  # its close: not sent either
+    replies.sender(SENDER, b"5")(b"the new answer")
+    assert sub.recv() == SENDER + b" 1:5, the new answer"
+    assert not sub.poll(100)
+    replies.close()

@@ -133,6 +133,6 @@ def test_internal_error_closes_the_connection(tmp_path):
     worker.source = type("Source", (), {"gone": lambda self, conn_id: False, "paces": False,
                                         "head_sent": lambda self: None})()
     worker.replies = Replies([Pub()], worker.source)
-    worker.replies.subscribed = [1]
+    worker.replies.subscribed = [True]
     worker.handle(request(get_headers("/x"), conn_id=b"77"))
     assert worker.replies.pub.sent == [SENDER + b" 2:77, "]

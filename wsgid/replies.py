@@ -3,8 +3,9 @@ per front-end).
 
 Connecting, counting mongrel2's subscriptions (a reply PUBlished before
 mongrel2 has subscribed would reach no one), holding a reply while mongrel2
-restarts, framing each reply for its connection, and the outbox that sends
-them (see wsgid.outbox). The request side is the source (wsgid.sources),
+restarts, dropping the replies of a mongrel2 that has gone (see
+:meth:`Replies.sender`), framing each reply for its connection, and the
+outbox that sends them (see wsgid.outbox). The request side is the source (wsgid.sources),
 which also tells whether a client has gone.
 """
 
@@ -22,6 +23,11 @@ class ClientGone(Exception):
     """mongrel2 said the client went away while its response streamed."""
 
 
+#: How stale the subscription counts may be when a reply is framed or sent:
+#: far less than a mongrel2 takes to start and forward a request.
+FRESH_SECONDS = 0.001
+
+
 class Replies:
     """Owns ``socks`` (XPUBs, one per mongrel2 front-end, in the order of
     the send_specs) from now on; ``source`` is the worker's.
@@ -35,10 +41,20 @@ class Replies:
         self.pubs = list(socks)
         for pub in self.pubs:
             pub.setsockopt(zmq.LINGER, 2000)
+            # Queue only to a live connection: a reply for a mongrel2 that
+            # stopped is dropped, not handed to the next one on reconnect.
+            pub.setsockopt(zmq.IMMEDIATE, 1)
+        # The unsubscription of a mongrel2 that went shows only after the
+        # worker has traded commands with ZeroMQ's I/O thread (a busy worker
+        # does not), maybe after the next one's subscription; the monitor's
+        # event is readable at once.
+        self.monitors = [pub.get_monitor_socket(zmq.EVENT_DISCONNECTED) for pub in self.pubs]
         self.source = source
         on_sent = getattr(source, "answered", None)
         self.outboxes = [Outbox(pub, on_sent=on_sent) for pub in self.pubs]
-        self.subscribed = [0] * len(self.pubs)  # mongrel2 SUB sockets listening, per front-end
+        self.subscribed = [False] * len(self.pubs)  # a mongrel2 listening, per front-end
+        self.generation = [0] * len(self.pubs)  # how many times a mongrel2 went, per front-end
+        self.checked = 0.0  # when the counts were last read (time.monotonic)
         self.front = 0
         self.pub, self.outbox = self.pubs[0], self.outboxes[0]
 
@@ -59,20 +75,36 @@ class Replies:
         self.pub, self.outbox = self.pubs[front], self.outboxes[front]
 
     def count_subscriptions(self):
-        """XPUB tells (un)subscriptions: 1 then the topic, 0 when a SUB side
-        (mongrel2 stopping) goes. Returns how many front-ends listen now."""
+        """Read what the sockets tell: a mongrel2 gone (the monitor), a
+        mongrel2 subscribed (XPUB: 1 then the topic). Returns how many
+        front-ends listen now."""
+        self.checked = time.monotonic()
         for front, outbox in enumerate(self.outboxes):
             with outbox.lock:
                 self._count(front)
-        return sum(1 for count in self.subscribed if count > 0)
+        return sum(self.subscribed)
 
     def _count(self, front):
+        # Departures first: a subscription read after them is a newer one.
+        monitor = self.monitors[front]
+        try:
+            while True:
+                monitor.recv_multipart(zmq.NOBLOCK)
+                self.generation[front] += 1
+                self.subscribed[front] = False
+        except zmq.Again:
+            pass
         pub = self.pubs[front]
         try:
             while True:
-                self.subscribed[front] += 1 if pub.recv(zmq.NOBLOCK)[:1] == b"\x01" else -1
+                if pub.recv(zmq.NOBLOCK)[:1] == b"\x01":  # 0, a late unsubscription: known
+                    self.subscribed[front] = True
         except zmq.Again:
             pass
+
+    def _fresh(self):
+        if time.monotonic() - self.checked > FRESH_SECONDS:
+            self.count_subscriptions()
 
     def await_subscriber(self, front, timeout=5.0):
         """mongrel2 ``front`` (re)started: hold the reply until it has
@@ -80,7 +112,7 @@ class Replies:
         replies do not wait for it (each has its own socket)."""
         deadline = time.monotonic() + timeout
         with self.outboxes[front].lock:  # nor let the watchdog send what is held
-            while self.subscribed[front] <= 0 and time.monotonic() < deadline:
+            while not self.subscribed[front] and time.monotonic() < deadline:
                 if self.pubs[front].poll(50):
                     self._count(front)
 
@@ -89,17 +121,32 @@ class Replies:
         current front-end: the body framed for mongrel2 and put in the
         outbox (see Outbox.put), unless the client is known to be gone. The
         source learns that an answer has begun (a master must not answer 502
-        after it)."""
+        after it).
+
+        A new mongrel2 numbers its connections from the start again: a reply
+        to a request its predecessor sent would reach another client. So a
+        request belongs to the mongrel2 of the generation seen when it
+        starts, and once that one has gone (a disconnection) its replies are
+        dropped, a body raising ClientGone.
+        (A request still queued behind the one in hand when mongrel2
+        restarted is not told apart: see docs/dispatch.rst.)"""
         envelope = message.reply(sender, conn_id, b"")
         front = self.front
         key = (front, conn_id)
-        subscribed = self.subscribed
+        subscribed, generation, fresh = self.subscribed, self.generation, self._fresh
+        fresh()
+        born = generation[front]
         gone, outbox, begun = self.source.gone, self.outbox, self.source.head_sent
 
         def send(body, hold=False, limit=0):
+            fresh()
+            if generation[front] != born:
+                if body:
+                    raise ClientGone()
+                return  # nor close a connection of the new mongrel2
             if body and gone(key):
                 raise ClientGone()
-            if subscribed[front] <= 0:
+            if not subscribed[front]:
                 self.await_subscriber(front)
             begun()
             outbox.put(envelope, body, hold, limit)
@@ -123,6 +170,8 @@ class Replies:
         self.send(sender, conn_id, CLOSE)
 
     def close(self):
-        for outbox, pub in zip(self.outboxes, self.pubs):
+        for outbox, pub, monitor in zip(self.outboxes, self.pubs, self.monitors):
             outbox.stop()
+            pub.disable_monitor()
+            monitor.close()
             pub.close()

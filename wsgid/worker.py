@@ -350,12 +350,15 @@ class Worker:
             filters.run_request_exception(request, exc)
             log.exception("Error in the application for %s %s",
                           headers.get("METHOD"), headers.get("URI", headers.get("PATH")))
+            response.close = True
             if not response.headers_sent:
                 detail = traceback.format_exc().encode("utf-8", "replace") if self.debug else None
-                send(error_reply("500 Internal Server Error", version,
-                                 detail and b"500 Internal Server Error\n\n" + detail))
                 response.status = "500 Internal Server Error"
-            response.close = True
+                try:
+                    send(error_reply(response.status, version,
+                                     detail and b"500 Internal Server Error\n\n" + detail))
+                except ClientGone:  # its mongrel2 has gone
+                    response.close = False
         finally:
             if hasattr(result, "close"):
                 try:

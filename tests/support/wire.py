@@ -9,6 +9,7 @@ messages first) into status line, headers and body, decoding a chunked body.
 """
 
 import tnetstring
+import zmq
 
 __all__ = ["SENDER", "request", "json_request", "get_headers", "control", "disconnect",
            "json_headers", "parse_response", "decode_chunked", "Response", "Pub"]
@@ -26,6 +27,28 @@ class Pub:
         self.sent.append(frame)
 
     def setsockopt(self, option, value):
+        pass
+
+    def recv(self, flags=0):
+        raise zmq.Again()  # no (un)subscription to tell
+
+    def get_monitor_socket(self, events):
+        return _Silent()
+
+    def disable_monitor(self):
+        pass
+
+    def close(self):
+        pass
+
+
+class _Silent:
+    """A monitor socket with no event to tell."""
+
+    def recv_multipart(self, flags=0):
+        raise zmq.Again()
+
+    def close(self):
         pass
 
 
