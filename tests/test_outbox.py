@@ -10,7 +10,6 @@ from tests.support.mongrel2 import wait_for
 from tests.support.peer import Peer
 from tests.support.wire import Pub, get_headers, json_request
 from tests.support.wsgid import Wsgid, make_app_folder
-from wsgid import outbox as outbox_mod
 from wsgid.outbox import HOLD_COUNT, HOLD_SECONDS, Outbox
 
 A, B = b"A ", b"B "  # two connections' envelopes
@@ -86,7 +85,7 @@ def test_stop_sends_what_is_held(box):
 def test_without_the_watchdog_held_replies_wait(box):
     """Before start() (in unit tests) nothing is sent behind the caller's back."""
     box.put(A, b"a", True, 100)
-    assert box._parked and box.sock.sent == []
+    assert box.ticker.parked and box.sock.sent == []
 
 
 @pytest.mark.parametrize("limit", [0, 1 << 20])
@@ -102,12 +101,12 @@ def test_watchdog_sends_what_is_held_while_the_worker_is_busy(box, limit):
     assert time.monotonic() - started >= HOLD_SECONDS
 
 
-def test_watchdog_parks_when_idle_and_wakes_again(box, monkeypatch):
-    monkeypatch.setattr(outbox_mod, "PARK_SECONDS", 0.05)
+def test_watchdog_parks_when_idle_and_wakes_again(box):
+    box.ticker.idle = 0.05
     box.start()
     box.put(A, b"a", True)
     wait_for(lambda: box.sock.sent == [b"A a"], 5, interval=0.001, what="the first flush")
-    wait_for(lambda: box._parked, 5, interval=0.005, what="the watchdog to park")
+    wait_for(lambda: box.ticker.parked, 5, interval=0.005, what="the watchdog to park")
     box.put(A, b"b", True, 100)
     wait_for(lambda: box.sock.sent == [b"A a", b"A b"], 5, interval=0.001,
              what="the flush after waking")

@@ -5,10 +5,9 @@ cdef class Outbox:
     cdef public object sock, lock, on_sent
     cdef public list held
     cdef public double held_since
-    cdef object _wake, _thread, _open
+    cdef public object ticker
+    cdef object _open
     cdef Py_ssize_t _open_size
-    cdef public bint _parked
-    cdef bint _stopping
 
     cpdef put(self, bytes envelope, bytes body, bint hold=*, Py_ssize_t limit=*)
     cpdef flush(self)

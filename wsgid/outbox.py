@@ -22,7 +22,7 @@ nothing while it polls it, so the poll never races a send.
 import threading
 import time
 
-import zmq
+from wsgid.ticker import Ticker
 
 HOLD_COUNT = 32          # replies held at most: a batch, not a backlog
 HOLD_SECONDS = 0.005     # the longest a held reply waits (plus the GIL's hand-over)
@@ -45,10 +45,8 @@ class Outbox:
         self.held_since = 0.0
         self._open = None
         self._open_size = 0
-        self._wake = threading.Event()
-        self._parked = True
-        self._stopping = False
-        self._thread = None
+        self.ticker = Ticker("wsgid-outbox", HOLD_SECONDS, PARK_SECONDS,
+                             self._holding, self._send_old, self.lock)
 
     def put(self, envelope, body, hold=False, limit=0):
         """Send the reply message ``envelope + body`` after what is held, or
@@ -69,9 +67,7 @@ class Outbox:
                 return
             if not held:
                 self.held_since = time.monotonic()
-                if self._parked and self._thread is not None:
-                    self._parked = False  # the watchdog must see to it
-                    self._wake.set()
+                self.ticker.wake()  # the watchdog must see to it
             if limit:
                 held.append([envelope, body])
                 self._open, self._open_size = envelope, len(body)
@@ -110,34 +106,19 @@ class Outbox:
 
     # -- the watchdog ------------------------------------------------------------
     def start(self):
-        self._thread = threading.Thread(target=self._watch, name="wsgid-outbox", daemon=True)
-        self._thread.start()
+        self.ticker.start()
 
     def stop(self):
         """Send what is held and end the watchdog."""
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self.ticker.stop()
         self.flush()
 
-    def _watch(self):
-        idle_since = time.monotonic()
-        while not self._stopping:
-            if self._parked:
-                self._wake.wait()
-                self._wake.clear()
-                idle_since = time.monotonic()
-                continue
-            time.sleep(HOLD_SECONDS)
-            now = time.monotonic()
-            if self.held:
-                idle_since = now
-                if now - self.held_since >= HOLD_SECONDS:
-                    with self.lock:
-                        if self.held and now - self.held_since >= HOLD_SECONDS:
-                            self._flush()
-            elif now - idle_since >= PARK_SECONDS:
-                with self.lock:
-                    self._parked = not self.held
+    def _holding(self):
+        return bool(self.held)
+
+    def _send_old(self, now):
+        """What has been held for HOLD_SECONDS goes."""
+        if now - self.held_since >= HOLD_SECONDS:
+            with self.lock:
+                if self.held and now - self.held_since >= HOLD_SECONDS:
+                    self._flush()

@@ -15,6 +15,7 @@ import zmq
 from wsgid import message
 from wsgid.broker import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot, _drop_conn
 from wsgid.flowcontrol import CREDITS
+from wsgid.ticker import Ticker
 
 class DirectSource:
     """PULL from mongrel2's send_spec: one socket per front-end (``specs``);
@@ -135,16 +136,15 @@ class BrokerSource:
         self.credits = {}                # (front, conn id) -> bytes granted, not yet taken
         self.asked = False               # MORE sent, no request since
         self.acked = False               # the master said BYE-ACK: nothing follows
-        self._wake = threading.Event()
-        self._parked = True
-        self._stopping = False
-        self._thread = None
+        # Every reclaim / 2 seconds while requests come; parked (woken by
+        # the next request) after a second without any.
+        self.ticker = Ticker("wsgid-reclaim", reclaim / 2, 1.0, self._serving, self._reclaim,
+                             self.lock)
 
     def start(self):
         self.sock.connect(self.spec)
         self.sock.send(READY)
-        self._thread = threading.Thread(target=self._watch, name="wsgid-reclaim", daemon=True)
-        self._thread.start()
+        self.ticker.start()
 
     def recv_nowait(self):
         """The next request, counted as started; zmq.Again when none. What
@@ -158,9 +158,7 @@ class BrokerSource:
             self.since = time.monotonic()  # before current: the watchdog reads them so
             self.current, data, self.front = self.held.popleft()
             self.slot.write(Slot.STARTED, self.current)
-            if self._parked:
-                self._parked = False
-                self._wake.set()
+            self.ticker.wake()
         return data
 
     def done(self, outbox):
@@ -264,39 +262,23 @@ class BrokerSource:
                 self.sock.poll(min(left, self.reclaim / 2) * 1000)
 
     # -- the watchdog ----------------------------------------------------------------
-    def _watch(self):
-        """Every ``reclaim / 2`` seconds while requests come, hand back what
-        is held if the request in hand has run past ``reclaim``; parked
-        (woken by the next request) after a second without any."""
-        idle_since = time.monotonic()
-        while not self._stopping:
-            if self._parked:
-                self._wake.wait()
-                self._wake.clear()
-                idle_since = time.monotonic()
-                continue
-            time.sleep(self.reclaim / 2)
-            now = time.monotonic()
-            current, since = self.current, self.since
-            if not current:
-                if now - idle_since >= 1.0:
-                    with self.lock:
-                        self._parked = not self.current
-                continue
-            idle_since = now
-            if now - since < self.reclaim:
-                continue
-            with self.lock:
-                if self.current == current and not self._stopping:
-                    self._take()
-                    if self.held:
-                        self.sock.send_multipart(
-                            [BACK] + [b"%d" % index for index, _, _ in self.held])
-                        self.held.clear()
+    def _serving(self):
+        return self.current != 0
+
+    def _reclaim(self, now):
+        """Hand back what is held if the request in hand has run past
+        ``reclaim``."""
+        current, since = self.current, self.since
+        if not current or now - since < self.reclaim:
+            return
+        with self.lock:
+            if self.current == current and not self.ticker.stopping:
+                self._take()
+                if self.held:
+                    self.sock.send_multipart(
+                        [BACK] + [b"%d" % index for index, _, _ in self.held])
+                    self.held.clear()
 
     def close(self):
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
+        self.ticker.stop()
         self.sock.close()
