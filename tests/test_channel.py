@@ -3,6 +3,7 @@ the limits that keep the channel private and the command quick. (Another
 account being refused: tests/test_e2e_status.py, with a real master.)"""
 
 import json
+import re
 import os
 import select
 import socket
@@ -14,7 +15,7 @@ import pytest
 
 from tests.support.wsgid import silent_master
 from tests.test_cli import app  # noqa: F401 (the fixture: a fresh app folder)
-from wsgid import appfolder, channel
+from wsgid import appfolder, channel, cli
 
 
 class Answering:
@@ -148,3 +149,46 @@ def test_a_folder_of_another_account_is_refused(app):
     with pytest.raises(PermissionError):
         channel.Listener(app, os.getpid())
     assert os.listdir(folder) == []
+
+
+HOSTILE = {"dispatch\x1b]0;owned\x07": "broker", "dispatch": "\x1b[2J\x1b[H\x9b31m\x7f",
+           "answered_502": "\u202eevil\r\n", "workers": [
+               {"pid": "7\x1b[1A\x1b[2K", "state": "busy", "age": 1, "method": "GET\x00",
+                "path": "/\x1bP+q\x1b\\", "served": 1, "rss": 1, "uptime": 1}]}
+
+
+def test_a_master_answering_escape_sequences_is_printed_escaped(app, capsys):
+    """Every string a master answers, keys too, reaches root's terminal with
+    its controls escaped: C0 (ESC, BEL, CR, LF, NUL), C1 (CSI), DEL, bidi
+    overrides; --json too."""
+    with silent_master(app, answer=json.dumps(HOSTILE).encode()) as pid:
+        answer = channel.ask(app, [pid])[pid]
+        assert cli.main(["status", "--verbose", "--app-path", app]) == 0
+        verbose = capsys.readouterr().out
+        assert cli.main(["status", "--json", "--app-path", app]) == 0
+        as_json = capsys.readouterr().out
+    assert "dispatch\\x1b]0;owned\\x07" in answer
+    assert answer["dispatch"] == "\\x1b[2J\\x1b[H\\x9b31m\\x7f"
+    assert answer["workers"][0]["method"] == "GET\\x00"
+    for out in (verbose, as_json):
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]", out), out
+    assert "\\x1b[2J" in verbose and "\\u202eevil\\r\\n" in verbose
+    assert "Worker 7\\x1b[1A\\x1b[2K: busy 1.0s on GET\\x00 /\\x1bP+q\\x1b\\" in verbose
+
+
+@pytest.mark.parametrize("answer, error", [
+    (b'{"x": "' + b"a" * ((1 << 20) + 10) + b'"}', "answer larger than 1048576 bytes"),
+    (b"[" * 200000 + b"]" * 200000, "not a valid answer"),
+    (b'{"x":' * 100000 + b"1" + b"}" * 100000, "not a valid answer"),
+    (b'{"workers": [1, "x"]}', None),
+])
+def test_a_huge_deep_or_odd_answer_is_one_line(app, capsys, answer, error):
+    """An answer over MAX_ANSWER bytes is not read further; JSON nested too
+    deep, or of another shape than a master's, is a one-line note."""
+    with silent_master(app, answer=answer) as pid:
+        if error:
+            assert channel.ask(app, [pid]) == {pid: {"error": error}}
+        assert cli.main(["status", "--verbose", "--app-path", app]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and lines[3].startswith("Master %d: " % pid), lines
+    assert len(lines[3]) < 200

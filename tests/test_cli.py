@@ -715,6 +715,84 @@ def test_a_forged_pid_file_is_never_signalled(app, children, command, wsgid_main
     assert not os.path.exists(appfolder.pid_path(app, kind, stranger.pid))
 
 
+# A process whose clone(CLONE_FILES) child claims a master pid file and exits:
+# the lock lives on in the descriptor table they shared, reported under the
+# child's pid. ARGV: app folder, "zombie" (the child left unreaped) or "reaped".
+CLONE_FILES_FORGER = r"""
+import ctypes, os, platform, sys
+from wsgid import appfolder
+SYS_CLONE = {"x86_64": 56, "aarch64": 220}[platform.machine()]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+child = libc.syscall(ctypes.c_long(SYS_CLONE), ctypes.c_ulong(0x400 | 17),  # CLONE_FILES|SIGCHLD
+                     None, None, None, ctypes.c_ulong(0))
+if child == 0:
+    appfolder.claim(sys.argv[1], appfolder.MASTER)
+    os._exit(0)
+os.waitid(os.P_PID, child, os.WEXITED | (os.WNOWAIT if sys.argv[2] == "zombie" else 0))
+print(child, flush=True)
+sys.stdin.read()
+"""
+
+# A process that blocks SIGTERM, so that a SIGTERM sent to it stays pending.
+TERM_BLOCKER = ("import signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}); "
+                "print('ready', flush=True); sys.stdin.read()")
+
+
+def forger(app, mode):
+    proc = subprocess.Popen([sys.executable, "-c", CLONE_FILES_FORGER, app, mode], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return proc, int(proc.stdout.readline())
+
+
+def term_pending(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return any(int(line.split()[1], 16) & 1 << (signal.SIGTERM - 1)
+                   for line in f if line.startswith(("SigPnd:", "ShdPnd:")))
+
+
+def spawn_at(pid, argv):
+    """``argv`` started as process ``pid`` (root: through ns_last_pid), or
+    None when other processes kept taking that pid."""
+    for _ in range(100):
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write("%d" % (pid - 1))
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if proc.pid == pid:
+            return proc
+        proc.kill()
+        proc.wait()
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (ns_last_pid)")
+@pytest.mark.parametrize("mode", ["zombie", "reaped"])
+def test_a_lock_left_by_a_clone_files_child_is_no_proof(app, wsgid_main, mode):
+    """The lock of a CLONE_FILES child outlives it and is still reported
+    under its pid: the child dead (a zombie), or its pid reused by another
+    process (here one that blocks SIGTERM, so a signal sent stays pending).
+    status shows it dead, stop signals nothing."""
+    proc, child = forger(app, mode)
+    victim = None
+    try:
+        if mode == "reaped":
+            victim = spawn_at(child, [sys.executable, "-c", TERM_BLOCKER])
+            if victim is None:
+                pytest.skip("pid %d kept being taken by other processes" % child)
+            assert victim.stdout.readline() == "ready\n"
+        _, out, _ = wsgid_main("status", "--app-path", app)
+        assert out.splitlines()[1] == "Master pid(s): %d(dead)" % child
+        assert wsgid_main("stop", "--app-path", app) == (
+            0, "No running master for %s\n" % app, "")
+        if victim is not None:
+            assert victim.poll() is None and not term_pending(victim.pid)
+    finally:
+        for p in (victim, proc):
+            if p is not None:
+                p.kill()
+                p.communicate()
+
+
 def test_stop_with_send_signal(app, children, wsgid_main):
     master, read = children.recorder(app, appfolder.MASTER)
     status, out, _ = wsgid_main("stop", "--app-path", app, "--send-signal",

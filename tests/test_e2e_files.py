@@ -5,6 +5,7 @@ The worker sends a 1 GiB file intact with flat memory; with
 free at once."""
 
 import os
+import socket
 
 import pytest
 
@@ -88,3 +89,51 @@ def test_sendfile_refuses_a_file_outside_the_chroot(file_site, tmp_path):
     read_before = bytes_read(worker)
     assert download(m2, "/files/link.bin") == (size, expected_digest(size), True)
     assert bytes_read(worker) - read_before >= size
+
+
+@requires_cc
+@pytest.mark.parametrize("dispatch", ["broker", "direct"])
+def test_after_a_hand_off_the_connection_is_closed(m2_factory, wsgid_factory, tmp_path,
+                                                   dispatch):
+    """mongrel2 opens a handed-off file by its path after the worker checked
+    it: here the file grows in between (tests/apps/grown_file.py holds
+    mongrel2 still meanwhile), and mongrel2 sends more than the head's
+    Content-Length -- the growth reads as a forged response. The head says
+    ``Connection: close`` and the connection ends after the file: the
+    client's next request on it is never answered from the desynced stream."""
+    m2 = m2_factory(xrequests=[SENDFILE])
+    files = os.path.join(m2.chroot, "files")
+    os.makedirs(files)
+    with open(os.path.join(files, "f.bin"), "wb") as f:
+        f.write(b"x" * 1000)
+    app_path = make_app_folder(str(tmp_path), "grown_file.py", sources={
+        "files_root.py": "ROOT = %r\nMONGREL2 = %d\n" % (files, m2.proc.pid)})
+    wsgid_factory(m2, app_path, "--wsgi-app", "grown_file:app", "--workers", "1",
+                  "--dispatch", dispatch, "--mongrel2-sendfile")
+    with socket.create_connection(("127.0.0.1", m2.http_port), timeout=5) as sock:
+        sock.sendall(b"GET /grow/f.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        stream = sock.makefile("rb", buffering=0)
+        head = []
+        while head[-1:] != [b"\r\n"]:
+            head.append(stream.readline())
+        assert head[0].startswith(b"HTTP/1.1 200") and b"Content-Length: 1000\r\n" in head
+        body = b""
+        while len(body) < 1000:
+            body += stream.read(1000 - len(body))
+        assert body == b"x" * 1000
+        try:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        except OSError:
+            pass  # closed already
+        rest, closed = b"", False
+        try:
+            while not closed:
+                data = sock.recv(65536)
+                rest, closed = rest + data, not data
+        except ConnectionResetError:
+            closed = True
+        except TimeoutError:
+            pass  # still open
+    # What mongrel2 sent past the Content-Length (the growth), then the end.
+    assert b"hello" not in rest and closed, rest
+    assert b"Connection: close\r\n" in head

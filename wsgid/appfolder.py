@@ -17,6 +17,7 @@ import os
 import stat
 import struct
 import tempfile
+import time
 
 FOLDERS = ("app", "logs", "pid/master", "pid/worker", "plugins")
 MASTER, WORKER = "master", "worker"
@@ -41,16 +42,15 @@ def claim(app_path, kind):
     """Write ``<pid>.pid`` for this process and hold a lock on it for the
     process's life; return the file's descriptor (keep it open).
 
-    The lock is the proof the commands ask for (:func:`owns`): anyone who can
-    write the folder can write a pid file, but only the process itself can
-    hold the lock the kernel reports under its pid, and a dead process holds
-    none. The temp file is made with O_EXCL (never through a planted link),
-    then renamed over the final name."""
+    The file says ``PID STAMP`` (:func:`_stamp`): a time after this
+    process's start, which a chrooted process tells without /proc. The
+    temp file is made with O_EXCL (never through a planted link), then
+    renamed over the final name. :func:`owns` says what it proves."""
     pid = os.getpid()
     folder = pid_dir(app_path, kind)
     fd, tmp = tempfile.mkstemp(prefix=".%d." % pid, suffix=".tmp", dir=folder)
     try:
-        os.write(fd, b"%d\n" % pid)
+        os.write(fd, b"%d %d\n" % (pid, _stamp()))
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.replace(tmp, pid_path(app_path, kind, pid))
     except BaseException:
@@ -61,24 +61,74 @@ def claim(app_path, kind):
 
 
 def owns(app_path, kind, pid):
-    """True when process ``pid`` holds the lock on its ``kind`` pid file.
+    """True when process ``pid`` is the one that claimed its ``kind`` pid
+    file (:func:`claim`) and still runs.
 
-    Only a regular file is looked at (no link is followed, a FIFO does not
-    block). Never call it from the process that holds the lock: closing any
-    descriptor of the file would release it."""
+    Anyone who can write the folder can write a pid file, so it takes all of:
+    the kernel reports the file's lock under ``pid`` (only the locker gets
+    its pid there, and a dead process's lock goes -- unless the lock was
+    taken by a ``clone(CLONE_FILES)`` child, whose lock outlives it in the
+    descriptor table it shared); the file names ``pid``; the process is not
+    a zombie, started in an earlier clock tick than the file's STAMP (a
+    process that got the pid since started later), and runs as the file's
+    owner. Only a regular file is
+    looked at (no link is followed, a FIFO does not block). Never call it
+    from the process that holds the lock: closing any descriptor of the file
+    would release it."""
     try:
         fd = os.open(pid_path(app_path, kind, pid),
                      os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             return False
         query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
         kind_, _, _, _, holder = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))
-        return kind_ != fcntl.F_UNLCK and holder == pid
+        if kind_ == fcntl.F_UNLCK or holder != pid:
+            return False
+        said = os.read(fd, 64).split()
     finally:
         os.close(fd)
+    if len(said) != 2 or said[0] != b"%d" % pid or not said[1].isdigit():
+        return False
+    process = _process(pid)
+    return (process is not None and process[0] not in "ZX" and process[2] == info.st_uid
+            and process[1] < int(said[1]) // _tick())
+
+
+def _process(pid):
+    """``(state, start time in clock ticks since boot, real uid)`` of process
+    ``pid`` from /proc, or None (gone, or no /proc)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()  # the name may hold anything
+        with open("/proc/%d/status" % pid, "rb") as f:
+            uid = next(line.split()[1] for line in f if line.startswith(b"Uid:"))
+        return fields[0].decode("ascii", "replace"), int(fields[19]), int(uid)
+    except (OSError, IndexError, StopIteration, ValueError):
+        return None
+
+
+def _tick():
+    """Nanoseconds in a clock tick, the unit of start times in /proc."""
+    return 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def _stamp():
+    """Now, in nanoseconds since boot (``CLOCK_BOOTTIME``, the clock of start
+    times in /proc), once the current clock tick is over (a wait of at most
+    one tick, 10 ms): the calling process started in an earlier tick than
+    the stamp's, a process started after the stamp in its tick or a later
+    one."""
+    tick = _tick()
+    begun = time.clock_gettime_ns(time.CLOCK_BOOTTIME) // tick
+    while True:
+        now = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        if now // tick != begun:
+            return now
+        time.sleep((tick - now % tick) / 1e9)
 
 
 def remove(path):

@@ -8,6 +8,11 @@ or an abstract socket, which any local account reaches. Connecting is the
 question; the answer is one JSON object, then the master closes. The
 command checks the answer comes from that master (``SO_PEERCRED``).
 
+The answer is the app account's words, printed to root's terminal: it is
+read up to :data:`MAX_ANSWER` bytes (more is an error answer), and every
+string in it, keys too, has its non-printable characters escaped
+(:func:`printable`) -- C0 and C1 controls, DEL, and so every ESC sequence.
+
 Sockets are bound and connected by a path relative to their folder: a unix
 socket's path is limited to 107 bytes, an app folder's is not.
 """
@@ -26,6 +31,7 @@ from wsgid import appfolder
 log = logging.getLogger("wsgid")
 
 TIMEOUT = 1.0  # seconds ``wsgid status`` waits for the masters' answers
+MAX_ANSWER = 1 << 20  # bytes of a master's answer read (a worker takes ~300)
 _SUFFIX = ".sock"
 _CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
@@ -161,11 +167,14 @@ def ask(app_path, pids, timeout=TIMEOUT):
                 data, answers[pid] = b"", _error("read failed: %s" % (exc.strerror or exc))
             if data:
                 chunks.append(data)
-                continue
+                if sum(map(len, chunks)) <= MAX_ANSWER:
+                    continue
+                answers[pid] = _error("answer larger than %d bytes" % MAX_ANSWER)
             selector.unregister(key.fileobj)
             key.fileobj.close()
             del waiting[key.fileobj]
-            answers.setdefault(pid, _decode(b"".join(chunks)))
+            if pid not in answers:
+                answers[pid] = _decode(b"".join(chunks))
     for sock, (pid, _) in waiting.items():
         sock.close()
         answers[pid] = _error("no answer within %g s" % timeout)
@@ -180,6 +189,28 @@ def _error(why):
 def _decode(data):
     try:
         state = json.loads(data)
-    except ValueError:
-        state = None
-    return state if isinstance(state, dict) else _error("not a valid answer")
+        if isinstance(state, dict):
+            return _clean(state)
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        pass
+    return _error("not a valid answer")
+
+
+def _clean(value):
+    """``value`` (decoded JSON) with :func:`printable` strings, keys too."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [_clean(item) for item in value]
+    if isinstance(value, dict):
+        return {printable(key): _clean(item) for key, item in value.items()}
+    return value
+
+
+def printable(text):
+    """``text`` with each non-printable character (``str.isprintable``: C0
+    and C1 controls, DEL, line and paragraph separators, format characters
+    such as bidi overrides) written as its Python escape, ``\\x1b``."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)

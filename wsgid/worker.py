@@ -377,7 +377,8 @@ class Worker:
         """The quick ways with a wsgi.file_wrapper the app returned as it is:
         a HEAD of known length reads nothing of the file; with
         --mongrel2-sendfile, the head goes and mongrel2 sends the file itself
-        (when it qualifies, see filewrapper.handoff_path). True when done,
+        (when it qualifies, see filewrapper.handoff_path), and then closes the
+        connection. True when done,
         False when the file is to be sent as any iterable."""
         path = None
         if not (response.no_body and response.length is not None and not response.written):
@@ -386,6 +387,10 @@ class Worker:
             path = handoff_path(wrapper, response, self.mongrel2_chroot or "/")
             if path is None:
                 return False
+            # mongrel2 opens the file by its path later: one grown or replaced
+            # meanwhile would not match the Content-Length, and what follows
+            # on a kept-alive connection would be read as the next response.
+            response.close = True  # so the head says so, and CLOSE follows the file
         response.written = response.length  # as if sent: the access log's size, no close
         response.finish()
         if path is not None:

@@ -3,6 +3,7 @@ command, and :class:`Wsgid`, the one way to start it."""
 
 import contextlib
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -42,10 +43,11 @@ def forge_pid(app_path, kind, pid):
 
 
 @contextlib.contextmanager
-def silent_master(app_path):
+def silent_master(app_path, answer=None):
     """A master that does not answer ``wsgid status --verbose``: a forked
     process that claims its master pid file and listens on the status
-    channel, but never answers; yields its pid."""
+    channel, but never answers -- or answers every caller with the raw bytes
+    ``answer``; yields its pid."""
     ready_r, ready_w = os.pipe()
     stop_r, stop_w = os.pipe()
     pid = os.fork()
@@ -54,6 +56,15 @@ def silent_master(app_path):
             appfolder.claim(app_path, appfolder.MASTER)
             listener = channel.Listener(app_path, os.getpid())
             os.write(ready_w, b"x")
+            while answer is not None and select.select(
+                    [stop_r, listener.sock], [], [])[0] != [stop_r]:
+                conn, _ = listener.sock.accept()
+                with conn:
+                    conn.setblocking(True)
+                    try:
+                        conn.sendall(answer)
+                    except OSError:
+                        pass  # the caller stopped reading
             os.read(stop_r, 1)
             listener.close()
         finally:

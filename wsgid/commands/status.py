@@ -12,7 +12,10 @@ leaves nothing after the ``": "``. Read only: no pid file is removed.
 ``--verbose`` adds what each live master answers over its private channel
 (:mod:`wsgid.channel`), one line for it and one per worker; ``--json``
 prints all of it as one JSON object instead. A master that does not answer
-within a second gets a one-line note; the exit status stays 0.
+within a second gets a one-line note; the exit status stays 0. An answer is
+the app account's words: the channel caps its size and escapes its
+non-printable characters, and one that does not have the expected shape
+gets a one-line note too.
 """
 
 import json
@@ -52,6 +55,13 @@ def run(given):
 
 def describe(pid, state):
     """The lines ``--verbose`` prints for master ``pid`` and its workers."""
+    try:
+        return _describe(pid, state)
+    except (AttributeError, TypeError, ValueError):  # e.g. a worker that is not an object
+        return ["Master %d: its answer has not the expected shape" % pid]
+
+
+def _describe(pid, state):
     if "error" in state:
         return ["Master %d: %s; only its pid files are known" % (pid, state["error"])]
     waiting = state.get("waiting")

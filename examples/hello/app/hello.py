@@ -1,7 +1,10 @@
 """The smallest WSGI application: serve it with
 
     wsgid --app-path examples/hello --wsgi-app hello:application \
-          --recv tcp://127.0.0.1:9997 --send tcp://127.0.0.1:9996 --no-daemon --stdout
+          --recv ipc:///srv/m2/handlers/send.ipc --send ipc:///srv/m2/handlers/recv.ipc \
+          --no-daemon --stdout
+
+(the handler sockets of examples/hello/mongrel2.conf, mongrel2 chrooted in /srv/m2)
 """
 
 
