@@ -91,7 +91,10 @@ def expected_size(headers):
         if not length.isdigit() or int(length) == 0:
             raise _bad_request("upload headers on a request without a body")
         return int(length)
-    if headers.get("transfer-encoding") != "chunked":
+    encoding = headers.get("transfer-encoding")
+    if isinstance(encoding, list):  # mongrel2 reads the first (the request is refused)
+        encoding = encoding[0]
+    if encoding != "chunked":
         raise _bad_request("upload headers on a request without a body")
     return None
 
