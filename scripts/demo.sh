@@ -126,7 +126,7 @@ M2_PID=$!
 say "starting wsgid ($WORKERS workers); log: $APP/logs/wsgid.log"
 setsid env -u DJANGO_SETTINGS_MODULE "$PY" -m wsgid --app-path "$APP" \
     --recv "tcp://127.0.0.1:$SEND_PORT" --send "tcp://127.0.0.1:$RECV_PORT" \
-    --mongrel2-chroot "$APP" --workers "$WORKERS" --no-daemon \
+    --mongrel2-chroot "$APP" --mongrel2-upload-dir /tmp/upload.XXXXXX --workers "$WORKERS" --no-daemon \
     >"$STATE/wsgid.out" 2>&1 &
 WSGID_PID=$!
 

@@ -40,7 +40,10 @@ def live_wsgid(tmp_path, setup="chroot"):
     is told where with --mongrel2-chroot, or ("shared") not at all."""
     chroot = tmp_path / "m2chroot"
     (chroot / "tmp").mkdir(parents=True)
-    peer = Peer(chroot=chroot if setup == "chroot" else None)
+    if setup == "chroot":
+        peer = Peer(chroot=chroot, upload_template="/tmp/upload.XXXXXX")
+    else:
+        peer = Peer(upload_template="%s/tmp/upload.XXXXXX" % chroot)
     wsgid = Wsgid(peer, make_app_folder(tmp_path, "e2e_app.py"), wsgi_app="e2e_app:app",
                   stop_signal=signal.SIGINT)
     wsgid.chroot = chroot
@@ -237,24 +240,24 @@ def _refused(bodies):
 def _setup_files(env, case):
     t, out = env.tmp, env.outside
     if case == "symlink-file":
-        (t / "upload.lnk").symlink_to(env.secret)
+        (t / "upload.lnk000").symlink_to(env.secret)
     elif case == "symlink-dir":
         (t / "linkdir").symlink_to(out)
     elif case == "symlink-chain":
-        (t / "upload.b").symlink_to(env.secret)
-        (t / "upload.a").symlink_to(t / "upload.b")
+        (t / "upload.bbbbbb").symlink_to(env.secret)
+        (t / "upload.aaaaaa").symlink_to(t / "upload.bbbbbb")
     elif case == "symlink-relative":
-        (t / "upload.rel").symlink_to(os.path.relpath(env.secret, t))
+        (t / "upload.rel000").symlink_to(os.path.relpath(env.secret, t))
     elif case == "symlink-inside":
-        (t / "upload.real").write_bytes(b"abcdef")
-        (t / "upload.lnk").symlink_to(t / "upload.real")
+        (t / "upload.real00").write_bytes(b"abcdef")
+        (t / "upload.lnk000").symlink_to(t / "upload.real00")
     elif case in ("mismatch", "start-missing", "done-list", "size-bigger", "size-smaller",
                   "done-with-body", "vanished"):
-        (t / "upload.A").write_bytes(b"abcdef")
-        (t / "upload.B").write_bytes(b"abcdef")
+        (t / "upload.AAAAAA").write_bytes(b"abcdef")
+        (t / "upload.BBBBBB").write_bytes(b"abcdef")
     elif case == "directory":
-        (t / "upload.dir").mkdir()
-        (t / "upload.dir" / "inner").write_bytes(b"abcdef")
+        (t / "upload.dir000").mkdir()
+        (t / "upload.dir000" / "inner").write_bytes(b"abcdef")
 
 
 UPLOAD_CASES = {
@@ -262,22 +265,22 @@ UPLOAD_CASES = {
     "dotdot": ("/tmp/../../outside/secret", "/tmp/../../outside/secret", "25", b""),
     "dotdot-deep": ("/" + "../" * 40 + "etc/passwd",) * 2 + ("6", b""),
     "absolute-outside": (None, None, "25", b""),    # the real path of the secret
-    "symlink-file": ("/tmp/upload.lnk", "/tmp/upload.lnk", "25", b""),
+    "symlink-file": ("/tmp/upload.lnk000", "/tmp/upload.lnk000", "25", b""),
     "symlink-dir": ("/tmp/linkdir/secret", "/tmp/linkdir/secret", "25", b""),
-    "symlink-chain": ("/tmp/upload.a", "/tmp/upload.a", "25", b""),
-    "symlink-relative": ("/tmp/upload.rel", "/tmp/upload.rel", "25", b""),
-    "symlink-inside": ("/tmp/upload.lnk", "/tmp/upload.lnk", "6", b""),
-    "mismatch": ("/tmp/upload.A", "/tmp/upload.B", "6", b""),
-    "start-missing": (None, "/tmp/upload.A", "6", b""),
-    "done-list": ("/tmp/upload.A", ["/tmp/upload.A", "/tmp/upload.A"], "6", b""),
-    "missing": ("/tmp/upload.none", "/tmp/upload.none", "6", b""),
-    "vanished": ("/tmp/upload.A", "/tmp/upload.A", "6", b""),
-    "directory": ("/tmp/upload.dir", "/tmp/upload.dir", "4096", b""),
+    "symlink-chain": ("/tmp/upload.aaaaaa", "/tmp/upload.aaaaaa", "25", b""),
+    "symlink-relative": ("/tmp/upload.rel000", "/tmp/upload.rel000", "25", b""),
+    "symlink-inside": ("/tmp/upload.lnk000", "/tmp/upload.lnk000", "6", b""),
+    "mismatch": ("/tmp/upload.AAAAAA", "/tmp/upload.BBBBBB", "6", b""),
+    "start-missing": (None, "/tmp/upload.AAAAAA", "6", b""),
+    "done-list": ("/tmp/upload.AAAAAA", ["/tmp/upload.AAAAAA", "/tmp/upload.AAAAAA"], "6", b""),
+    "missing": ("/tmp/upload.none00", "/tmp/upload.none00", "6", b""),
+    "vanished": ("/tmp/upload.AAAAAA", "/tmp/upload.AAAAAA", "6", b""),
+    "directory": ("/tmp/upload.dir000", "/tmp/upload.dir000", "4096", b""),
     "chroot-root": ("/", "/", "4096", b""),
-    "size-bigger": ("/tmp/upload.A", "/tmp/upload.A", "7", b""),
-    "size-smaller": ("/tmp/upload.A", "/tmp/upload.A", "5", b""),
-    "size-not-a-number": ("/tmp/upload.A", "/tmp/upload.A", "six", b""),
-    "done-with-body": ("/tmp/upload.A", "/tmp/upload.A", "6", b"abcdef"),
+    "size-bigger": ("/tmp/upload.AAAAAA", "/tmp/upload.AAAAAA", "7", b""),
+    "size-smaller": ("/tmp/upload.AAAAAA", "/tmp/upload.AAAAAA", "5", b""),
+    "size-not-a-number": ("/tmp/upload.AAAAAA", "/tmp/upload.AAAAAA", "six", b""),
+    "done-with-body": ("/tmp/upload.AAAAAA", "/tmp/upload.AAAAAA", "6", b"abcdef"),
 }
 
 
@@ -296,14 +299,14 @@ def test_hostile_upload_path_refused(uploads, case):
     if case == "absolute-outside":  # the secret's host path, read under the chroot
         start = done = str(env.secret)
     if case == "size-not-a-number":
-        (env.tmp / "upload.A").write_bytes(b"abcdef")
+        (env.tmp / "upload.AAAAAA").write_bytes(b"abcdef")
     _setup_files(env, case)
     env.arm()
     between = None
     if case == "vanished":  # the file exists at the start message, is gone at done
         def between():
-            os.unlink(env.tmp / "upload.A")
-            env.before.pop("tmp/upload.A")
+            os.unlink(env.tmp / "upload.AAAAAA")
+            env.before.pop("tmp/upload.AAAAAA")
     bodies = env.post(start, done, length, body, send_start_first=start is not None,
                       between=between)
     _refused(bodies)
@@ -312,24 +315,24 @@ def test_hostile_upload_path_refused(uploads, case):
 
 def test_legit_upload_removed_when_the_app_fails(uploads):
     env = uploads
-    (env.tmp / "upload.X").write_bytes(b"abcdef")
+    (env.tmp / "upload.Xxxxxx").write_bytes(b"abcdef")
     env.arm()
-    bodies = env.post("/tmp/upload.X", "/tmp/upload.X", "6", path="/boom",
+    bodies = env.post("/tmp/upload.Xxxxxx", "/tmp/upload.Xxxxxx", "6", path="/boom",
                       send_start_first=True)
     assert bodies[0].startswith(b"HTTP/1.1 500")
-    env.check_untouched(removed={"tmp/upload.X"})
+    env.check_untouched(removed={"tmp/upload.Xxxxxx"})
 
 
 def test_legit_chunked_upload_served_and_removed(uploads):
     # mongrel2 writes every chunked body to a temp file; no Content-Length.
     env = uploads
-    (env.tmp / "upload.C").write_bytes(b"0123456789")
+    (env.tmp / "upload.Cccccc").write_bytes(b"0123456789")
     env.arm()
-    bodies = env.post("/tmp/upload.C", "/tmp/upload.C", None, send_start_first=True,
+    bodies = env.post("/tmp/upload.Cccccc", "/tmp/upload.Cccccc", None, send_start_first=True,
                       extra={"transfer-encoding": "chunked"})
     assert bodies[0].startswith(b"HTTP/1.1 200")
     assert b'"size": 10' in bodies[0]
-    env.check_untouched(removed={"tmp/upload.C"})
+    env.check_untouched(removed={"tmp/upload.Cccccc"})
 
 
 # A client can send x-mongrel2-upload-start/-done itself on a request without
@@ -370,11 +373,11 @@ def test_upload_path_with_nul_byte_refused(uploads):
 
 def test_upload_path_naming_a_fifo_refused(uploads):
     env = uploads
-    fifo = env.tmp / "upload.fifo"
+    fifo = env.tmp / "upload.fifo00"
     os.mkfifo(fifo)
     env.arm()
     try:
-        bodies = env.post("/tmp/upload.fifo", "/tmp/upload.fifo", "6", timeout=5)
+        bodies = env.post("/tmp/upload.fifo00", "/tmp/upload.fifo00", "6", timeout=5)
     finally:
         try:  # release a worker stuck in open()
             os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))

@@ -74,8 +74,10 @@ def test_quickstart(tmp_path):
         # 6. wsgid config, then the rest with no option but the folder (cwd).
         out = wsgid("config", "--recv", "tcp://127.0.0.1:%d" % send_port,
                     "--send", "tcp://127.0.0.1:%d" % recv_port, "--workers", "4",
-                    "--mongrel2-chroot", str(m2), cwd=app)
-        assert out.strip() == "Saved mongrel2_chroot, recv, send, workers to %s/wsgid.json" % app
+                    "--mongrel2-chroot", str(m2), "--mongrel2-upload-dir", "/tmp/upload.XXXXXX",
+                    cwd=app)
+        assert out.strip() == ("Saved mongrel2_chroot, mongrel2_upload_dir, recv, send, workers "
+                               "to %s/wsgid.json" % app)
 
         # 7. start, status, a request, reload, stop.
         wsgid("start", cwd=app)

@@ -17,7 +17,7 @@ def request(headers, body=b"", conn_id=b"1", sender=SENDER):
 @pytest.fixture
 def fake_m2(tmp_path):
     """The test plays mongrel2 (its chroot: tmp_path) for a live worker."""
-    m2 = Peer(chroot=tmp_path)
+    m2 = Peer(chroot=tmp_path, upload_template="/tmp/upload.XXXXXX")
     wsgid = Wsgid(m2, make_app_folder(tmp_path, "e2e_app.py"), wsgi_app="e2e_app:app").spawn()
     m2.proc = wsgid.proc
     yield m2
@@ -107,10 +107,10 @@ def test_hostile_upload_paths(fake_m2, tmp_path, done, start, status):
 
 def test_upload_inside_chroot_served_and_removed(fake_m2, tmp_path):
     (tmp_path / "tmp").mkdir()
-    upload = tmp_path / "tmp" / "upload.XYZ"
+    upload = tmp_path / "tmp" / "upload.XYZ123"
     upload.write_bytes(b"hello upload")
     headers = get_headers("/sha256", METHOD="POST", **{
-        "x-mongrel2-upload-start": "/tmp/upload.XYZ", "x-mongrel2-upload-done": "/tmp/upload.XYZ",
+        "x-mongrel2-upload-start": "/tmp/upload.XYZ123", "x-mongrel2-upload-done": "/tmp/upload.XYZ123",
         "content-length": "12"})
     fake_m2.send(request(headers, conn_id=b"6"))
     replies = fake_m2.replies()

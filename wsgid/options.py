@@ -202,6 +202,11 @@ SETTINGS = [
     Setting("mongrel2_chroot", ["--mongrel2-chroot"], "str", None,
             "mongrel2's chroot: prefixed to async-upload file paths "
             "(without it they are read as they are: see uploads).", "DIR"),
+    Setting("mongrel2_upload_dir", ["--mongrel2-upload-dir"], "str", None,
+            "mongrel2's upload.temp_store, as in its config (/tmp/upload.XXXXXX; read "
+            "under --mongrel2-chroot): async uploads are taken only from files so named "
+            "in that folder, owned by its owner (mongrel2's account). Without it they "
+            "are refused (see uploads).", "TEMPLATE"),
     Setting("mongrel2_sendfile", ["--mongrel2-sendfile"], "bool", False,
             "Hand files the app returns through wsgi.file_wrapper to mongrel2's "
             "sendfile plugin, which sends them itself: the worker is free at once "

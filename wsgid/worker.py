@@ -17,7 +17,7 @@ import traceback
 import zmq
 
 from wsgid import environ as wsgi_environ
-from wsgid import filters, flowcontrol, loaders, message, proctitle, uploads
+from wsgid import filters, flowcontrol, framing, loaders, message, proctitle, uploads
 from wsgid.accesslog import AccessLog
 from wsgid.contract import BOOT_ERROR, dump_on_signal, say_ready
 from wsgid.filewrapper import FileWrapper, handoff_path
@@ -49,7 +49,8 @@ class Worker:
 
     def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
                  max_requests=0, on_tick=None, on_ready=None, tick=1.0, broker=None,
-                 access_log=None, slot=None, mongrel2_sendfile=False, max_rss=0, score=None):
+                 access_log=None, slot=None, mongrel2_sendfile=False, max_rss=0, score=None,
+                 spool=None):
         self.app = app
         self.recv_spec = recv
         self.send_spec = send
@@ -58,6 +59,7 @@ class Worker:
         self.score = score if score is not None else Score()
         self.access_log = access_log
         self.mongrel2_chroot = mongrel2_chroot
+        self.spool = spool  # mongrel2's upload folder (uploads.Spool), None: uploads refused
         self.mongrel2_sendfile = mongrel2_sendfile  # hand wsgi.file_wrapper files to mongrel2
         self.debug = debug
         self.max_requests = max_requests
@@ -276,22 +278,32 @@ class Worker:
         if UPLOAD_DONE in headers:
             self.call_app_with_upload(request)
         elif UPLOAD_START not in headers:  # an upload's start: its done message is answered
-            self.call_app(request, None)
+            reason = framing.refusal(headers, len(request.body))
+            if reason is None:
+                self.call_app(request, None)
+            else:
+                self.refuse(request, "400 Bad Request", reason)
+
+    def refuse(self, request, status, reason):
+        log.warning("Refused %s %s: %s", request.headers["METHOD"],
+                    request.headers.get("URI", request.headers.get("PATH")), reason)
+        self.replies.refuse(request.sender, request.conn_id, status,
+                            request.headers.get("VERSION"))
 
     def call_app_with_upload(self, request):
-        headers = request.headers
         try:
-            path = uploads.resolve(headers, self.mongrel2_chroot)
-            body = uploads.open_upload(path, headers, request.body)
+            upload = uploads.Upload(self.spool, request.headers, request.body)
         except uploads.UploadRefused as exc:
-            log.warning("Refused an async upload: %s", exc)
-            self.replies.refuse(request.sender, request.conn_id, exc.status, headers.get("VERSION"))
+            self.refuse(request, exc.status, "async upload: %s" % exc)
             return
-        try:
-            with body:
-                self.call_app(request, body)
+        try:  # a file mongrel2 spooled: deleted even when its request is refused
+            reason = framing.refusal(request.headers, None)
+            if reason is None:
+                self.call_app(request, upload.file)
+            else:
+                self.refuse(request, "400 Bad Request", reason)
         finally:
-            uploads.remove(path)
+            upload.remove()
 
     def _pacer(self, request):
         """A Pacer when mongrel2 runs with download flow control (its first
@@ -418,5 +430,6 @@ def run_worker(options, found, proc, ready_fd):
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
            max_requests, on_tick=proc.heartbeat.beat, broker=proc.broker, slot=proc.slot,
            score=proc.score, access_log=access_log, on_ready=lambda: say_ready(ready_fd),
-           mongrel2_sendfile=options.mongrel2_sendfile, max_rss=options.max_rss).run()
+           mongrel2_sendfile=options.mongrel2_sendfile, max_rss=options.max_rss,
+           spool=uploads.spool(options)).run()
     return 0

@@ -49,7 +49,7 @@ main = Server(
 
 settings = {{"server.daemonize": 0, "zeromq.threads": 1,
             "limits.content_length": {content_length},
-            "upload.temp_store": "{upload_dir}/upload.XXXXXX",
+            "upload.temp_store": "{upload_template}",
             "upload.temp_store_mode": "0644"{extra}}}
 servers = [main]
 """
@@ -155,9 +155,15 @@ class Mongrel2:
     def upload_dir(self):
         return self.shared_uploads or os.path.join(self.chroot, "tmp")
 
+    @property
+    def upload_template(self):
+        """mongrel2's upload.temp_store (a path inside its chroot)."""
+        return (self.shared_uploads or "/tmp") + "/upload.XXXXXX"
+
     def wsgid_args(self):
         """How wsgid finds the upload files."""
-        return [] if self.shared_uploads else ["--mongrel2-chroot", self.chroot]
+        chroot = [] if self.shared_uploads else ["--mongrel2-chroot", self.chroot]
+        return chroot + ["--mongrel2-upload-dir", self.upload_template]
 
     def reported_path(self, host_path):
         """The path mongrel2 would report for a file at ``host_path``."""
@@ -184,7 +190,7 @@ class Mongrel2:
                              http_port=self.http_port, protocol=self.protocol,
                              content_length=self.content_length, route=self.route,
                              static_base=self.static_base, extra=extra,
-                             upload_dir=self.shared_uploads or "/tmp",
+                             upload_template=self.upload_template,
                              xrequests=self._xrequests())
         path = os.path.join(self.base, "mongrel2.conf")
         with open(path, "w") as f:

@@ -15,8 +15,10 @@ class Peer:
 
     url = None  # no HTTP side: nothing to wait for an answer on
 
-    def __init__(self, chroot=None):
+    def __init__(self, chroot=None, upload_template=None):
         self.chroot = chroot  # mongrel2's chroot, given to wsgid when not None
+        # mongrel2's upload.temp_store, given to wsgid when not None.
+        self.upload_template = upload_template
         self.context = zmq.Context()
         self.push = self.context.socket(zmq.PUSH)
         self.push.setsockopt(zmq.LINGER, 0)
@@ -39,7 +41,10 @@ class Peer:
 
     def wsgid_args(self):
         """How wsgid finds the upload files."""
-        return ["--mongrel2-chroot", str(self.chroot)] if self.chroot else []
+        args = ["--mongrel2-chroot", str(self.chroot)] if self.chroot else []
+        if self.upload_template:
+            args += ["--mongrel2-upload-dir", self.upload_template]
+        return args
 
     def pump(self, timeout_ms=0):
         """Take every reply now available (waiting up to ``timeout_ms`` for one)."""

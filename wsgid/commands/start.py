@@ -22,6 +22,10 @@ def check(options):
     opts.front_ends(options)
     if options.workers < 1:
         raise opts.OptionError("--workers must be at least 1")
+    try:
+        uploads.spool(options)
+    except ValueError as exc:
+        raise opts.OptionError(str(exc)) from None
 
 
 def run(given):
@@ -44,7 +48,11 @@ def run(given):
     if root and os.getuid() != 0:
         logger.info("Running as uid=%d gid=%d (owner of the app folder)",
                     os.getuid(), os.getgid())
-    logger.info(uploads.describe(options.mongrel2_chroot))
+    spool = uploads.spool(options)
+    if spool is None:
+        logger.warning(uploads.OFF)
+    else:
+        logger.info(spool.describe())
     # Plugins are read once, here, as the owner and before the fork; a folder
     # no loader accepts fails now, in one line, not in every worker.
     found = loaders.prepare(options)
