@@ -23,7 +23,7 @@ from wsgid import appfolder, cli, options as opts
 from wsgid.commands import status as status_command
 from tests.support import ROOT
 from tests.support.mongrel2 import wait_for
-from tests.support.wsgid import forge_pid, silent_master
+from tests.support.wsgid import AS_ROOT, forge_pid, silent_master, wsgid_command
 
 MAX_PID = 2 ** 31 - 1
 GOOD = ["--recv", "tcp://127.0.0.1:5999", "--send", "tcp://127.0.0.1:5998"]
@@ -55,7 +55,7 @@ HOLDER = textwrap.dedent("""\
 def wsgid_run(*args, cwd=None, timeout=30):
     """``python -m wsgid ARGS`` in a subprocess: (exit status, stdout, stderr)."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "wsgid", *args], cwd=cwd, env=env,
+    proc = subprocess.run(wsgid_command(*args), cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
     return proc.returncode, proc.stdout, proc.stderr
 
@@ -65,7 +65,7 @@ def wsgid_main(capsys):
     """wsgid.cli.main in this process: (exit status, stdout, stderr)."""
     def run(*args):
         try:
-            status = cli.main(list(args))
+            status = cli.main(list(args) + AS_ROOT)
         except SystemExit as exc:
             status = exc.code
         out, err = capsys.readouterr()
