@@ -5,10 +5,12 @@ The unprivileged user is ``nobody``/``nogroup``. The folders are made under a
 traversable /tmp folder (pytest's tmp_path lives in a 0700 folder).
 """
 
+import errno
 import grp
 import json
 import os
 import pwd
+import pty
 import select
 import shutil
 import signal
@@ -18,6 +20,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 
@@ -642,3 +645,123 @@ def test_oversize_wsgid_json_is_refused_in_one_line(base, nobody):
     for command in ("start", "config"):
         assert refused(command, app_path) == (
             "%s: larger than %d bytes: refused" % (path, appfolder.JSON_MAX))
+
+
+# -- root's terminal (issue 21, finding 3) ---------------------------------------------------
+
+PLUGIN_TIOCSTI = '''\
+import fcntl, json, os, sys, termios
+# Run by wsgid as a plugin: says hello, then tries to type a command into the
+# terminal wsgid was started from, through fds 0-2 and /dev/tty.
+print("hello from the plugin", flush=True)
+seen = {"sid": os.getsid(0), "ttys": [fd for fd in (0, 1, 2) if os.isatty(fd)], "typed": []}
+fds = [0, 1, 2]
+try:
+    fds.append(os.open("/dev/tty", os.O_RDWR))
+    seen["tty"] = "opened"
+except OSError as exc:
+    seen["tty"] = exc.errno
+for fd in fds:
+    try:
+        for c in b"echo pwned\\n":
+            fcntl.ioctl(fd, termios.TIOCSTI, bytes([c]))
+        seen["typed"].append(fd)
+    except OSError:
+        pass
+with open(%r, "w") as f:
+    json.dump(seen, f)
+'''
+
+SHELL = '''\
+import json, os, signal, subprocess, sys, termios
+# A shell's part, on a terminal of its own (pty.fork): run wsgid as a job in
+# the foreground, then read what was typed meanwhile, as a shell would.
+argv, result = json.loads(sys.argv[1]), sys.argv[2]
+signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+job = subprocess.Popen(argv, process_group=0)
+os.tcsetpgrp(0, job.pid)
+status = job.wait()
+os.tcsetpgrp(0, os.getpgrp())
+attrs = termios.tcgetattr(0)
+attrs[3] &= ~(termios.ICANON | termios.ECHO)
+attrs[6][termios.VMIN] = attrs[6][termios.VTIME] = 0
+termios.tcsetattr(0, termios.TCSANOW, attrs)
+with open(result, "w") as f:
+    json.dump({"status": status, "typed": os.read(0, 4096).decode("latin-1")}, f)
+'''
+
+
+@pytest.mark.parametrize("mode", ["daemon", "no-daemon"])
+def test_plugin_types_nothing_into_roots_terminal(m2_factory, base, nobody, mode):
+    """``wsgid start`` run by root from a shell on a (pseudo-)terminal; the
+    app folder's plugin tries TIOCSTI on fds 0-2 and /dev/tty. Nothing
+    reaches the shell, and the plugin finds itself in a session of its own,
+    with no controlling terminal and no terminal on fds 0-2. With
+    --no-daemon its output still reaches the terminal."""
+    if not hasattr(termios, "TIOCSTI"):
+        pytest.skip("no TIOCSTI here")
+    m2 = m2_factory()
+    app_path = make_app(base, nobody)
+    report = os.path.join(app_path, "report.json")
+    plugin = os.path.join(app_path, "plugins", "type.py")
+    with open(plugin, "w") as f:
+        f.write(PLUGIN_TIOCSTI % report)
+    os.chown(plugin, *nobody)
+    prefix = interpreter_prefix(base, nobody[0])
+    argv = prefix + wsgid_command("--app-path", app_path, "--wsgi-app", "tiny:app",
+                                  "--recv", m2.recv_spec, "--send", m2.send_spec,
+                                  *(["--no-daemon"] if mode == "no-daemon" else []))
+    result = os.path.join(base, "shell.json")
+    log = os.path.join(app_path, "logs", "wsgid.log")
+    shell, terminal = pty.fork()
+    if shell == 0:
+        try:
+            os.chdir(ROOT)
+            os.environ["PYTHONPATH"] = ROOT
+            os.execv(sys.executable, [sys.executable, "-c", SHELL, json.dumps(argv), result])
+        finally:
+            os._exit(127)
+    output = b""
+    interrupted = False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if select.select([terminal], [], [], 0.05)[0]:
+                try:
+                    data = os.read(terminal, 65536)
+                except OSError:  # EIO: the shell is gone
+                    data = b""
+                if not data:
+                    break
+                output += data
+            if mode == "no-daemon" and not interrupted and "ready to serve" in _read(log):
+                os.write(terminal, b"\x03")  # Ctrl-C, as the operator would
+                interrupted = True
+        else:
+            raise AssertionError("the shell did not finish: %r" % output[-2000:])
+        assert os.waitpid(shell, 0)[1] == 0, output
+    finally:
+        os.close(terminal)
+        for kind in ("master", "worker"):
+            for pid in appfolder.pids(app_path, kind):
+                if appfolder.owns(app_path, kind, pid):
+                    os.kill(pid, signal.SIGKILL)
+    with open(result) as f:
+        shell_saw = json.load(f)
+    with open(report) as f:
+        plugin_saw = json.load(f)
+    assert shell_saw["typed"] == "", "the plugin typed %r into root's shell" % shell_saw["typed"]
+    assert plugin_saw["typed"] == [] and plugin_saw["ttys"] == [], plugin_saw
+    assert plugin_saw["tty"] == errno.ENXIO, plugin_saw
+    assert plugin_saw["sid"] != shell, plugin_saw
+    assert shell_saw["status"] == 0, (shell_saw, output[-2000:])
+    if mode == "no-daemon":
+        assert b"hello from the plugin" in output
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
