@@ -855,3 +855,19 @@ def test_pid_commands_ignore_a_broken_wsgid_json(app, command, wsgid_main):
     write_json_text(app, "{broken")
     status, _, err = wsgid_main(command, "--app-path", app)
     assert (status, err) == (0, "")
+
+
+@pytest.mark.parametrize("daemon", [True, False])
+def test_start_fails_in_one_line_when_no_loader_accepts_the_folder(tmp_path, daemon):
+    """The daemon reads the plugins after it left the terminal: its error
+    still reaches ``wsgid start``, one line, exit status 1, no daemon left."""
+    app = str(tmp_path / "app-folder")
+    os.makedirs(os.path.join(app, "app"))
+    with open(os.path.join(app, "app", "lib.py"), "w") as f:
+        f.write("x = 1\n")
+    status, out, err = wsgid_run("--app-path", app, *GOOD,
+                                 *([] if daemon else ["--no-daemon"]))
+    assert status == 1 and out == ""
+    assert one_error_line(err).startswith("wsgid: error: no loader can load the app folder %s"
+                                          % app)
+    assert pid_files(app, appfolder.MASTER) == []

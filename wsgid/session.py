@@ -160,6 +160,8 @@ def _relay(run, ttys):
                 os.set_blocking(read_end, False)
                 _copy(read_end, copies)
             break
+    for sig in FORWARDED:  # the child is reaped next: its pid is no longer ours
+        signal.signal(sig, signal.SIG_IGN)
     os.close(exited)
     for read_end in copies:
         os.close(read_end)
