@@ -45,7 +45,10 @@ mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
 APP=$STATE/site
 say "app folder $APP"
-"$PY" -m wsgid init --app-path "$APP" >/dev/null
+# Run as root, the demo's app folder is root's: wsgid runs it only when told to.
+AS_ROOT=()
+[ "$(id -u)" -ne 0 ] || AS_ROOT=(--run-as-root)
+"$PY" -m wsgid init --app-path "$APP" "${AS_ROOT[@]}" >/dev/null
 cp -R "$EXAMPLE/app/." "$APP/app/"
 cp "$EXAMPLE/django.json" "$APP/django.json"
 cp "$EXAMPLE"/plugins/*.py "$APP/plugins/"
@@ -126,7 +129,8 @@ M2_PID=$!
 say "starting wsgid ($WORKERS workers); log: $APP/logs/wsgid.log"
 setsid env -u DJANGO_SETTINGS_MODULE "$PY" -m wsgid --app-path "$APP" \
     --recv "tcp://127.0.0.1:$SEND_PORT" --send "tcp://127.0.0.1:$RECV_PORT" \
-    --mongrel2-chroot "$APP" --mongrel2-upload-dir /tmp/upload.XXXXXX --workers "$WORKERS" --no-daemon \
+    --mongrel2-chroot "$APP" --mongrel2-upload-dir /tmp/upload.XXXXXX --workers "$WORKERS" \
+    --no-daemon "${AS_ROOT[@]}" \
     >"$STATE/wsgid.out" 2>&1 &
 WSGID_PID=$!
 

@@ -23,7 +23,7 @@ from wsgid import appfolder, cli, options as opts
 from wsgid.commands import status as status_command
 from tests.support import ROOT
 from tests.support.mongrel2 import wait_for
-from tests.support.wsgid import forge_pid, silent_master
+from tests.support.wsgid import AS_ROOT, forge_pid, silent_master, wsgid_command
 
 MAX_PID = 2 ** 31 - 1
 GOOD = ["--recv", "tcp://127.0.0.1:5999", "--send", "tcp://127.0.0.1:5998"]
@@ -55,7 +55,7 @@ HOLDER = textwrap.dedent("""\
 def wsgid_run(*args, cwd=None, timeout=30):
     """``python -m wsgid ARGS`` in a subprocess: (exit status, stdout, stderr)."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "wsgid", *args], cwd=cwd, env=env,
+    proc = subprocess.run(wsgid_command(*args), cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
     return proc.returncode, proc.stdout, proc.stderr
 
@@ -65,7 +65,7 @@ def wsgid_main(capsys):
     """wsgid.cli.main in this process: (exit status, stdout, stderr)."""
     def run(*args):
         try:
-            status = cli.main(list(args))
+            status = cli.main(list(args) + AS_ROOT)
         except SystemExit as exc:
             status = exc.code
         out, err = capsys.readouterr()
@@ -933,3 +933,19 @@ def test_pid_commands_ignore_a_broken_wsgid_json(app, command, wsgid_main):
     write_json_text(app, "{broken")
     status, _, err = wsgid_main(command, "--app-path", app)
     assert (status, err) == (0, "")
+
+
+@pytest.mark.parametrize("daemon", [True, False])
+def test_start_fails_in_one_line_when_no_loader_accepts_the_folder(tmp_path, daemon):
+    """The daemon reads the plugins after it left the terminal: its error
+    still reaches ``wsgid start``, one line, exit status 1, no daemon left."""
+    app = str(tmp_path / "app-folder")
+    os.makedirs(os.path.join(app, "app"))
+    with open(os.path.join(app, "app", "lib.py"), "w") as f:
+        f.write("x = 1\n")
+    status, out, err = wsgid_run("--app-path", app, *GOOD,
+                                 *([] if daemon else ["--no-daemon"]))
+    assert status == 1 and out == ""
+    assert one_error_line(err).startswith("wsgid: error: no loader can load the app folder %s"
+                                          % app)
+    assert pid_files(app, appfolder.MASTER) == []

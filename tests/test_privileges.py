@@ -5,23 +5,31 @@ The unprivileged user is ``nobody``/``nogroup``. The folders are made under a
 traversable /tmp folder (pytest's tmp_path lives in a 0700 folder).
 """
 
+import errno
 import grp
 import json
 import os
 import pwd
+import pty
+import select
 import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
+import threading
+import time
 
 import pytest
 import zmq
 
 from tests.support import ROOT
 from tests.support.http import get
+from tests.support.inotify import IN_OPEN, Inotify
 from tests.support.marks import requires_mongrel2
 from tests.support.mongrel2 import wait_for
 from tests.support.procfs import ids, listening_sockets
@@ -426,3 +434,334 @@ def test_broker_hands_no_request_to_a_stranger(m2_factory, base, nobody):
         assert os.waitpid(child, 0)[1] == 0, "the stranger got a request"
     finally:
         w.stop()
+
+
+# -- the app folder is named once (issue 21, finding 2) ------------------------------------
+
+PLUGIN_PROOF = '''\
+import os
+# Run by wsgid as a plugin: records whom it runs as, then ends the start.
+with open(%r, "w") as f:
+    f.write("%%d" %% os.getuid())
+os._exit(3)
+'''
+
+
+def refused(command, app_path, *extra, as_root=True, prefix=()):
+    """``wsgid COMMAND`` as root, expected to be refused: its one error line."""
+    proc = subprocess.run(list(prefix) + wsgid_command(
+        command, "--app-path", app_path, "--recv", "tcp://127.0.0.1:1",
+        "--send", "tcp://127.0.0.1:2", *extra, as_root=as_root),
+        cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1 and proc.stdout == "", (proc.returncode, proc.stdout,
+                                                        proc.stderr)
+    line, = proc.stderr.splitlines()
+    assert line.startswith("wsgid: error: ")
+    return line[len("wsgid: error: "):]
+
+
+COMMANDS = ["start", "status", "stop", "restart", "reload", "config", "init"]
+
+
+@pytest.mark.parametrize("shape", ["owned", "sticky"])
+def test_link_race_above_the_app_folder_gives_no_root(base, nobody, shape):
+    """The app account can change the entry ``site`` of the folder above the
+    app folder (it owns that folder, or its own link in a sticky folder):
+    it points ``site`` at a root-owned folder while root checks, and back
+    at its own folder, with a plugin, once root has decided to stay root
+    (driven by inotify: the swap follows root's look into the root-owned
+    folder's pid/worker/). wsgid walks the path once without following a
+    link and checks the folders above: refused at once, the plugin never
+    runs, the root-owned folder is untouched."""
+    home = os.path.join(base, "home")
+    os.makedirs(home)
+    if shape == "owned":
+        os.chown(home, *nobody)
+    else:
+        os.chmod(home, 0o1777)
+    root_site = os.path.join(base, "root-site")
+    for sub in appfolder.FOLDERS:
+        os.makedirs(os.path.join(root_site, sub))
+    os.makedirs(os.path.join(home, "appfolder", "plugins"))
+    own = make_app(home, nobody, init=False)
+    proof = os.path.join(home, "proof")
+    with open(os.path.join(own, "plugins", "take.py"), "w") as f:
+        f.write(PLUGIN_PROOF % proof)
+    link = os.path.join(home, "site")
+    plant(link, root_site, nobody)
+    plant(link + ".next", own, nobody)
+    before = fingerprint(root_site)
+    watch = Inotify()
+    watch.watch(os.path.join(root_site, "pid", "worker"), IN_OPEN)
+    swapped = threading.Event()
+
+    def swap():  # the app account's move, right after root looked
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not swapped.is_set():
+            if select.select([watch.fd], [], [], 0.1)[0] and watch.events():
+                os.rename(link + ".next", link)
+                swapped.set()
+    racer = threading.Thread(target=swap, daemon=True)
+    racer.start()
+    try:
+        proc = subprocess.run(wsgid_command("--no-daemon", "--stdout", "--app-path", link,
+                                            "--wsgi-app", "tiny:app", "--recv",
+                                            "tcp://127.0.0.1:1", "--send", "tcp://127.0.0.1:2"),
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+    finally:
+        swapped.set()
+        racer.join()
+        watch.close()
+    assert not os.path.exists(proof), "the app account's plugin ran as uid %s" % open(
+        proof).read()
+    above = "owned by uid %d" % nobody[0] if shape == "owned" else "a symbolic link"
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("wsgid: error: app folder %s: " % link), proc.stderr
+    assert above in proc.stderr
+    assert fingerprint(root_site) == before
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_link_anywhere_in_the_path_is_refused(base, nobody, command):
+    """Root's own links too: the path is walked without following any."""
+    app_path = make_app(base, nobody)
+    above, last = os.path.join(base, "here"), os.path.join(base, "site")
+    os.symlink(base, above)
+    os.symlink(app_path, last)
+    for via, link in ((os.path.join(above, "appfolder"), above), (last, last)):
+        assert refused(command, via) == "app folder %s: %s is a symbolic link: refused" % (
+            via, link)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_folder_above_that_others_can_write_is_refused(base, nobody, command):
+    """Above the app folder: another account's folder, a group-writable one,
+    one whose ACL lets another account write; a sticky root-owned folder
+    (as /tmp) is accepted (the tests' own folders are below /tmp)."""
+    app_path = make_app(base, nobody)
+    base_mode = stat.S_IMODE(os.stat(base).st_mode)
+    os.chown(base, nobody[0], 0)
+    assert refused(command, app_path) == (
+        "app folder %s: %s, above it, is owned by uid %d: refused; every folder above the "
+        "app folder must be root's" % (app_path, base, nobody[0]))
+    os.chown(base, 0, 0)
+    os.chmod(base, 0o775)
+    assert refused(command, app_path) == (
+        "app folder %s: %s, above it, is writable by others (mode 775): refused; "
+        "chmod go-w it" % (app_path, base))
+    os.chmod(base, base_mode)
+    grant_write_by_acl(base, nobody[0])
+    assert refused(command, app_path) == (
+        "app folder %s: %s, above it, is writable by others (its ACL grants write): "
+        "refused; chmod go-w it" % (app_path, base))
+
+
+def grant_write_by_acl(path, uid):
+    """A POSIX ACL (system.posix_acl_access) granting ``uid`` rwx; the mask
+    (r-x) keeps the mode's group bits as they are."""
+    def entry(tag, perm, ident=0xFFFFFFFF):
+        return struct.pack("<HHI", tag, perm, ident)
+    acl = struct.pack("<I", 2) + entry(0x01, 7) + entry(0x02, 7, uid) + entry(0x04, 5) \
+        + entry(0x10, 5) + entry(0x20, 5)
+    try:
+        os.setxattr(path, "system.posix_acl_access", acl)
+    except OSError as exc:
+        pytest.skip("no POSIX ACLs on %s: %s" % (path, exc))
+    assert stat.S_IMODE(os.stat(path).st_mode) & 0o022 == 0
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_root_owned_app_folder_needs_run_as_root(base, command):
+    app_path = os.path.join(base, "rootsite")
+    os.makedirs(app_path)
+    assert refused(command, app_path, as_root=False) == (
+        "app folder %s is owned by root: refused; chown it to the account the "
+        "application runs as, or give --run-as-root" % app_path)
+    assert os.listdir(app_path) == []
+    grant_write_by_acl(app_path, 65534)
+    assert refused(command, app_path, "--run-as-root") == (
+        "app folder %s is owned by root and writable by others (its ACL grants write): "
+        "refused; chown it to the account the application runs as, or chmod go-w"
+        % app_path)
+    assert os.listdir(app_path) == []
+
+
+def test_root_owned_app_folder_runs_with_run_as_root(base):
+    app_path = os.path.join(base, "rootsite")
+    os.makedirs(app_path)
+    proc = subprocess.run(wsgid_command("status", "--app-path", app_path, "--run-as-root",
+                                        as_root=False),
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    assert proc.stdout.startswith("Status: Stopped\n")
+
+
+def test_group_comes_from_the_passwd_entry_never_the_folder(m2_factory, base, nobody):
+    """An app folder of nobody's whose group is root's (gid 0): the
+    processes run with nobody's passwd group, never gid 0."""
+    m2 = m2_factory()
+    app_path = make_app(base, (nobody[0], 0))
+    assert pwd.getpwuid(nobody[0]).pw_gid == nobody[1]
+    w, _ = _serve_and_check(m2, app_path, interpreter_prefix(base, nobody[0]), nobody)
+    w.stop()
+
+
+@pytest.mark.parametrize("entry", ["group 0", "no entry"])
+def test_owner_without_a_group_of_its_own_is_refused(base, entry):
+    """Owners seen through a passwd file of the test's own (bind-mounted in a
+    private mount namespace): one whose passwd group is root's, one with no
+    passwd entry at all. Both refused before any drop."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is missing")
+    uid = 4242
+    app_path = os.path.join(base, "site")
+    os.makedirs(app_path)
+    os.chown(app_path, uid, 4242)
+    passwd = os.path.join(base, "passwd")
+    with open("/etc/passwd") as f:
+        text = f.read()
+    if entry == "group 0":
+        text += "wsgidzero:x:%d:0::/nonexistent:/usr/sbin/nologin\n" % uid
+    with open(passwd, "w") as f:
+        f.write(text)
+    os.chmod(passwd, 0o644)
+    prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+              'mount --bind "$1" /etc/passwd && shift && exec "$@"', "sh", passwd]
+    expected = ("app folder %s: its owner wsgidzero has group 0 (root's) in the passwd file: "
+                "refused; give the account a group of its own" % app_path
+                if entry == "group 0" else
+                "app folder %s is owned by uid %d, which has no passwd entry: refused"
+                % (app_path, uid))
+    for command in ("status", "start"):
+        assert refused(command, app_path, prefix=prefix) == expected
+
+
+def test_oversize_wsgid_json_is_refused_in_one_line(base, nobody):
+    app_path = make_app(base, nobody)
+    path = os.path.join(app_path, "wsgid.json")
+    with open(path, "w") as f:
+        json.dump({"envs": {"PAD": "x" * appfolder.JSON_MAX}}, f)
+    os.chown(path, *nobody)
+    for command in ("start", "config"):
+        assert refused(command, app_path) == (
+            "%s: larger than %d bytes: refused" % (path, appfolder.JSON_MAX))
+
+
+# -- root's terminal (issue 21, finding 3) ---------------------------------------------------
+
+PLUGIN_TIOCSTI = '''\
+import fcntl, json, os, sys, termios
+# Run by wsgid as a plugin: says hello, then tries to type a command into the
+# terminal wsgid was started from, through fds 0-2 and /dev/tty.
+print("hello from the plugin", flush=True)
+seen = {"sid": os.getsid(0), "ttys": [fd for fd in (0, 1, 2) if os.isatty(fd)], "typed": []}
+fds = [0, 1, 2]
+try:
+    fds.append(os.open("/dev/tty", os.O_RDWR))
+    seen["tty"] = "opened"
+except OSError as exc:
+    seen["tty"] = exc.errno
+for fd in fds:
+    try:
+        for c in b"echo pwned\\n":
+            fcntl.ioctl(fd, termios.TIOCSTI, bytes([c]))
+        seen["typed"].append(fd)
+    except OSError:
+        pass
+with open(%r, "w") as f:
+    json.dump(seen, f)
+'''
+
+SHELL = '''\
+import json, os, signal, subprocess, sys, termios
+# A shell's part, on a terminal of its own (pty.fork): run wsgid as a job in
+# the foreground, then read what was typed meanwhile, as a shell would.
+argv, result = json.loads(sys.argv[1]), sys.argv[2]
+signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+job = subprocess.Popen(argv, process_group=0)
+os.tcsetpgrp(0, job.pid)
+status = job.wait()
+os.tcsetpgrp(0, os.getpgrp())
+attrs = termios.tcgetattr(0)
+attrs[3] &= ~(termios.ICANON | termios.ECHO)
+attrs[6][termios.VMIN] = attrs[6][termios.VTIME] = 0
+termios.tcsetattr(0, termios.TCSANOW, attrs)
+with open(result, "w") as f:
+    json.dump({"status": status, "typed": os.read(0, 4096).decode("latin-1")}, f)
+'''
+
+
+@pytest.mark.parametrize("mode", ["daemon", "no-daemon"])
+def test_plugin_types_nothing_into_roots_terminal(m2_factory, base, nobody, mode):
+    """``wsgid start`` run by root from a shell on a (pseudo-)terminal; the
+    app folder's plugin tries TIOCSTI on fds 0-2 and /dev/tty. Nothing
+    reaches the shell, and the plugin finds itself in a session of its own,
+    with no controlling terminal and no terminal on fds 0-2. With
+    --no-daemon its output still reaches the terminal."""
+    if not hasattr(termios, "TIOCSTI"):
+        pytest.skip("no TIOCSTI here")
+    m2 = m2_factory()
+    app_path = make_app(base, nobody)
+    report = os.path.join(app_path, "report.json")
+    plugin = os.path.join(app_path, "plugins", "type.py")
+    with open(plugin, "w") as f:
+        f.write(PLUGIN_TIOCSTI % report)
+    os.chown(plugin, *nobody)
+    prefix = interpreter_prefix(base, nobody[0])
+    argv = prefix + wsgid_command("--app-path", app_path, "--wsgi-app", "tiny:app",
+                                  "--recv", m2.recv_spec, "--send", m2.send_spec,
+                                  *(["--no-daemon"] if mode == "no-daemon" else []))
+    result = os.path.join(base, "shell.json")
+    log = os.path.join(app_path, "logs", "wsgid.log")
+    shell, terminal = pty.fork()
+    if shell == 0:
+        try:
+            os.chdir(ROOT)
+            os.environ["PYTHONPATH"] = ROOT
+            os.execv(sys.executable, [sys.executable, "-c", SHELL, json.dumps(argv), result])
+        finally:
+            os._exit(127)
+    output = b""
+    interrupted = False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if select.select([terminal], [], [], 0.05)[0]:
+                try:
+                    data = os.read(terminal, 65536)
+                except OSError:  # EIO: the shell is gone
+                    data = b""
+                if not data:
+                    break
+                output += data
+            if mode == "no-daemon" and not interrupted and "ready to serve" in _read(log):
+                os.write(terminal, b"\x03")  # Ctrl-C, as the operator would
+                interrupted = True
+        else:
+            raise AssertionError("the shell did not finish: %r" % output[-2000:])
+        assert os.waitpid(shell, 0)[1] == 0, output
+    finally:
+        os.close(terminal)
+        for kind in ("master", "worker"):
+            for pid in appfolder.pids(app_path, kind):
+                if appfolder.owns(app_path, kind, pid):
+                    os.kill(pid, signal.SIGKILL)
+    with open(result) as f:
+        shell_saw = json.load(f)
+    with open(report) as f:
+        plugin_saw = json.load(f)
+    assert shell_saw["typed"] == "", "the plugin typed %r into root's shell" % shell_saw["typed"]
+    assert plugin_saw["typed"] == [] and plugin_saw["ttys"] == [], plugin_saw
+    assert plugin_saw["tty"] == errno.ENXIO, plugin_saw
+    assert plugin_saw["sid"] != shell, plugin_saw
+    assert shell_saw["status"] == 0, (shell_saw, output[-2000:])
+    if mode == "no-daemon":
+        assert b"hello from the plugin" in output
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""

@@ -16,6 +16,7 @@ from tests.support import ROOT
 from tests.support.http import get
 from tests.support.marks import requires_mongrel2
 from tests.support.mongrel2 import free_ports, port_open, wait_for
+from tests.support.wsgid import wsgid_command
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
 
@@ -41,7 +42,7 @@ def run(*args, cwd=None):
 
 
 def wsgid(*args, cwd):
-    return run(sys.executable, "-m", "wsgid", *args, cwd=cwd)
+    return run(*wsgid_command(*args), cwd=cwd)
 
 
 def test_quickstart(tmp_path):

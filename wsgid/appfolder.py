@@ -21,6 +21,7 @@ import time
 
 FOLDERS = ("app", "logs", "pid/master", "pid/worker", "plugins")
 MASTER, WORKER = "master", "worker"
+JSON_MAX = 65536  # bytes of wsgid.json (and django.json) read at most
 _FLOCK = "hhqqi4x"  # struct flock on 64-bit Linux: type, whence, start, len, pid
 
 
@@ -175,33 +176,42 @@ def remove_stale(app_path, kind):
     return live
 
 
-def read_json_object(path):
+def read_json_object(path, dir_fd=None):
     """The JSON object stored at ``path``; {} when there is no such file.
     Raises ValueError, naming the file, for bad JSON or another JSON type
-    (wsgid.json makes that an error, django.json a logged warning), or for
-    anything but a regular file. As root (wsgid.json is read before the
-    drop) no link is followed, and the file must be root's or the folder
-    owner's: a hard link to another account's file is not read."""
+    (wsgid.json makes that an error, django.json a logged warning), for
+    anything but a regular file, or for one over JSON_MAX bytes. As root
+    (wsgid.json is read before the drop) it is opened beneath ``dir_fd``, the
+    app folder's descriptor, no link is followed, and the file must be
+    root's or the folder owner's: a hard link to another account's file is
+    not read."""
     root = os.geteuid() == 0
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if root else 0)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path if dir_fd is None else os.path.basename(path), flags, dir_fd=dir_fd)
     except FileNotFoundError:
         return {}
     except OSError as exc:
         reason = "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
         raise ValueError("%s: cannot be read: %s" % (path, reason)) from None
-    with open(fd, encoding="utf-8") as f:
+    with open(fd, "rb") as f:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ValueError("%s: not a regular file" % path)
-        if root and info.st_uid not in (0, os.stat(os.path.dirname(path)).st_uid):
+        folder = os.fstat(dir_fd) if dir_fd is not None else os.stat(os.path.dirname(path))
+        if root and info.st_uid not in (0, folder.st_uid):
             raise ValueError("%s: owned by uid %d, not by the folder's owner"
                              % (path, info.st_uid))
         try:
-            data = json.load(f)
-        except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
-            raise ValueError("%s: not valid JSON: %s" % (path, exc)) from None
+            text = f.read(JSON_MAX + 1)  # at most: it may grow after the fstat
+        except OSError as exc:
+            raise ValueError("%s: cannot be read: %s" % (path, exc.strerror)) from None
+        if len(text) > JSON_MAX:
+            raise ValueError("%s: larger than %d bytes: refused" % (path, JSON_MAX))
+    try:
+        data = json.loads(text.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
+        raise ValueError("%s: not valid JSON: %s" % (path, exc)) from None
     if not isinstance(data, dict):
         raise ValueError("%s: expected a JSON object, found %s" % (path, type(data).__name__))
     return data

@@ -197,6 +197,10 @@ SETTINGS = [
             "Recycle a worker once its peak resident memory passes this many MiB: "
             "checked after each request, which is answered first; 0 disables.", "MIB",
             section="Processes"),
+    Setting("run_as_root", ["--run-as-root"], "bool", False,
+            "Started as root, accept an app folder owned by root and run the application "
+            "as root (refused without it; a folder of another account is run as that "
+            "account in any case). Command line only.", saved=False, section="Processes"),
     Setting("chroot", ["--chroot"], "bool", False, "chroot into the app folder before serving.",
             section="Processes", negation="--no-chroot"),
     Setting("mongrel2_chroot", ["--mongrel2-chroot"], "str", None,
@@ -296,11 +300,12 @@ def json_path(app_path):
     return os.path.join(app_path, "wsgid.json")
 
 
-def read_json(app_path):
-    """The options stored in ``<app>/wsgid.json``, checked; {} when absent."""
+def read_json(app_path, dir_fd=None):
+    """The options stored in ``<app>/wsgid.json``, checked; {} when absent.
+    ``dir_fd``: the app folder's descriptor, to read it beneath."""
     path = json_path(app_path)
     try:
-        data = appfolder.read_json_object(path)
+        data = appfolder.read_json_object(path, dir_fd)
     except ValueError as exc:
         raise OptionError(str(exc)) from None
     values = {}
@@ -347,13 +352,17 @@ class Options:
         return "Options(%r)" % self.__dict__
 
 
-def resolve(given, use_json=True):
-    """Defaults, then wsgid.json, then the command line."""
+def resolve(given, use_json=True, folder=None):
+    """Defaults, then wsgid.json, then the command line. ``folder``: the app
+    folder as :func:`wsgid.privileges.enter` opened it, its wsgid.json read
+    beneath its descriptor."""
     values = {s.name: (list(s.default) if isinstance(s.default, list) else
                        dict(s.default) if isinstance(s.default, dict) else s.default)
               for s in SETTINGS}
     app_path = os.path.abspath(given.get("app_path", values["app_path"]))
-    if use_json and os.path.isdir(app_path):
+    if folder is not None:
+        values.update(read_json(app_path, folder.fd))
+    elif use_json and os.path.isdir(app_path):
         values.update(read_json(app_path))
     values.update(given)
     values["app_path"] = app_path

@@ -79,8 +79,15 @@ def silent_master(app_path, answer=None):
             os.close(fd)
 
 
-def wsgid_command(*args, python=sys.executable):
-    return [python, "-m", "wsgid", *args]
+# The tests' app folders are root's when the tests run as root: wsgid
+# refuses them then unless told to run the application as root.
+AS_ROOT = ["--run-as-root"] if os.geteuid() == 0 else []
+
+
+def wsgid_command(*args, python=sys.executable, as_root=True):
+    """``wsgid ARGS``, with --run-as-root when the tests run as root (unless
+    ``as_root`` is False)."""
+    return [python, "-m", "wsgid", *args, *(AS_ROOT if as_root else [])]
 
 
 def _env():

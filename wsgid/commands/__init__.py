@@ -14,15 +14,19 @@ from wsgid import appfolder, privileges
 from wsgid.options import BY_NAME, OptionError
 
 
-def enter_app_folder(given):
+def app_path_given(given):
     """The absolute app folder named on the command line (default: the
-    current directory); OptionError when it does not exist. As root, the
-    command goes on as the folder's owner: what is inside is the owner's."""
-    path = os.path.abspath(given.get("app_path", BY_NAME["app_path"].default))
-    if not os.path.isdir(path):
-        raise OptionError("app folder %s does not exist (run wsgid init)" % path)
-    privileges.become_owner(path)
-    return path
+    current directory)."""
+    return os.path.abspath(given.get("app_path", BY_NAME["app_path"].default))
+
+
+def enter_app_folder(given):
+    """The app folder named on the command line, entered as
+    :func:`wsgid.privileges.enter` does (OptionError when it does not exist
+    or root may not trust it). As root, the command goes on as the folder's
+    owner: what is inside is the owner's."""
+    folder = privileges.enter(app_path_given(given), given.get("run_as_root", False))
+    return privileges.become_owner(folder)
 
 
 def signal_name(signum):

@@ -1,17 +1,23 @@
 """``wsgid init``: create the app folder layout (parents too); safe to run
 again on an existing app folder, whose content is left alone. As root, an
-existing folder is completed as its owner; a new one is made as root."""
+existing folder is completed as its owner; a new one is made as root,
+beneath folders checked as :func:`wsgid.privileges.enter` does."""
 
 import os
 
 from wsgid import appfolder, privileges
-from wsgid.options import BY_NAME, OptionError
+from wsgid.commands import app_path_given
+from wsgid.options import OptionError
 
 
 def run(given):
-    app_path = os.path.abspath(given.get("app_path", BY_NAME["app_path"].default))
-    if os.path.isdir(app_path):
-        privileges.become_owner(app_path)  # as root: the layout is the owner's to make
+    app_path = app_path_given(given)
+    try:
+        folder = privileges.enter(app_path, given.get("run_as_root", False), create=True)
+    except OSError as exc:
+        raise OptionError("cannot create app folder %s: %s"
+                          % (app_path, exc.strerror or exc)) from None
+    privileges.become_owner(folder)  # as root: the layout is the owner's to make
     missing = [sub for sub in appfolder.FOLDERS
                if not os.path.isdir(os.path.join(app_path, sub))]
     try:

@@ -1,11 +1,11 @@
-"""``wsgid [start]``: check the options, daemonize, run the master."""
+"""``wsgid [start]``: check the options, leave root's terminal, drop to the
+app folder's owner, read the plugins, run the master."""
 
 import logging
 import os
 
-import daemon
-
-from wsgid import appfolder, loaders, log, options as opts, privileges, uploads
+from wsgid import appfolder, loaders, log, options as opts, privileges, session, uploads
+from wsgid.commands import app_path_given
 from wsgid.master import Master
 from wsgid.worker import run_worker
 
@@ -14,8 +14,6 @@ logger = logging.getLogger("wsgid")
 
 def check(options):
     """Refuse to start, with one line, on what would fail later."""
-    if not os.path.isdir(options.app_path):
-        raise opts.OptionError("app folder %s does not exist (run wsgid init)" % options.app_path)
     for name in ("recv", "send"):
         if not getattr(options, name):
             raise opts.OptionError("--%s is required to start" % name)
@@ -29,12 +27,23 @@ def check(options):
 
 
 def run(given):
-    options = opts.resolve(given)
+    # The app folder is named once: its wsgid.json is read beneath it, the
+    # chroot and the drop go by its descriptor (wsgid.privileges).
+    folder = privileges.enter(app_path_given(given), given.get("run_as_root", False))
+    options = opts.resolve(given, folder=folder)
     check(options)
-    root = os.geteuid() == 0
-    # Opened before a chroot hides /dev: the daemon's standard streams.
-    devnull = None if options.no_daemon else open(os.devnull, "r+")
-    options.app_path = privileges.become_owner(options.app_path, options.chroot)
+    # No code of the app account runs before wsgid.session has left root's terminal.
+    if options.no_daemon:
+        return session.foreground(lambda: _serve(options, _set_up(options, folder)))
+    return session.daemonize(lambda: _set_up(options, folder),
+                             lambda found: _serve(options, found), keep=[folder.fd])
+
+
+def _set_up(options, folder):
+    """Become the owner, make the layout, log, read the plugins and choose a
+    loader: what must work before ``wsgid start`` says it started."""
+    dropping = os.geteuid() == 0 and folder.uid != 0
+    options.app_path = privileges.become_owner(folder, options.chroot)
     # From here on with the owner's rights only: the folder is the owner's.
     try:
         appfolder.create(options.app_path)
@@ -42,12 +51,11 @@ def run(given):
             appfolder.remove_stale(options.app_path, kind)
     except OSError as exc:
         raise opts.OptionError("app folder %s: %s" % (options.app_path, exc)) from None
-    stream = log.setup(options)
+    log.setup(options)
     if options.chroot:
         logger.info("Chrooted into the app folder")
-    if root and os.getuid() != 0:
-        logger.info("Running as uid=%d gid=%d (owner of the app folder)",
-                    os.getuid(), os.getgid())
+    if dropping:
+        logger.info("Running as uid=%d gid=%d (owner of the app folder)", folder.uid, folder.gid)
     spool = uploads.spool(options)
     if spool is None:
         logger.warning(uploads.OFF)
@@ -57,14 +65,7 @@ def run(given):
     # no loader accepts fails now, in one line, not in every worker.
     found = loaders.prepare(options)
     loaders.choose(options, found.loaders)
-    if not options.no_daemon:
-        cwd = os.getcwd()  # kept unless the owner may not enter it
-        with daemon.DaemonContext(umask=0o022, files_preserve=[stream], detach_process=True,
-                                  working_directory=cwd if os.access(cwd, os.X_OK)
-                                  else options.app_path,
-                                  stdin=devnull, stdout=devnull, stderr=devnull):
-            return _serve(options, found)
-    return _serve(options, found)
+    return found
 
 
 def _serve(options, found):
