@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.support.wsgid import silent_master
+from tests.support.wsgid import AS_ROOT, silent_master
 from tests.test_cli import app  # noqa: F401 (the fixture: a fresh app folder)
 from wsgid import appfolder, channel, cli
 
@@ -163,9 +163,9 @@ def test_a_master_answering_escape_sequences_is_printed_escaped(app, capsys):
     overrides; --json too."""
     with silent_master(app, answer=json.dumps(HOSTILE).encode()) as pid:
         answer = channel.ask(app, [pid])[pid]
-        assert cli.main(["status", "--verbose", "--app-path", app]) == 0
+        assert cli.main(["status", "--verbose", "--app-path", app, *AS_ROOT]) == 0
         verbose = capsys.readouterr().out
-        assert cli.main(["status", "--json", "--app-path", app]) == 0
+        assert cli.main(["status", "--json", "--app-path", app, *AS_ROOT]) == 0
         as_json = capsys.readouterr().out
     assert "dispatch\\x1b]0;owned\\x07" in answer
     assert answer["dispatch"] == "\\x1b[2J\\x1b[H\\x9b31m\\x7f"
@@ -188,7 +188,7 @@ def test_a_huge_deep_or_odd_answer_is_one_line(app, capsys, answer, error):
     with silent_master(app, answer=answer) as pid:
         if error:
             assert channel.ask(app, [pid]) == {pid: {"error": error}}
-        assert cli.main(["status", "--verbose", "--app-path", app]) == 0
+        assert cli.main(["status", "--verbose", "--app-path", app, *AS_ROOT]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 and lines[3].startswith("Master %d: " % pid), lines
     assert len(lines[3]) < 200
