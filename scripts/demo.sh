@@ -40,7 +40,9 @@ fi
 
 # -- 2. the app folder ----------------------------------------------------------------------
 # The app folder is also mongrel2's chroot: mongrel2 serves <app>/static/
-# (collectstatic's output) and writes bodies over its limit to <app>/tmp/.
+# (collectstatic's output), writes bodies over its limit to <app>/tmp/ and
+# binds its handler sockets in <app>/handlers/ (mode 0700: mongrel2 and wsgid
+# both run as the app folder's owner).
 mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
 APP=$STATE/site
@@ -53,6 +55,7 @@ cp -R "$EXAMPLE/app/." "$APP/app/"
 cp "$EXAMPLE/django.json" "$APP/django.json"
 cp "$EXAMPLE"/plugins/*.py "$APP/plugins/"
 mkdir -p "$APP/run" "$APP/tmp" "$APP/static"
+mkdir -p -m 0700 "$APP/handlers"
 
 manage() { (cd "$APP" && env -u DJANGO_SETTINGS_MODULE "$PY" app/manage.py "$@"); }
 say "manage.py migrate, collectstatic"
@@ -67,7 +70,7 @@ if [ ! -s "$PASSWORD_FILE" ]; then
         || manage shell -c "from django.contrib.auth.models import User; u = User.objects.get(username='admin'); u.set_password(open('$PASSWORD_FILE').read().strip()); u.save()"
 fi
 
-# -- 3. ports and the mongrel2 config -------------------------------------------------------
+# -- 3. the port, the handler sockets and the mongrel2 config -----------------------------------
 free_port() {
     "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -79,12 +82,8 @@ if port_busy "$HTTP_PORT"; then
     [ -z "${WSGID_DEMO_PORT:-}" ] || die "port $HTTP_PORT is taken (WSGID_DEMO_PORT)"
     HTTP_PORT=$(free_port)
 fi
-SEND_PORT=$(free_port)   # mongrel2 PUSHes requests here; wsgid --recv
-RECV_PORT=$(free_port)   # wsgid PUBlishes replies here; wsgid --send
-while [ "$RECV_PORT" = "$SEND_PORT" ] || [ "$RECV_PORT" = "$HTTP_PORT" ]; do RECV_PORT=$(free_port); done
 
 sed -e "s|@CHROOT@|$APP|" -e "s|@HTTP_PORT@|$HTTP_PORT|" \
-    -e "s|@SEND_PORT@|$SEND_PORT|" -e "s|@RECV_PORT@|$RECV_PORT|" \
     "$EXAMPLE/mongrel2.conf.in" >"$STATE/mongrel2.conf"
 rm -f "$STATE/config.sqlite" "$APP/run/mongrel2.pid"
 (cd "$STATE" && LOGNAME=${LOGNAME:-root} m2sh load -config mongrel2.conf -db config.sqlite \
@@ -94,6 +93,7 @@ SERVER_UUID=$(sed -n 's/.*uuid="\([^"]*\)".*/\1/p' "$STATE/mongrel2.conf" | head
 # -- 4. start, wait, print the URL, stop on Ctrl-C -----------------------------------------------
 M2_PID=""
 WSGID_PID=""
+LINKS=""
 stopping=0
 stop_all() {
     [ "$stopping" = 1 ] && return
@@ -114,21 +114,36 @@ stop_all() {
         wait -n 2>/dev/null || sleep 0.1
     done
     wait 2>/dev/null || true
+    [ -z "$LINKS" ] || rm -rf "$LINKS"
     say "stopped"
 }
 trap 'stop_all; exit 0' INT TERM HUP
 trap 'stop_all' EXIT
 
 # Both servers run in sessions of their own: Ctrl-C reaches only this script,
-# whose trap stops them in order (wsgid gracefully, then mongrel2).
+# whose trap stops them in order (wsgid gracefully, then mongrel2). mongrel2
+# starts from the app folder: as a normal user it cannot chroot, and then
+# finds its pid file, static/ and handlers/ from its working directory.
 say "starting mongrel2 on 127.0.0.1:$HTTP_PORT"
-(cd "$STATE" && exec setsid mongrel2 "$STATE/config.sqlite" "$SERVER_UUID" \
+(cd "$APP" && exec setsid mongrel2 "$STATE/config.sqlite" "$SERVER_UUID" \
     >"$STATE/mongrel2.out" 2>&1) &
 M2_PID=$!
 
+# mongrel2 binds handlers/send.ipc and recv.ipc (see mongrel2.conf.in); wsgid
+# connects to them by their full paths. A unix socket's path is at most 107
+# bytes: under a deeper app folder wsgid goes through a link to <app>/handlers
+# in a private folder of /tmp, removed when the demo stops.
+HANDLERS=$APP/handlers
+if [ "$(printf %s "$HANDLERS/send.ipc" | wc -c)" -gt 107 ]; then
+    LINKS=$(mktemp -d /tmp/wsgid-demo.XXXXXX)
+    ln -s "$APP/handlers" "$LINKS/handlers"
+    HANDLERS=$LINKS/handlers
+    say "$APP/handlers is too deep for a unix socket's path: wsgid connects through $HANDLERS"
+fi
+
 say "starting wsgid ($WORKERS workers); log: $APP/logs/wsgid.log"
 setsid env -u DJANGO_SETTINGS_MODULE "$PY" -m wsgid --app-path "$APP" \
-    --recv "tcp://127.0.0.1:$SEND_PORT" --send "tcp://127.0.0.1:$RECV_PORT" \
+    --recv "ipc://$HANDLERS/send.ipc" --send "ipc://$HANDLERS/recv.ipc" \
     --mongrel2-chroot "$APP" --mongrel2-upload-dir /tmp/upload.XXXXXX --workers "$WORKERS" \
     --no-daemon "${AS_ROOT[@]}" \
     >"$STATE/wsgid.out" 2>&1 &

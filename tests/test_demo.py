@@ -1,13 +1,16 @@
 """The README's demo command, for real: from a copy of the working tree (what
 a fresh clone would hold, plus files not committed yet) in a clean
 environment, with a fresh venv. Starts it, fetches the home page and an admin
-stylesheet, then stops it as Ctrl-C would and checks that nothing is left."""
+stylesheet, checks mongrel2 and wsgid talk through unix sockets in the app
+folder, then stops it as Ctrl-C would and checks that nothing is left. Then
+again from a folder too deep for a unix socket's path."""
 
 import http.client
 import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 
@@ -70,15 +73,14 @@ def restore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_demo_from_a_fresh_copy(tmp_path):
-    clone = tmp_path / "clone"
-    copy_tree(str(clone))
-    state = tmp_path / "demo-state"
+def run_demo(clone, state, out_path):
+    """The demo run from ``clone`` with its state in ``state``: its site,
+    its static files and its handler sockets checked, then stopped as Ctrl-C
+    would. The folder wsgid connects to the handler sockets in."""
     port = free_port()
     env = clean_env(WSGID_DEMO_DIR=str(state), WSGID_DEMO_PORT=str(port))
     if REUSE_VENV:
         env["WSGID_VENV"] = REUSE_VENV
-    out_path = tmp_path / "demo.out"
     with open(out_path, "wb") as out:
         demo = subprocess.Popen(["bash", "scripts/demo.sh"], cwd=str(clone), env=env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -115,10 +117,20 @@ def test_demo_from_a_fresh_copy(tmp_path):
         assert len(masters) == 1 and len(workers) == 2
         servers += [m2_pid] + masters + workers
         assert all(alive(p) for p in servers)
-        if not REUSE_VENV:
-            assert (clone / ".venv" / "bin" / "python").exists()
         with open(os.path.join(app, "logs", "wsgid.log")) as f:
-            assert "Application loaded by DjangoLoader" in f.read()
+            log = f.read()
+        assert "Application loaded by DjangoLoader" in log
+
+        # The handler sockets: unix sockets in <app>/handlers/ (mode 0700),
+        # which wsgid connects to (through a link when the path is too long).
+        handlers = os.path.join(app, "handlers")
+        assert stat.S_IMODE(os.stat(handlers).st_mode) == 0o700
+        assert all(stat.S_ISSOCK(os.stat(os.path.join(handlers, name)).st_mode)
+                   for name in ("send.ipc", "recv.ipc"))
+        specs = re.search(r"Worker ready to serve requests "
+                          r"\(recv ipc://(\S+)/send\.ipc, send ipc://(\S+)/recv\.ipc\)", log)
+        assert specs and specs.group(1) == specs.group(2), log
+        assert os.path.realpath(specs.group(1)) == os.path.realpath(handlers)
 
         # Ctrl-C: SIGINT to the script's process group.
         os.killpg(demo.pid, signal.SIGINT)
@@ -128,6 +140,7 @@ def test_demo_from_a_fresh_copy(tmp_path):
         assert appfolder.pids(app, "master") == [] and appfolder.pids(app, "worker") == []
         with pytest.raises(OSError):
             fetch(port, "/")
+        return specs.group(1)
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGTERM)
@@ -139,3 +152,23 @@ def test_demo_from_a_fresh_copy(tmp_path):
         for pid in servers:   # the servers run in sessions of their own
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_demo_from_a_fresh_copy(tmp_path):
+    clone = tmp_path / "clone"
+    copy_tree(str(clone))
+    state = tmp_path / "demo-state"
+    handlers = run_demo(clone, state, tmp_path / "demo.out")
+    if not REUSE_VENV:
+        assert (clone / ".venv" / "bin" / "python").exists()
+    direct = str(state / "site" / "handlers")
+    if len(os.fsencode(direct + "/send.ipc")) <= 107:   # a unix socket's path
+        assert handlers == direct
+
+    # Again (with the venv made above) from a folder too deep for a unix
+    # socket's path: wsgid goes through a link in a private folder of /tmp,
+    # removed when the demo stops.
+    deep = tmp_path / ("demo-state-" + "d" * 100)
+    handlers = run_demo(clone, deep, tmp_path / "demo-deep.out")
+    assert re.fullmatch(r"/tmp/wsgid-demo\.\w+/handlers", handlers), handlers
+    assert not os.path.exists(os.path.dirname(handlers))
