@@ -1,7 +1,8 @@
-"""Broker dispatch: nothing lost on reload/restart/TTOU/TTIN, 502 for a
-worker that dies mid-request, no request stuck behind a slow one, every
-worker used, and several wsgid masters sharing one mongrel2 by their number
-of workers."""
+"""Broker dispatch, the default mode (no --dispatch given here): nothing
+lost on reload/restart/TTOU/TTIN, 502 for a worker that dies mid-request,
+no request stuck behind a slow one, every worker used, several wsgid
+masters sharing one mongrel2 by their number of workers, and the stop
+paths."""
 
 import os
 import signal
@@ -26,8 +27,7 @@ pytestmark = [requires_mongrel2, pytest.mark.e2e]
 def broker(m2_factory, tmp_path):
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
-                     "--dispatch", "broker")
+    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2")
     yield d
     d.stop()
 
@@ -55,7 +55,7 @@ def test_max_requests_loses_nothing(m2_factory, tmp_path):
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
     d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
-                     "--dispatch", "broker", "--max-requests", "5")
+                     "--max-requests", "5")
     try:
         d.start(workers=1)
         statuses = [get(m2.url, "/sleep?0", timeout=5)[0] for _ in range(23)]
@@ -176,9 +176,9 @@ def test_two_masters_share_one_mongrel2_by_worker_count(m2_factory, tmp_path):
     the same handler, the masters get about a third and two thirds."""
     m2 = m2_factory()
     small = daemon_wsgid(m2, make_app_folder(str(tmp_path / "a"), "e2e_app.py"),
-                         "--wsgi-app", "e2e_app:app", "--workers", "2", "--dispatch", "broker")
+                         "--wsgi-app", "e2e_app:app", "--workers", "2")
     large = daemon_wsgid(m2, make_app_folder(str(tmp_path / "b"), "e2e_app.py"),
-                         "--wsgi-app", "e2e_app:app", "--workers", "4", "--dispatch", "broker")
+                         "--wsgi-app", "e2e_app:app", "--workers", "4")
     try:
         small.start(workers=2)
         large.start(workers=4)
@@ -217,8 +217,7 @@ def test_a_worker_killed_at_the_graceful_deadline_gets_its_client_a_502(m2_facto
     SIGKILLed, and its client is answered 502 at once, not left hanging."""
     m2 = m2_factory()
     d = daemon_wsgid(m2, make_app_folder(str(tmp_path), "e2e_app.py"), "--wsgi-app",
-                     "e2e_app:app", "--workers", "1", "--graceful-timeout", "1",
-                     "--dispatch", "broker")
+                     "e2e_app:app", "--workers", "1", "--graceful-timeout", "1")
     try:
         d.start(workers=1)
         thread, result = _slow(d, tmp_path / "in-hand", 30, timeout=10)

@@ -1,9 +1,9 @@
 """Where a worker takes its requests from.
 
-``direct`` (wsgid 0.7's way, the default): every worker PULLs from mongrel2's
+``direct`` (wsgid 0.7's way): every worker PULLs from mongrel2's
 send_spec, and mongrel2 round-robins blindly among them. ``broker``: the
 master holds the connections to mongrel2 and hands requests to its workers
-over a private DEALER/ROUTER pair; see :mod:`wsgid.broker`.
+over a private DEALER/ROUTER pair (the default); see :mod:`wsgid.broker`.
 """
 
 import collections
