@@ -276,3 +276,106 @@ def test_stop_taking_answers_each_front_end_its_own_503(rig2):
     rig2.broker.stop_taking()
     assert [r.split(b" ")[1] for r in rig2.replies(2, front=0)] == [b"1:7,"] * 2
     assert [r.split(b" ")[1] for r in rig2.replies(2, front=1)] == [b"1:8,"] * 2
+
+
+# ---------------------------------------------------------------- stop, garbage, bounds
+
+def test_requests_handed_back_after_stop_taking_get_503(rig):
+    """A stalled worker hands back what it had not started after the
+    master stopped taking: nobody else will serve them, each gets a 503."""
+    sock, slot = rig.worker(101)
+    rig.feed(req(1), req(2), req(3))
+    assert len(rig.got(101)) == 3
+    rig.broker.stop_taking()
+    slot.write(Slot.STARTED, 1)
+    sock.send_multipart([BACK, b"2", b"3"])
+    replies = rig.replies(4)
+    assert [r.split(b" ")[1] for r in replies] == [b"1:2,", b"1:2,", b"1:3,", b"1:3,"]
+    assert b" 503 Service Unavailable\r\n" in replies[0] and replies[1] == SENDER + b" 1:2, "
+    assert not rig.broker.pending and rig.broker.status()["answered_503"] == 2
+
+
+def test_a_dead_workers_unstarted_requests_after_stop_taking_get_503(rig):
+    sock, slot = rig.worker(101)
+    rig.feed(req(1), req(2))
+    rig.broker.stop_taking()
+    slot.write(Slot.STARTED, 1)
+    slot.write(Slot.DONE, 1)
+    rig.broker.worker_gone(101)
+    replies = rig.replies(2)
+    assert replies[0].startswith(SENDER + b" 1:2, HTTP/1.1 503 Service Unavailable\r\n")
+    assert not rig.broker.pending
+
+
+def test_close_answers_what_still_waits(rig):
+    """The master's loop may end without a stop (keep-alive off, the last
+    worker gone): what waits is answered 503, not dropped."""
+    rig.feed(req(9))
+    rig.broker.close()
+    rig.close = lambda: rig.ctx.destroy(linger=0)  # the broker is closed already
+    assert rig.sub.poll(2000)
+    assert rig.sub.recv().startswith(SENDER + b" 1:9, HTTP/1.1 503 Service Unavailable\r\n")
+
+
+def test_garbage_in_a_dead_workers_window_leaves_the_master_standing(rig):
+    """Whatever mongrel2 pushes ends in a worker's window as it is; the
+    worker dies on it: the master answers what it can address, and lives."""
+    import random
+
+    from tests.support.fuzz import hostile_messages
+    rng = random.Random(22)
+    for round_ in range(12):
+        pid = 200 + round_
+        sock, slot = rig.worker(pid)
+        messages = [m for m in hostile_messages(rng, WINDOW)
+                    if not broker_mod.message.is_control_envelope(m)]
+        rig.feed(*messages)
+        started = rng.randrange(len(messages) + 1)
+        slot.write(Slot.STARTED, started)
+        slot.write(Slot.HEAD, rng.randrange(started + 1))
+        rig.broker.worker_gone(pid)
+        sock.close(linger=0)
+    rig.broker.pending.clear()  # what no worker started: served by the next one
+    rig.worker(999)
+    rig.feed(req(77))
+    assert rig.got(999) == [req(77)]
+
+
+def test_any_frames_from_a_worker_leave_the_master_standing(rig):
+    import random
+    rng = random.Random(6)
+    sock, slot = rig.worker(101)
+    rig.feed(req(1), req(2))
+    for _ in range(300):
+        frames = [rng.choice((BACK, MORE, READY, BYE, b"", b"x" * rng.randrange(40),
+                              bytes(rng.randrange(256) for _ in range(rng.randrange(12)))))
+                  for _ in range(rng.randrange(1, 5))]
+        sock.send_multipart(frames)
+    for _ in range(10):
+        rig.pump()
+    rig.worker(102)
+    rig.feed(req(3))
+    assert any(m.split(b" ")[1] == b"3" for pid in (101, 102) for m in rig.got(pid)
+               if isinstance(m, bytes) and m.startswith(SENDER))
+
+
+def test_serving_stays_bounded_without_disconnect_notices(tmp_path, monkeypatch):
+    """Connections come and go without their notices (a mongrel2
+    restarted, notices lost) and workers die: the map of which worker
+    serves a connection keeps only what a notice could still matter to."""
+    monkeypatch.setattr(broker_mod, "SERVING_MIN", 40, raising=False)
+    rig = Rig(tmp_path)
+    try:
+        conn = 0
+        for pid, rounds in ((101, 12), (102, 6)):
+            sock, slot = rig.worker(pid)
+            for _ in range(rounds):
+                rig.feed(*[req(conn + i) for i in range(WINDOW)])
+                conn += WINDOW
+                slot.write(Slot.DONE, rig.broker.workers[b"%d" % pid].sent)
+            assert len(rig.broker.serving) <= 2 * 40
+            rig.broker.worker_gone(pid)  # its connections' notices matter to no one now
+        assert len(rig.broker.serving) <= 2 * 40
+        assert all(entry[0] == b"102" for entry in rig.broker.serving.values())
+    finally:
+        rig.close()

@@ -1,11 +1,13 @@
-"""Broker dispatch: nothing lost on reload/restart/TTOU/TTIN, 502 for a
-worker that dies mid-request, no request stuck behind a slow one, every
-worker used, and several wsgid masters sharing one mongrel2 by their number
-of workers."""
+"""Broker dispatch, the default mode (no --dispatch given here): nothing
+lost on reload/restart/TTOU/TTIN, 502 for a worker that dies mid-request,
+no request stuck behind a slow one, every worker used, several wsgid
+masters sharing one mongrel2 by their number of workers, and the stop
+paths."""
 
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -25,8 +27,7 @@ pytestmark = [requires_mongrel2, pytest.mark.e2e]
 def broker(m2_factory, tmp_path):
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
-    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
-                     "--dispatch", "broker")
+    d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2")
     yield d
     d.stop()
 
@@ -54,7 +55,7 @@ def test_max_requests_loses_nothing(m2_factory, tmp_path):
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
     d = daemon_wsgid(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "1",
-                     "--dispatch", "broker", "--max-requests", "5")
+                     "--max-requests", "5")
     try:
         d.start(workers=1)
         statuses = [get(m2.url, "/sleep?0", timeout=5)[0] for _ in range(23)]
@@ -175,9 +176,9 @@ def test_two_masters_share_one_mongrel2_by_worker_count(m2_factory, tmp_path):
     the same handler, the masters get about a third and two thirds."""
     m2 = m2_factory()
     small = daemon_wsgid(m2, make_app_folder(str(tmp_path / "a"), "e2e_app.py"),
-                         "--wsgi-app", "e2e_app:app", "--workers", "2", "--dispatch", "broker")
+                         "--wsgi-app", "e2e_app:app", "--workers", "2")
     large = daemon_wsgid(m2, make_app_folder(str(tmp_path / "b"), "e2e_app.py"),
-                         "--wsgi-app", "e2e_app:app", "--workers", "4", "--dispatch", "broker")
+                         "--wsgi-app", "e2e_app:app", "--workers", "4")
     try:
         small.start(workers=2)
         large.start(workers=4)
@@ -192,3 +193,64 @@ def test_two_masters_share_one_mongrel2_by_worker_count(m2_factory, tmp_path):
     finally:
         small.stop()
         large.stop()
+
+
+def _slow(d, mark, seconds, timeout):
+    """A request of ``seconds`` in a thread; its (status, ...) or None in
+    ``result["r"]`` (None: no answer within ``timeout``)."""
+    result = {}
+
+    def run():
+        try:
+            result["r"] = get(d.m2.url, "/sleep?%s&%s" % (seconds, mark), timeout=timeout)
+        except OSError:
+            result["r"] = None
+        result["t"] = time.monotonic()
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_for(mark.exists, 10, what="the slow request in hand")
+    return thread, result
+
+
+def test_a_worker_killed_at_the_graceful_deadline_gets_its_client_a_502(m2_factory, tmp_path):
+    """A graceful stop whose worker does not finish in time: the worker is
+    SIGKILLed, and its client is answered 502 at once, not left hanging."""
+    m2 = m2_factory()
+    d = daemon_wsgid(m2, make_app_folder(str(tmp_path), "e2e_app.py"), "--wsgi-app",
+                     "e2e_app:app", "--workers", "1", "--graceful-timeout", "1")
+    try:
+        d.start(workers=1)
+        thread, result = _slow(d, tmp_path / "in-hand", 30, timeout=10)
+        stopped = time.monotonic()
+        os.kill(d.master, signal.SIGTERM)
+        thread.join(20)
+        assert result["r"] is not None and result["r"][0] == 502, result
+        assert result["t"] - stopped < 5
+    finally:
+        d.stop()
+
+
+def _connections_to(port):
+    """The lines of ``ss -xtnp`` of wsgid processes' connections to ``port``
+    on 127.0.0.1."""
+    out = subprocess.run(["ss", "-xtnp"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines()
+            if " 127.0.0.1:%d " % port in line + " " and "wsgid" in line
+            and line.split()[5] == "127.0.0.1:%d" % port]
+
+
+def test_after_a_stop_no_connection_to_mongrel2s_send_spec_stays_while_workers_finish(
+        broker, tmp_path):
+    """The master leaves mongrel2 at once on a graceful stop (mongrel2 then
+    queues new requests for the next handler), and no worker keeps the
+    master's connections open (inherited at the fork) for mongrel2 to push
+    requests into that no one reads."""
+    d = broker.start(workers=2)
+    assert len(_connections_to(d.m2.send_port)) == 2  # one per worker, the master's
+    thread, result = _slow(d, tmp_path / "in-hand", 4, timeout=15)
+    os.kill(d.master, signal.SIGTERM)
+    wait_for(lambda: not _connections_to(d.m2.send_port), 3,
+             what="no connection to mongrel2's send_spec")
+    assert "r" not in result  # the slow request still runs: workers live
+    thread.join(20)
+    assert result["r"][0] == 200

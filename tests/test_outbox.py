@@ -82,6 +82,37 @@ def test_stop_sends_what_is_held(box):
     assert box.sock.sent == [b"A a"]
 
 
+class _ExitAfterSend(Pub):
+    """A fast stop's SystemExit (SIGINT's handler) raised in the worker's
+    thread right after one send returned, as the signal lands then."""
+
+    def __init__(self, after):
+        super().__init__()
+        self.after = after
+
+    def send(self, frame, copy=True):
+        super().send(frame, copy)
+        self.after -= 1
+        if not self.after:
+            raise SystemExit(0)
+
+
+@pytest.mark.parametrize("after", [1, 2, 3])
+def test_a_fast_stop_in_a_flush_sends_nothing_twice(after):
+    """The worker's exit flushes the outbox again (Replies.close): what a
+    flush cut short by SystemExit had sent must not go a second time
+    (duplicate bytes on a keep-alive connection), what it had not must."""
+    box = Outbox(_ExitAfterSend(after), on_sent=lambda mark: box.sock.sent.append(mark))
+    box.put(A, b"a", True)
+    box.mark(1)
+    box.put(B, b"b", True)
+    box.put(A, b"c", True)
+    with pytest.raises(SystemExit):
+        box.flush()
+    box.stop()
+    assert box.sock.sent == [b"A a", 1, b"B b", b"A c"]
+
+
 def test_without_the_watchdog_held_replies_wait(box):
     """Before start() (in unit tests) nothing is sent behind the caller's back."""
     box.put(A, b"a", True, 100)

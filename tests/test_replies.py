@@ -17,7 +17,7 @@ class Source:
     def gone(self, key):
         return False
 
-    def head_sent(self):
+    def head_sent(self, outbox):
         pass
 
 

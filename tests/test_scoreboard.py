@@ -3,8 +3,10 @@ fork, never half-written; the RSS of a process; what status shows."""
 
 import os
 import time
+import types
 
 from wsgid import scoreboard
+from wsgid.contract import DUMP
 from wsgid.scoreboard import Score
 
 
@@ -117,3 +119,38 @@ def test_describe_idle_and_busy():
     assert (busy["state"], busy["method"], busy["path"], busy["retiring"]) == (
         "busy", "GET", "/slow", True)
     assert 2.0 <= busy["age"] < 3.0
+
+
+# -- the heartbeat (--timeout) ---------------------------------------------------------
+
+def _master_with_one_worker(timeout=5):
+    from wsgid import master
+    options = types.SimpleNamespace(app_path="/nonexistent", workers=1, timeout=timeout,
+                                    graceful_timeout=5)
+    m = master.Master(options, run_worker=None)
+    proc = master.WorkerProc(4242, 0)
+    m.workers = {proc.pid: proc}
+    m.killed = []
+    m._kill = lambda pid, sig: m.killed.append((pid, sig))
+    return m, proc
+
+
+def test_a_wall_clock_step_kills_no_worker(monkeypatch):
+    """The heartbeat is on the monotonic clock, in the worker's score: a
+    wall clock set forward by more than --timeout (NTP, an operator) is
+    not a worker gone silent."""
+    m, proc = _master_with_one_worker()
+    proc.score.beat()
+    wall = time.time
+    monkeypatch.setattr(time, "time", lambda: wall() + 3600)
+    m._murder_silent()
+    assert m.killed == []
+
+
+def test_a_worker_silent_past_timeout_is_dumped_then_killed(monkeypatch):
+    m, proc = _master_with_one_worker(timeout=5)
+    proc.score.beat()
+    clock = time.monotonic
+    monkeypatch.setattr(time, "monotonic", lambda: clock() + 6)
+    m._murder_silent()
+    assert m.killed == [(4242, DUMP)]

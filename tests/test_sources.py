@@ -74,8 +74,14 @@ def test_counts_started_and_answered_in_the_slot(master):
     outbox.flush()
     assert slot.read()[1] == 1
     assert next_request(source) == req(2)
-    source.head_sent()
+    outbox.put(b"env ", b"head", hold=True, limit=100)
+    source.head_sent(outbox)
+    assert slot.read() == (2, 1, 0, 0)  # held: no byte of it has left
+    outbox.put(b"env ", b"more", hold=True, limit=100)
+    source.head_sent(outbox)
+    outbox.flush()
     assert slot.read() == (2, 1, 2, 0)
+    assert outbox.sock.sent == [b"env reply", b"env head", b"env more"]
 
 
 def test_says_more_only_while_the_master_waits(master):

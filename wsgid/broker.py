@@ -44,12 +44,17 @@ from wsgid.response import error_reply
 
 log = logging.getLogger("wsgid")
 
+_REASONS = {502: "502 Bad Gateway", 503: "503 Service Unavailable"}
+
 # Worker -> master: "ready" (once), "more" (half its window is free, said
 # only while requests wait at the master), "back" + the indexes handed
 # back, "bye" (leaving). Master -> worker: requests and the notices of their
 # connections, "bye-ack" (nothing follows).
 READY, MORE, BACK, BYE, BYE_ACK = b"READY", b"MORE", b"BACK", b"BYE", b"BYE-ACK"
 WINDOW = 16
+# The connection -> worker map is swept of what no notice matters to any more
+# once it has doubled since the last sweep, and not below this size.
+SERVING_MIN = 1024
 
 
 def _drop_conn(queue, key, key_of):
@@ -149,7 +154,8 @@ class Broker:
         self.workers = {}                  # identity -> _Worker, once READY
         self.slots = {}                    # identity -> Slot, from the fork on
         self.pending = collections.deque()  # (front, request) no worker holds
-        self.serving = {}                  # (front, conn id) -> the worker sent its last request
+        self.serving = {}                  # (front, conn id) -> (worker, index) of its last request
+        self._sweep_at = SERVING_MIN       # len(serving) that calls for a sweep
         self.taking = True
         self._turn = 0                     # which worker the next dispatch looks at first
         self.answered = {502: 0, 503: 0}   # what the master answered itself, by status
@@ -200,9 +206,9 @@ class Broker:
         disconnect also drops the connection's requests still waiting here."""
         key = (front, message.envelope(data)[1])
         disconnect = b'"disconnect"' in data or b"disconnect," in data
-        identity = self.serving.pop(key, None) if disconnect else self.serving.get(key)
-        if identity is not None and identity in self.workers:
-            self._send(identity, front, data)
+        entry = self.serving.pop(key, None) if disconnect else self.serving.get(key)
+        if entry is not None and entry[0] in self.workers:
+            self._send(entry[0], front, data)
         if disconnect and self.pending:
             _drop_conn(self.pending, key, _conn_key)
 
@@ -246,16 +252,32 @@ class Broker:
                 pending.appendleft(item)
                 rooms.remove(best)
                 continue
-            self.serving[(front, message.envelope(data)[1])] = identity
+            self.serving[(front, message.envelope(data)[1])] = (identity, worker.sent)
             if room == 1:
                 rooms.remove(best)
             else:
                 best[0] = room - 1
+        if len(self.serving) > self._sweep_at:
+            self._sweep_serving()
+        if not self.taking:
+            self._refuse_pending()  # a stop: nothing more comes to serve them
+            return
         waiting = 1 if pending else 0
         for worker in self.workers.values():
             if worker.waiting != waiting:
                 worker.waiting = waiting
                 worker.slot.write(Slot.WAITING, waiting)
+
+    def _sweep_serving(self):
+        """Forget the connections whose requests are all answered, or whose
+        worker has gone: their notices (which may never come: a mongrel2
+        restarted) would tell no one anything. What is left is bounded by
+        the requests in the workers' windows."""
+        done = {identity: worker.slot.read()[Slot.DONE]
+                for identity, worker in self.workers.items()}
+        self.serving = {key: entry for key, entry in self.serving.items()
+                        if done.get(entry[0], entry[1]) < entry[1]}
+        self._sweep_at = max(SERVING_MIN, 2 * len(self.serving))
 
     def _send(self, identity, front, data):
         """Send ``data`` (of front-end ``front``; None: the master's own)."""
@@ -275,6 +297,8 @@ class Broker:
                 frames = self.router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            if len(frames) < 2:
+                continue
             identity, what = frames[0], frames[1]
             worker = self.workers.get(identity)
             if what == MORE:
@@ -292,7 +316,7 @@ class Broker:
         """Serve elsewhere what a stalled worker handed back, first; send it
         nothing more until it has gone on from the request in hand."""
         worker.stalled = worker.slot.read()[0]
-        back = {int(index) for index in indexes}
+        back = {int(index) for index in indexes if index.isdigit()}
         kept = [item for item in worker.out if item[0] not in back]
         self.pending.extendleft(reversed([(front, data) for index, data, front in worker.out
                                           if index in back]))
@@ -320,42 +344,44 @@ class Broker:
                 if index > started:
                     self.pending.append((front, data))
                 elif index == head:
-                    self._close(pid, front, data)
+                    self._answer(front, data, None, "Worker %d died answering" % pid)
                 else:  # in hand, or its reply still in the worker (or its client gone)
-                    self._answer_dead(pid, front, data)
+                    self._answer(front, data, 502, "Worker %d died serving" % pid)
             self._dispatch()
         if slot is not None:
             slot.close()
 
-    def _answer_dead(self, pid, front, data):
+    def _answer(self, front, data, status, why):
+        """Answer the request ``data`` of front-end ``front`` with ``status``
+        (502 or 503; None: only close its connection), saying ``why`` in the
+        log; nothing for a message without a connection (garbage)."""
         sender, conn_id = message.envelope(data)
-        log.warning("Worker %d died serving connection %s: answered 502",
-                    pid, conn_id.decode("latin-1"))
-        self.answered[502] += 1
-        self.pubs[front].send(message.reply(sender, conn_id, error_reply("502 Bad Gateway")))
-        self.pubs[front].send(message.reply(sender, conn_id, message.CLOSE))
+        if conn_id is None:
+            return
+        pub = self.pubs[front]
+        if status is None:
+            log.warning("%s connection %s: closed", why, conn_id.decode())
+        else:
+            log.warning("%s connection %s: answered %d", why, conn_id.decode(), status)
+            self.answered[status] += 1
+            pub.send(message.reply(sender, conn_id, error_reply(_REASONS[status])))
+        pub.send(message.reply(sender, conn_id, message.CLOSE))
 
-    def _close(self, pid, front, data):
-        sender, conn_id = message.envelope(data)
-        log.warning("Worker %d died answering connection %s: closed",
-                    pid, conn_id.decode("latin-1"))
-        self.pubs[front].send(message.reply(sender, conn_id, message.CLOSE))
+    def _refuse_pending(self):
+        """503 to every request waiting here."""
+        while self.pending:
+            front, data = self.pending.popleft()
+            self._answer(front, data, 503, "Stopping: nobody to serve")
 
     def stop_taking(self):
         """Leave mongrel2 (it holds new requests for the next handler) and
-        answer 503 to those that were waiting here."""
+        answer 503 to those that were waiting here, and to any that come
+        back here from now on (handed back, or left by a dead worker)."""
         if self.taking:
             for pull, spec in zip(self.pulls, self.recv_specs):
                 pull.disconnect(spec)
             self.taking = False
-        while self.pending:
-            front, data = self.pending.popleft()
-            sender, conn_id = message.envelope(data)
-            if conn_id is not None:
-                self.answered[503] += 1
-                self.pubs[front].send(message.reply(sender, conn_id,
-                                                    error_reply("503 Service Unavailable")))
-                self.pubs[front].send(message.reply(sender, conn_id, message.CLOSE))
+        self._refuse_pending()
 
     @staticmethod
     def _discard(sock):
@@ -366,6 +392,9 @@ class Broker:
             pass
 
     def close(self):
+        """After the workers have gone (their requests answered, see
+        :meth:`worker_gone`): what still waits is answered 503 first."""
+        self.stop_taking()
         for sock in self.sockets:
             sock.close()
         self.context.term()

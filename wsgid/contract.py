@@ -1,39 +1,17 @@
 """The contract between the master and each worker it forks, both halves:
-the heartbeat, the exit status of a worker whose application failed to load,
+the exit status of a worker whose application failed to load,
 the line a worker writes when it is ready to serve, and the signal that
-makes a stuck worker write its traceback before the master kills it."""
+makes a stuck worker write its traceback before the master kills it. (The
+heartbeat is in the worker's score: wsgid.scoreboard.)"""
 
 import faulthandler
 import logging
 import os
 import signal
-import tempfile
 
 BOOT_ERROR = 3  # a worker's exit status when the application failed to load
 DUMP = signal.SIGUSR2  # a stuck worker: write every thread's traceback to the log
 DUMP_GRACE = 0.5  # seconds the master gives it before SIGKILL
-
-
-class Heartbeat:
-    """A temp file the master makes before the fork: the worker flips its
-    mode (a metadata change, so its ctime moves), the master reads the
-    ctime to tell a worker that is stuck (``--timeout``)."""
-
-    def __init__(self):
-        self.file = tempfile.TemporaryFile(prefix="wsgid-heartbeat-")
-        self._mode = 0
-
-    def beat(self):
-        """In the worker: I am alive."""
-        self._mode ^= 1
-        os.fchmod(self.file.fileno(), self._mode)
-
-    def last(self):
-        """In the master: when the worker last said so (epoch seconds)."""
-        return os.fstat(self.file.fileno()).st_ctime
-
-    def close(self):
-        self.file.close()
 
 
 def say_ready(fd):

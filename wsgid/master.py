@@ -18,8 +18,8 @@ import time
 
 import zmq
 
-from wsgid import appfolder, channel, dispatch, notify, proctitle, scoreboard
-from wsgid.contract import BOOT_ERROR, DUMP, DUMP_GRACE, Heartbeat, ready_pids
+from wsgid import appfolder, channel, dispatch, inherited, notify, proctitle, scoreboard
+from wsgid.contract import BOOT_ERROR, DUMP, DUMP_GRACE, ready_pids
 
 log = logging.getLogger("wsgid")
 
@@ -30,17 +30,15 @@ _SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "CHLD")
 class WorkerProc:
     """The master's record of one forked worker."""
 
-    def __init__(self, pid, heartbeat, generation):
+    def __init__(self, pid, generation):
         self.pid = pid
-        self.heartbeat = heartbeat      # a contract.Heartbeat
         self.generation = generation
         self.started = time.monotonic()
         self.ready = False
         self.retiring = False
         self.kill_at = 0.0              # stuck: SIGKILL then, once its traceback is out
         self.slot = None                # broker dispatch: counters shared with the worker
-        self.score = scoreboard.Score()  # what it is doing, shared with it
-
+        self.score = scoreboard.Score()  # what it is doing, and its heartbeat, shared with it
 
 
 class Master:
@@ -67,6 +65,7 @@ class Master:
     # -- set-up ------------------------------------------------------------------
     def run(self):
         self.pid = os.getpid()
+        self.given = inherited.sockets()  # what the master was started with, workers keep
         try:
             self.pid_fd = appfolder.claim(self.app_path, appfolder.MASTER)
         except OSError as exc:
@@ -235,7 +234,7 @@ class Master:
             self._spawn()
 
     def _spawn(self):
-        worker = WorkerProc(0, Heartbeat(), self.generation)
+        worker = WorkerProc(0, self.generation)
         worker.slot = self.dispatcher.new_slot()
         pid = os.fork()
         if pid == 0:
@@ -258,8 +257,10 @@ class Master:
                 os.close(fd)
             if self.channel is not None:
                 self.channel.forget()
+            # The master's own sockets (its connections to mongrel2 above
+            # all): kept open here, they would outlive the master's leaving.
+            inherited.close_sockets(keep=self.given)
             for other in self.workers.values():
-                other.heartbeat.close()
                 other.score.close()
                 if other.slot is not None:
                     other.slot.close()
@@ -279,10 +280,11 @@ class Master:
             logging.shutdown()
             os._exit(status or 0)
 
-    def _reap(self):
+    def _reap(self, flags=os.WNOHANG):
+        """Account for the workers that exited (``flags=0``: wait for all)."""
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, flags)
             except ChildProcessError:
                 return
             if pid == 0:
@@ -292,7 +294,6 @@ class Master:
             self.dispatcher.worker_gone(pid)
             if worker is None:
                 continue
-            worker.heartbeat.close()
             worker.score.close()
             code = os.waitstatus_to_exitcode(status)
             if worker.retiring or self.stopping:
@@ -334,7 +335,7 @@ class Master:
             if worker.kill_at:
                 if now >= worker.kill_at:
                     self._kill(worker.pid, signal.SIGKILL)
-            elif timeout and time.time() - worker.heartbeat.last() > timeout:
+            elif timeout and now - worker.score.last_beat() > timeout:
                 log.error("Worker %d silent for over %ds, killing it (its traceback follows)",
                           worker.pid, timeout)
                 worker.ready = True  # it did serve: replace without back-off
@@ -379,10 +380,4 @@ class Master:
         for pid in list(self.workers):
             log.warning("Worker %d did not stop in time, killing it", pid)
             self._kill(pid, signal.SIGKILL)
-        while self.workers:
-            try:
-                pid, _ = os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            self.workers.pop(pid, None)
-            appfolder.remove_pid(self.app_path, appfolder.WORKER, pid)
+        self._reap(0)  # the dispatcher answers the requests they had started

@@ -171,11 +171,12 @@ SETTINGS = [
     Setting("send", ["--send"], "addresses", None,
             "ZeroMQ address to PUBlish replies to (mongrel2's recv_spec); one per --recv, "
             "in the same order.", "SPEC"),
-    Setting("dispatch", ["--dispatch"], "choice", "direct",
-            "How requests reach workers: direct (every worker PULLs from mongrel2, as "
-            "wsgid 0.7) or broker (the master hands the requests out: none stuck "
-            "behind a slow one, none lost on reload, restart or worker death).", "MODE",
-            section="Processes", choices=("direct", "broker")),
+    Setting("dispatch", ["--dispatch"], "choice", "broker",
+            "How requests reach workers: broker (the master hands the requests out: "
+            "none stuck behind a slow one, none lost on reload, restart or worker "
+            "death) or direct (every worker PULLs from mongrel2, as wsgid 0.7: a little "
+            "faster, but requests queued at a worker that dies are lost; see "
+            "docs/dispatch.rst).", "MODE", section="Processes", choices=("broker", "direct")),
     Setting("workers", ["--workers"], "int", 1, "Number of worker processes.", "N",
             section="Processes"),
     Setting("keep_alive", ["--keep-alive"], "bool", True, "Replace workers that die.",

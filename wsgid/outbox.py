@@ -93,16 +93,19 @@ class Outbox:
                 self._flush()
 
     def _flush(self):
-        send = self.sock.send
-        for frame in self.held:
+        # Each frame leaves the list before it is sent: a fast stop's
+        # SystemExit raised here (the worker's SIGINT handler) leaves only
+        # the unsent ones for the last flush, none sent twice.
+        send, held = self.sock.send, self.held
+        self._open = None
+        while held:
+            frame = held.pop(0)
             if type(frame) is int:
                 self.on_sent(frame)
                 continue
             if type(frame) is list:
                 frame = b"".join(frame)
             send(frame, copy=len(frame) < _COPY_THRESHOLD)
-        self.held.clear()
-        self._open = None
 
     # -- the watchdog ------------------------------------------------------------
     def start(self):

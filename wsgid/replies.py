@@ -148,8 +148,8 @@ class Replies:
                 raise ClientGone()
             if not subscribed[front]:
                 self.await_subscriber(front)
-            begun()
             outbox.put(envelope, body, hold, limit)
+            begun(outbox)
         return send
 
     def send(self, sender, conn_id, body):

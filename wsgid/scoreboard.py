@@ -25,19 +25,26 @@ _RECORD = struct.Struct("=qqd%dp%dp" % (METHOD_SIZE, PATH_SIZE))
 _SEQ = struct.Struct("=q")
 _SINCE = struct.Struct("=d")
 _SINCE_AT = 16
+# The heartbeat, after the record: when the worker last said it is alive, on
+# time.monotonic (one clock for every process: a step of the wall clock is
+# no silence). One aligned 8-byte value, written whole.
+_BEAT = struct.Struct("=d")
+_BEAT_AT = _RECORD.size
 
 _PAGE = mmap.PAGESIZE
 
 
 class Score:
     """One worker's record: the requests it began, and the one in hand (its
-    start on ``time.monotonic``, its method and path, truncated), if any."""
+    start on ``time.monotonic``, its method and path, truncated), if any;
+    and its heartbeat (``--timeout``)."""
 
     def __init__(self):
-        self.mem = mmap.mmap(-1, _RECORD.size)
+        self.mem = mmap.mmap(-1, _RECORD.size + _BEAT.size)
         self.seq = 2
         self.begun = 0
         _SEQ.pack_into(self.mem, 0, self.seq)
+        self.beat()  # made just before the fork: alive until it says otherwise
 
     # -- in the worker -------------------------------------------------------------
     def begin(self, method, path):
@@ -53,6 +60,10 @@ class Score:
         """The request in hand is done."""
         _SINCE.pack_into(self.mem, _SINCE_AT, 0.0)
 
+    def beat(self):
+        """I am alive (called at least every second, and after each request)."""
+        _BEAT.pack_into(self.mem, _BEAT_AT, time.monotonic())
+
     # -- in the master -------------------------------------------------------------
     def read(self):
         """``(served, since, method, path)``: the requests done; the start
@@ -67,6 +78,10 @@ class Score:
         if not since:
             return begun, 0.0, "", ""
         return begun - 1, since, method.decode("latin-1"), path.decode("latin-1")
+
+    def last_beat(self):
+        """When the worker last said it is alive (``time.monotonic``)."""
+        return _BEAT.unpack_from(self.mem, _BEAT_AT)[0]
 
     def close(self):
         self.mem.close()

@@ -1,9 +1,9 @@
 """Where a worker takes its requests from.
 
-``direct`` (wsgid 0.7's way, the default): every worker PULLs from mongrel2's
+``direct`` (wsgid 0.7's way): every worker PULLs from mongrel2's
 send_spec, and mongrel2 round-robins blindly among them. ``broker``: the
 master holds the connections to mongrel2 and hands requests to its workers
-over a private DEALER/ROUTER pair; see :mod:`wsgid.broker`.
+over a private DEALER/ROUTER pair (the default); see :mod:`wsgid.broker`.
 """
 
 import collections
@@ -43,7 +43,7 @@ class DirectSource:
     def done(self, outbox):
         """Nothing to tell: mongrel2 pushes regardless."""
 
-    def head_sent(self):
+    def head_sent(self, outbox):
         """Nobody to tell."""
 
     def leave(self):
@@ -129,6 +129,7 @@ class BrokerSource:
         self.held = collections.deque()  # (index, request, front) received, not started
         self.received = 0                # index of the last request received
         self.current = 0                 # index of the request in hand, 0: none
+        self.head = 0                    # the last request whose answer was put in an outbox
         self.front = 0                   # the front-end it came from
         self.since = 0.0                 # when it started
         self.looked = 0.0                # when the socket was last read
@@ -164,7 +165,8 @@ class BrokerSource:
     def done(self, outbox):
         """The request in hand is answered; the slot says so once its reply
         has left the outbox (:meth:`answered`): a held reply dies with the
-        worker, and the master must then answer 502."""
+        worker, and the master then answers 502 (as to the request in hand:
+        a crash is a crash)."""
         outbox.mark(self.current)
         self.current = 0
         self.disconnected.clear()
@@ -174,14 +176,23 @@ class BrokerSource:
                 self.sock.send(MORE)
             self.asked = True
 
-    def answered(self, index):
-        """The outbox has sent the reply of request ``index``."""
-        self.slot.write(Slot.DONE, index)
+    def answered(self, mark):
+        """The outbox has sent what came before ``mark``: the reply of
+        request ``mark``, or (``-index``) the first message of request
+        ``index``'s answer (see :meth:`head_sent`)."""
+        if mark > 0:
+            self.slot.write(Slot.DONE, mark)
+        else:
+            self.slot.write(Slot.HEAD, -mark)
 
-    def head_sent(self):
-        """The response of the request in hand has begun to leave: if this
-        worker dies now, the master closes the connection (no 502)."""
-        self.slot.write(Slot.HEAD, self.current)
+    def head_sent(self, outbox):
+        """The answer of the request in hand has been put in ``outbox``
+        (called after each piece): once its first message has left, if this
+        worker dies the master closes the connection, as a 502 would follow
+        bytes the client already has."""
+        if self.head != self.current:
+            self.head = self.current
+            outbox.mark(-self.current)
 
     def leave(self):
         """Nothing now: the BYE goes out once the request in hand is done."""

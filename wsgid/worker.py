@@ -333,11 +333,11 @@ class Worker:
         send = self.replies.sender(request.sender, request.conn_id)
         pacer = self._pacer(request)
         if pacer is None:
-            # With a broker a whole reply is sent at once, not held: a reply
-            # held when the worker is killed dies with it, and its client
-            # then gets the master's 502 instead (see BrokerSource.done).
+            # A whole reply may wait a moment in the outbox, in both modes: one
+            # held when the worker is killed dies with it, and a broker then
+            # answers its client 502 (see BrokerSource.done).
             response = Response(send, version, headers["METHOD"], headers.get("connection"),
-                                hold_whole=self.broker_spec is None)
+                                hold_whole=True)
         else:
             response = Response(self._paced(pacer, send), version, headers["METHOD"],
                                 headers.get("connection"), flowcontrol.message_size(pacer.window))
@@ -428,7 +428,7 @@ def run_worker(options, found, proc, ready_fd):
         max_requests += random.randint(0, options.max_requests_jitter)
     access_log = AccessLog(options.access_log) if options.access_log else None
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
-           max_requests, on_tick=proc.heartbeat.beat, broker=proc.broker, slot=proc.slot,
+           max_requests, on_tick=proc.score.beat, broker=proc.broker, slot=proc.slot,
            score=proc.score, access_log=access_log, on_ready=lambda: say_ready(ready_fd),
            mongrel2_sendfile=options.mongrel2_sendfile, max_rss=options.max_rss,
            spool=uploads.spool(options)).run()
