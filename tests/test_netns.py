@@ -97,28 +97,12 @@ def namespaces():
 
 
 class NetnsMongrel2(Mongrel2):
-    """mongrel2 run inside ``ns``; its handler sockets bound to ``zmq_host``.
-    Only the bind addresses differ from tests/support/mongrel2.py's config."""
+    """mongrel2 run inside ``ns``; its handler sockets bound to ``zmq_host``
+    (the fixture's ``tcp_host``), the rest of its config as usual."""
 
     def __init__(self, base_dir, ns, zmq_host):
         super().__init__(base_dir)
-        self.ns, self.zmq_host = ns, zmq_host
-
-    @property
-    def recv_spec(self):
-        return "tcp://%s:%d" % (self.zmq_host, self.send_port)
-
-    @property
-    def send_spec(self):
-        return "tcp://%s:%d" % (self.zmq_host, self.recv_port)
-
-    def write_config(self):
-        saved = m2mod.CONFIG
-        m2mod.CONFIG = saved.replace("tcp://127.0.0.1:", "tcp://%s:" % self.zmq_host)
-        try:
-            return super().write_config()
-        finally:
-            m2mod.CONFIG = saved
+        self.ns, self.tcp_host = ns, zmq_host
 
     def start(self, timeout=10):
         db = self.write_config()

@@ -91,8 +91,10 @@ class Master:
             self.channel = None
             log.warning("No status channel in %s (wsgid status --verbose will not be "
                         "answered): %s", channel.folder(self.app_path), exc)
-        log.info("Master process started (%d workers, %s dispatch)",
-                 self.num_workers, self.options.dispatch)
+        # In broker mode the master is what reads mongrel2: say from where.
+        log.info("Master process started (%d workers, %s dispatch%s)",
+                 self.num_workers, self.options.dispatch,
+                 ", recv " + ", ".join(self.options.recv) if self.options.dispatch == "broker" else "")
         try:
             self._manage()
             self._loop()

@@ -130,13 +130,14 @@ class Mongrel2:
         self.uuid, self.send_ident = uuid, send_ident
         self.http_port, self.send_port, self.recv_port = free_ports(3)
         self.ipc = ipc
+        self.tcp_host = "127.0.0.1"  # where TCP handler sockets are bound
         self.proc = None
 
     def _spec(self, name, port, root):
         """A handler socket's address as seen from ``root`` ("" for the host)."""
         if self.ipc:
             return "ipc://%s/run/%s.ipc" % (root, name)
-        return "tcp://127.0.0.1:%d" % port
+        return "tcp://%s:%d" % (self.tcp_host, port)
 
     @property
     def recv_spec(self):
