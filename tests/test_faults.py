@@ -232,13 +232,19 @@ def test_request_queued_when_mongrel2_restarts_never_answers_its_successors_clie
         freed_at = time.monotonic() + slow
         _send_and_wait_delivered(m2, queued, b"GET /theirs?secret HTTP/1.1\r\n"
                                  b"Host: localhost\r\nCookie: session=THEIRS\r\n\r\n")
+        ids = m2.connections()
+        assert len(ids) == 2
         m2.stop()
     m2.start()
     with socket.create_connection(("127.0.0.1", m2.http_port), timeout=20) as one, \
             socket.create_connection(("127.0.0.1", m2.http_port), timeout=20) as two:
         # Their connection ids are the first two again: the queued one's is two's.
-        _send_and_wait_delivered(m2, one, b"GET /one HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        _send_and_wait_delivered(m2, two, b"GET /two HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        # (Read by mongrel2 in that order; wsgid may take them only once the
+        # worker is free.)
+        for count, (sock, path) in enumerate(((one, b"/one"), (two, b"/two")), 1):
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path)
+            wait_for(lambda: len(m2.connections()) == count, 10, what="mongrel2 read " + str(path))
+        assert m2.connections() == ids
         assert time.monotonic() < freed_at, "too slow: the worker was free already"
         answers = [_read_response(one), _read_response(two)]
         answered_at = time.monotonic()

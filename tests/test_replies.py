@@ -14,6 +14,11 @@ from wsgid.replies import ClientGone, Replies
 
 
 class Source:
+    received = 1  # the generation of the request side's socket
+
+    def live(self, front, generation):
+        return True
+
     def gone(self, key):
         return False
 

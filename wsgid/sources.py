@@ -15,30 +15,64 @@ import zmq
 from wsgid import message
 from wsgid.broker import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot, _drop_conn
 from wsgid.flowcontrol import CREDITS
+from wsgid.pulls import Pull
 from wsgid.ticker import Ticker
 
 class DirectSource:
-    """PULL from mongrel2's send_spec: one socket per front-end (``specs``);
-    :attr:`front` is the index of the one the last request came from."""
+    """PULL from mongrel2's send_spec: one :class:`wsgid.pulls.Pull` per
+    front-end (``specs``); :attr:`front` is the index of the one the last
+    request came from, :attr:`received` the generation of its socket (see
+    :meth:`current`)."""
 
     held = ()  # never reads ahead
     front = 0
+    received = 0
 
     def __init__(self, context, specs):
-        self.socks = [context.socket(zmq.PULL) for _ in specs]
-        for sock in self.socks:
-            sock.setsockopt(zmq.LINGER, 0)
-        self.sock = self.socks[0]
+        self.pulls = [Pull(context, spec) for spec in specs]
         self.specs = specs
         self.connected = False
 
+    @property
+    def socks(self):
+        return [pull.sock for pull in self.pulls]
+
+    @property
+    def sock(self):
+        return self.pulls[0].sock
+
+    @property
+    def version(self):
+        """Changes when a socket is replaced (a poller must be made anew)."""
+        return sum(pull.generation for pull in self.pulls)
+
+    def pollables(self):
+        """What to poll: the sockets, and their monitors (a mongrel2 gone)."""
+        return [pull.sock for pull in self.pulls] + [pull.monitor for pull in self.pulls]
+
     def start(self):
-        for sock, spec in zip(self.socks, self.specs):
-            sock.connect(spec)
+        for pull in self.pulls:
+            pull.start()
         self.connected = True
 
+    def maintain(self, now):
+        """Read the monitors, try failed connections again; the seconds
+        until the next try (None: none waits)."""
+        waits = [wait for pull in self.pulls
+                 if not pull.check() and (wait := pull.due(now)) is not None]
+        return min(waits) if waits else None
+
     def recv_nowait(self):
-        return self.sock.recv(zmq.NOBLOCK)
+        pull = self.pulls[0]
+        pull.check()  # before: what a gone mongrel2 sent is not even read
+        data = pull.sock.recv(zmq.NOBLOCK)
+        self.received = pull.generation
+        return data
+
+    def live(self, front, generation):
+        """Whether the mongrel2 that sent a request ``front``'s socket
+        received at ``generation`` is still there: its replies go only then."""
+        return self.pulls[front].current(generation)
 
     def done(self, outbox):
         """Nothing to tell: mongrel2 pushes regardless."""
@@ -49,17 +83,17 @@ class DirectSource:
     def leave(self):
         """Disconnect now, so that mongrel2 queues nothing more here."""
         if self.connected:
-            for sock, spec in zip(self.socks, self.specs):
-                sock.disconnect(spec)
+            for pull in self.pulls:
+                pull.leave()
             self.connected = False
 
     def leftovers(self):
         """After :meth:`leave`: what was already queued here (else lost)."""
         self.leave()
-        for front, sock in enumerate(self.socks):
-            while sock.poll(50):
-                self.front = front
-                yield sock.recv()
+        for front, pull in enumerate(self.pulls):
+            while pull.sock.poll(50):
+                self.front, self.received = front, pull.generation
+                yield pull.sock.recv()
 
     def gone(self, key):
         """Disconnect notices reach a random worker: nothing to learn here."""
@@ -69,8 +103,8 @@ class DirectSource:
     paces = False
 
     def close(self):
-        for sock in self.socks:
-            sock.close(linger=0)
+        for pull in self.pulls:
+            pull.close()
 
 
 class FrontEnds(DirectSource):
@@ -80,16 +114,18 @@ class FrontEnds(DirectSource):
     _next = 0
 
     def recv_nowait(self):
-        socks = self.socks
-        count = len(socks)
+        pulls = self.pulls
+        count = len(pulls)
         for step in range(count):
             front = (self._next + step) % count
+            pull = pulls[front]
+            pull.check()
             try:
-                data = socks[front].recv(zmq.NOBLOCK)
+                data = pull.sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 continue
             self._next = (front + 1) % count
-            self.front = front
+            self.front, self.received = front, pull.generation
             return data
         raise zmq.Again()
 
@@ -140,6 +176,19 @@ class BrokerSource:
         # the next request) after a second without any.
         self.ticker = Ticker("wsgid-reclaim", reclaim / 2, 1.0, self._serving, self._reclaim,
                              self.lock)
+
+    version = 0    # its socket is never replaced
+    received = 0
+
+    def pollables(self):
+        return [self.sock]
+
+    def maintain(self, now):
+        """Nothing to look after: the master watches mongrel2."""
+        return None
+
+    def live(self, front, generation):
+        return True
 
     def start(self):
         self.sock.connect(self.spec)

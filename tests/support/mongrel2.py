@@ -226,6 +226,22 @@ class Mongrel2:
                 self.proc.kill()
                 self.proc.wait()
 
+    def connections(self, timeout=5):
+        """mongrel2's connection ids given so far (its control port's
+        ``status what=net``): an id is given once a request has been read,
+        whether or not a handler has taken it."""
+        import tnetstring
+        import zmq
+        context = zmq.Context.instance()
+        with context.socket(zmq.REQ) as req:
+            req.setsockopt(zmq.LINGER, 0)
+            req.connect("ipc://%s/run/control" % self.chroot)
+            req.send(b"26:6:status,13:4:what,3:net,}]")
+            if not req.poll(timeout * 1000):
+                raise TimeoutError("mongrel2's control port did not answer")
+            rows = tnetstring.loads(req.recv())[b"rows"]
+        return sorted(row[0] for row in rows if row[0] >= 0)
+
     def __enter__(self):
         return self.start()
 
