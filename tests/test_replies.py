@@ -14,7 +14,7 @@ from wsgid.replies import ClientGone, Replies
 
 
 class Source:
-    received = 1  # the generation of the request side's socket
+    stamp = 1  # the generation of the request side's socket
 
     def live(self, front, generation):
         return True

@@ -30,13 +30,14 @@ class Pull:
     worker, see wsgid.broker); :attr:`sock` is the current socket, replaced
     when a mongrel2 goes (:meth:`check`)."""
 
-    def __init__(self, context, spec, connections=1, linger=0):
-        self.context, self.spec, self.connections, self.linger = context, spec, connections, linger
+    def __init__(self, context, spec, connections=1):
+        self.context, self.spec, self.connections = context, spec, connections
         self.generation = 0       # sockets opened so far: the current one's number
         self.sock = self.monitor = None
         self.retries = 0          # connections that failed, to try again
         self.retry_at = 0.0       # when (time.monotonic)
         self.open = False
+        self.left = False         # left mongrel2 for good (leave)
 
     def start(self):
         self._renew()
@@ -44,7 +45,7 @@ class Pull:
     def _renew(self):
         self.close()
         sock = self.context.socket(zmq.PULL)
-        sock.setsockopt(zmq.LINGER, self.linger)
+        sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RECONNECT_IVL, -1)
         self.monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED)
         for _ in range(self.connections):
@@ -70,14 +71,15 @@ class Pull:
                     self.retries += 1
         except zmq.Again:
             pass
-        if gone:
+        if gone and not self.left:
             self._renew()
-        return gone
+            return True
+        return False
 
     def due(self, now):
         """Try the failed connections again once their time has come; the
         seconds until then (None: nothing waits)."""
-        if not self.retries:
+        if not self.retries or self.left:
             return None
         if now < self.retry_at:
             return self.retry_at - now
@@ -93,9 +95,9 @@ class Pull:
         return generation == self.generation
 
     def leave(self):
-        """Connect no more (what is queued stays readable)."""
+        """Connect no more, for good (what is queued stays readable)."""
         if self.open:
-            self.retries = 0
+            self.retries, self.left = 0, True
             try:
                 self.sock.disconnect(self.spec)
             except zmq.ZMQError:  # every connection had failed: nothing to end

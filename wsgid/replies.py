@@ -137,7 +137,7 @@ class Replies:
         envelope = message.reply(sender, b"X " + conn_id if extended else conn_id, b"")
         front = self.front
         key = (front, conn_id)
-        received = self.source.received
+        stamp = self.source.stamp
         subscribed, generation, fresh = self.subscribed, self.generation, self._fresh
         fresh()
         born = generation[front]
@@ -148,7 +148,7 @@ class Replies:
             if subscribed[front] <= 0:
                 self.await_subscriber(front)
             fresh()
-            if generation[front] != born or not live(front, received):
+            if generation[front] != born or not live(front, stamp):
                 if body:
                     raise ClientGone()
                 return  # nor close a connection of the new mongrel2

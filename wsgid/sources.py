@@ -13,7 +13,7 @@ import time
 import zmq
 
 from wsgid import message
-from wsgid.broker import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot, _drop_conn
+from wsgid.broker import BACK, BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Slot, _drop_conn
 from wsgid.flowcontrol import CREDITS
 from wsgid.pulls import Pull
 from wsgid.ticker import Ticker
@@ -21,12 +21,12 @@ from wsgid.ticker import Ticker
 class DirectSource:
     """PULL from mongrel2's send_spec: one :class:`wsgid.pulls.Pull` per
     front-end (``specs``); :attr:`front` is the index of the one the last
-    request came from, :attr:`received` the generation of its socket (see
+    request came from, :attr:`stamp` the generation of its socket (see
     :meth:`current`)."""
 
     held = ()  # never reads ahead
     front = 0
-    received = 0
+    stamp = 0
 
     def __init__(self, context, specs):
         self.pulls = [Pull(context, spec) for spec in specs]
@@ -66,7 +66,7 @@ class DirectSource:
         pull = self.pulls[0]
         pull.check()  # before: what a gone mongrel2 sent is not even read
         data = pull.sock.recv(zmq.NOBLOCK)
-        self.received = pull.generation
+        self.stamp = pull.generation
         return data
 
     def live(self, front, generation):
@@ -92,7 +92,7 @@ class DirectSource:
         self.leave()
         for front, pull in enumerate(self.pulls):
             while pull.sock.poll(50):
-                self.front, self.received = front, pull.generation
+                self.front, self.stamp = front, pull.generation
                 yield pull.sock.recv()
 
     def gone(self, key):
@@ -125,7 +125,7 @@ class FrontEnds(DirectSource):
             except zmq.Again:
                 continue
             self._next = (front + 1) % count
-            self.front, self.received = front, pull.generation
+            self.front, self.stamp = front, pull.generation
             return data
         raise zmq.Again()
 
@@ -172,13 +172,14 @@ class BrokerSource:
         self.credits = {}                # (front, conn id) -> bytes granted, not yet taken
         self.asked = False               # MORE sent, no request since
         self.acked = False               # the master said BYE-ACK: nothing follows
+        self.generations = {}            # front -> how many times its mongrel2 went (GONE)
+        self.stamp = 0                   # the request in hand's front's generation then
         # Every reclaim / 2 seconds while requests come; parked (woken by
         # the next request) after a second without any.
         self.ticker = Ticker("wsgid-reclaim", reclaim / 2, 1.0, self._serving, self._reclaim,
                              self.lock)
 
     version = 0    # its socket is never replaced
-    received = 0
 
     def pollables(self):
         return [self.sock]
@@ -188,7 +189,13 @@ class BrokerSource:
         return None
 
     def live(self, front, generation):
-        return True
+        """Whether the mongrel2 that sent the request in hand is still there
+        (the master says GONE after the last request of one that went; the
+        socket is looked at once a millisecond at most)."""
+        if time.monotonic() - self.looked > 0.001:
+            with self.lock:
+                self._take()
+        return generation == self.generations.get(front, 0)
 
     def start(self):
         self.sock.connect(self.spec)
@@ -206,6 +213,7 @@ class BrokerSource:
                 raise zmq.Again()
             self.since = time.monotonic()  # before current: the watchdog reads them so
             self.current, data, self.front = self.held.popleft()
+            self.stamp = self.generations.get(self.front, 0)
             self.slot.write(Slot.STARTED, self.current)
             self.ticker.wake()
         return data
@@ -263,6 +271,9 @@ class BrokerSource:
                 data = sock.recv()
             if data == BYE_ACK:
                 self.acked = True
+            elif data == GONE:  # what came before from that front-end: no one to answer
+                self.generations[front] = self.generations.get(front, 0) + 1
+                _drop_conn(self.held, front, lambda item: item[2])
             elif not message.is_control_envelope(data):
                 self.received += 1
                 self.held.append((self.received, data, front))
