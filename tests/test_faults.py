@@ -261,6 +261,38 @@ def test_request_queued_when_mongrel2_restarts_never_answers_its_successors_clie
         assert time.monotonic() - started < 3.0
 
 
+@requires_mongrel2
+@pytest.mark.e2e
+@pytest.mark.parametrize("dispatch", DISPATCH)
+def test_mongrel2_restarted_while_the_worker_is_busy_leaves_no_wait_on_replies(
+        m2_factory, wsgid_factory, tmp_path, dispatch):
+    """mongrel2 restarts (same send_ident, recv_ident '': the new one
+    subscribes to the topic the old one's pipe still holds) while the one
+    worker is in a request and does not touch its sockets. Every later
+    reply must go at once, not after a wait for a subscription."""
+    m2 = m2_factory(send_ident=SEND_IDENT)
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    wsgid_factory(m2, app_path, "--wsgi-app", "e2e_app:app", "--dispatch", dispatch)
+    quick = []
+    for n in range(3):
+        started = time.monotonic()
+        assert get(m2.url, "/before-%d" % n, timeout=10)[0] == 200
+        quick.append(time.monotonic() - started)
+    mark = tmp_path / "in-hand"
+    with socket.create_connection(("127.0.0.1", m2.http_port), timeout=20) as slow:
+        slow.sendall(b"GET /sleep?2&%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % str(mark).encode())
+        wait_for(mark.exists, 10, what="the slow request in hand")
+        m2.stop()
+        m2.start()
+    wait_for(lambda: _answers(m2, "/again"), 20, interval=0.05, what="mongrel2 to serve")
+    for n in range(5):
+        started = time.monotonic()
+        status, _, body = get(m2.url, "/after-%d" % n, timeout=10)
+        took = time.monotonic() - started
+        assert status == 200 and b"/after-%d" % n in body
+        assert took < max(1.0, 10 * max(quick)), (took, quick)  # a 5 s wait shows
+
+
 def _answers(m2, path):
     try:
         return get(m2.url, path, timeout=2)[0] == 200
