@@ -80,7 +80,9 @@ SEND_PORT=$(free_port)   # mongrel2 PUSHes requests here; wsgid --recv
 RECV_PORT=$(free_port)   # wsgid PUBlishes replies here; wsgid --send
 while [ "$RECV_PORT" = "$SEND_PORT" ] || [ "$RECV_PORT" = "$HTTP_PORT" ]; do RECV_PORT=$(free_port); done
 
-sed -e "s|@CHROOT@|$APP|" -e "s|@HTTP_PORT@|$HTTP_PORT|" \
+# A fresh handler UUID for this start of mongrel2 (see docs/deployment.rst).
+IDENT=$(cat /proc/sys/kernel/random/uuid)
+sed -e "s|@CHROOT@|$APP|" -e "s|@HTTP_PORT@|$HTTP_PORT|" -e "s|@IDENT@|$IDENT|g" \
     -e "s|@SEND_PORT@|$SEND_PORT|" -e "s|@RECV_PORT@|$RECV_PORT|" \
     "$EXAMPLE/mongrel2.conf.in" >"$STATE/mongrel2.conf"
 rm -f "$STATE/config.sqlite" "$APP/run/mongrel2.pid"
