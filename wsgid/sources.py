@@ -58,9 +58,13 @@ class DirectSource:
     def maintain(self, now):
         """Read the monitors, try failed connections again; the seconds
         until the next try (None: none waits)."""
-        waits = [wait for pull in self.pulls
-                 if not pull.check() and (wait := pull.due(now)) is not None]
-        return min(waits) if waits else None
+        soonest = None
+        for pull in self.pulls:
+            pull.check()
+            wait = pull.due(now)
+            if wait is not None and (soonest is None or wait < soonest):
+                soonest = wait
+        return soonest
 
     def recv_nowait(self):
         pull = self.pulls[0]
