@@ -83,7 +83,9 @@ if port_busy "$HTTP_PORT"; then
     HTTP_PORT=$(free_port)
 fi
 
-sed -e "s|@CHROOT@|$APP|" -e "s|@HTTP_PORT@|$HTTP_PORT|" \
+# A fresh handler UUID for this start of mongrel2 (see docs/deployment.rst).
+IDENT=$(cat /proc/sys/kernel/random/uuid)
+sed -e "s|@CHROOT@|$APP|" -e "s|@HTTP_PORT@|$HTTP_PORT|" -e "s|@IDENT@|$IDENT|g" \
     "$EXAMPLE/mongrel2.conf.in" >"$STATE/mongrel2.conf"
 rm -f "$STATE/config.sqlite" "$APP/run/mongrel2.pid"
 (cd "$STATE" && LOGNAME=${LOGNAME:-root} m2sh load -config mongrel2.conf -db config.sqlite \

@@ -11,14 +11,14 @@ from tests.support.wsgid import Wsgid
 
 @pytest.fixture
 def m2_factory(tmp_path):
-    """Starts mongrel2 servers; the second and later get a server UUID and a
-    send_ident of their own, as separate front-ends have."""
+    """Starts mongrel2 servers; the second and later get a server UUID of
+    their own, as separate front-ends have (each start has its own
+    send_ident: see tests.support.mongrel2.Mongrel2)."""
     servers = []
 
     def start(**kwargs):
         if servers:
             kwargs.setdefault("uuid", str(uuid.uuid4()))
-            kwargs.setdefault("send_ident", str(uuid.uuid4()))
         m2 = Mongrel2(str(tmp_path / ("m2-%d" % len(servers))), **kwargs)
         servers.append(m2)
         return m2.start()

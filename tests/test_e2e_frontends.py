@@ -17,9 +17,10 @@ from tests.support.wsgid import make_app_folder
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
 
 
-def start_two(m2_factory, wsgid_factory, tmp_path, dispatch, **b_identity):
-    """(front-end a, front-end b, wsgid serving both with 2 workers)."""
-    a, b = m2_factory(), m2_factory(**b_identity)
+def start_two(m2_factory, wsgid_factory, tmp_path, dispatch, **identity):
+    """(front-end a, front-end b, wsgid serving both with 2 workers);
+    ``identity``: the server UUID and send_ident both take, if any."""
+    a, b = m2_factory(**identity), m2_factory(**identity)
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
     d = wsgid_factory(a, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
                       "--dispatch", dispatch, "--recv", b.recv_spec, "--send", b.send_spec)
@@ -92,8 +93,9 @@ def test_both_front_ends_answered_correctly_and_interleaved(two_fronts):
 
 @pytest.mark.parametrize("dispatch", ["direct", "broker"])
 def test_front_ends_sharing_one_config(m2_factory, wsgid_factory, tmp_path, dispatch):
-    """Two mongrel2 with the same server UUID and send_ident (one config
-    copied to two machines): only the socket tells their requests apart."""
+    """Two mongrel2 with the same server UUID and a fixed send_ident (one
+    config copied to two machines, recv_ident ''): only the socket tells
+    their requests apart."""
     a, b, d = start_two(m2_factory, wsgid_factory, tmp_path, dispatch,
                         uuid=SERVER_UUID, send_ident=SEND_IDENT)
     assert (a.uuid, a.send_ident) == (b.uuid, b.send_ident)

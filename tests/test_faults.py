@@ -2,8 +2,10 @@
 SIGKILLed under load (direct and broker dispatch)."""
 
 import os
+import re
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
@@ -12,7 +14,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from tests.support.http import Load, get
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import wait_for
+from tests.support.mongrel2 import SEND_IDENT, wait_for
 from tests.support.peer import Peer, status_of
 from tests.support.wire import get_headers, json_request
 from tests.support.wsgid import Wsgid, live_pids, make_app_folder
@@ -162,6 +164,133 @@ def test_reply_for_a_stopped_mongrel2_never_reaches_its_successors_client(
         m2.start()
         status, _, body = get(m2.url, "/mine?x", timeout=10)
     assert status == 200 and b'"PATH_INFO": "/mine"' in body, body[:300]
+
+
+def _delivered(m2):
+    """The bytes mongrel2 has pushed to wsgid so far (what the kernel counted
+    on wsgid's connections to its send_spec): grows once a request has been
+    handed to wsgid, though no worker has started it."""
+    out = subprocess.run(["ss", "-tinH", "state", "established",
+                          "( dport = :%d )" % m2.send_port],
+                         capture_output=True, text=True, check=True).stdout
+    return sum(int(n) for n in re.findall(r"bytes_received:(\d+)", out))
+
+
+def _send_and_wait_delivered(m2, sock, request):
+    before = _delivered(m2)
+    sock.sendall(request)
+    wait_for(lambda: _delivered(m2) >= before + len(request) // 2, 10,
+             what="the request handed to wsgid")
+
+
+def _read_response(sock):
+    """One response of known length (the e2e app's JSON) from ``sock``."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data) < _full_length(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _full_length(data):
+    head, _, _ = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)content-length: *(\d+)", head)
+    return len(head) + 4 + int(length.group(1)) if length else len(data) + 1
+
+
+@requires_mongrel2
+@pytest.mark.e2e
+@pytest.mark.parametrize("ident", ["static", "per-start"])
+@pytest.mark.parametrize("dispatch", DISPATCH)
+def test_request_queued_when_mongrel2_restarts_never_answers_its_successors_client(
+        m2_factory, wsgid_factory, tmp_path, dispatch, ident):
+    """One worker, in a slow request; a second request waits behind it (at
+    the worker, or in the master) when mongrel2 restarts. The new mongrel2
+    numbers its connections from the start again: its second client has the
+    queued request's connection id. That client must get its own answer,
+    soon after the worker is free (no wait on a subscription), never the
+    queued request's; so must the replies after it.
+
+    ``static``: one send_ident for every start, recv_ident '' (mongrel2
+    takes every reply): wsgid alone tells the starts apart. ``per-start``:
+    a fresh send_ident each start, recv_ident equal to it (the documented
+    deployment): mongrel2 itself takes only replies to its own requests."""
+    m2 = m2_factory(**({"send_ident": SEND_IDENT} if ident == "static" else {}))
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    wsgid_factory(m2, app_path, "--wsgi-app", "e2e_app:app", "--dispatch", dispatch)
+    m2.stop()
+    m2.start()  # a fresh mongrel2: the two requests below are its first connections
+    mark = tmp_path / "in-hand"
+    slow = 3.0
+    with socket.create_connection(("127.0.0.1", m2.http_port), timeout=20) as first, \
+            socket.create_connection(("127.0.0.1", m2.http_port), timeout=20) as queued:
+        first.sendall(b"GET /sleep?%.1f&%s HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                      % (slow, str(mark).encode()))
+        wait_for(mark.exists, 10, what="the slow request in hand")
+        freed_at = time.monotonic() + slow
+        _send_and_wait_delivered(m2, queued, b"GET /theirs?secret HTTP/1.1\r\n"
+                                 b"Host: localhost\r\nCookie: session=THEIRS\r\n\r\n")
+        ids = m2.connections()
+        assert len(ids) == 2
+        m2.stop()
+    m2.start()
+    with socket.create_connection(("127.0.0.1", m2.http_port), timeout=20) as one, \
+            socket.create_connection(("127.0.0.1", m2.http_port), timeout=20) as two:
+        # Their connection ids are the first two again: the queued one's is two's.
+        # (Read by mongrel2 in that order; wsgid may take them only once the
+        # worker is free.)
+        for count, (sock, path) in enumerate(((one, b"/one"), (two, b"/two")), 1):
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path)
+            wait_for(lambda: len(m2.connections()) == count, 10, what="mongrel2 read " + str(path))
+        assert m2.connections() == ids
+        assert time.monotonic() < freed_at, "too slow: the worker was free already"
+        answers = [_read_response(one), _read_response(two)]
+        answered_at = time.monotonic()
+    for path, answer in zip((b"/one", b"/two"), answers):
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+        assert b'"PATH_INFO": "%s"' % path in answer, answer[:300]
+        assert b"THEIRS" not in answer and b"/theirs" not in answer
+    # Promptly: well before a 5 s wait for a subscription would have ended.
+    assert answered_at - freed_at < 3.0, answered_at - freed_at
+    for n in range(3):  # and every later reply as fast
+        started = time.monotonic()
+        status, _, body = get(m2.url, "/later-%d" % n, timeout=10)
+        assert status == 200 and b"/later-%d" % n in body
+        assert time.monotonic() - started < 3.0
+
+
+@requires_mongrel2
+@pytest.mark.e2e
+@pytest.mark.parametrize("dispatch", DISPATCH)
+def test_mongrel2_restarted_while_the_worker_is_busy_leaves_no_wait_on_replies(
+        m2_factory, wsgid_factory, tmp_path, dispatch):
+    """mongrel2 restarts (same send_ident, recv_ident '': the new one
+    subscribes to the topic the old one's pipe still holds) while the one
+    worker is in a request and does not touch its sockets. Every later
+    reply must go at once, not after a wait for a subscription."""
+    m2 = m2_factory(send_ident=SEND_IDENT)
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py")
+    wsgid_factory(m2, app_path, "--wsgi-app", "e2e_app:app", "--dispatch", dispatch)
+    quick = []
+    for n in range(3):
+        started = time.monotonic()
+        assert get(m2.url, "/before-%d" % n, timeout=10)[0] == 200
+        quick.append(time.monotonic() - started)
+    mark = tmp_path / "in-hand"
+    with socket.create_connection(("127.0.0.1", m2.http_port), timeout=20) as slow:
+        slow.sendall(b"GET /sleep?2&%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % str(mark).encode())
+        wait_for(mark.exists, 10, what="the slow request in hand")
+        m2.stop()
+        m2.start()
+    wait_for(lambda: _answers(m2, "/again"), 20, interval=0.05, what="mongrel2 to serve")
+    for n in range(5):
+        started = time.monotonic()
+        status, _, body = get(m2.url, "/after-%d" % n, timeout=10)
+        took = time.monotonic() - started
+        assert status == 200 and b"/after-%d" % n in body
+        assert took < max(1.0, 10 * max(quick)), (took, quick)  # a 5 s wait shows
 
 
 def _answers(m2, path):

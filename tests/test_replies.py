@@ -14,6 +14,11 @@ from wsgid.replies import ClientGone, Replies
 
 
 class Source:
+    stamp = 1  # the generation of the request side's socket
+
+    def live(self, front, generation):
+        return True
+
     def gone(self, key):
         return False
 
@@ -130,4 +135,30 @@ def test_replies_of_a_mongrel2_that_went_never_reach_the_next_one(ctx, tmp_path)
     replies.sender(SENDER, b"5")(b"the new answer")
     assert sub.recv() == SENDER + b" 1:5, the new answer"
     assert not sub.poll(100)
+    replies.close()
+
+
+def test_a_subscriber_still_there_when_another_leaves_is_still_counted(ctx, tmp_path):
+    """Subscriptions are counted per pipe (XPUB_VERBOSER): two SUBs on the
+    one front-end take the same topic, as an old and a new mongrel2 do
+    while the old one's pipe has not ended yet. When one leaves, the other
+    still listens, and a reply goes at once (a plain XPUB reports the
+    second subscription to no one: every reply then waited 5 s)."""
+    specs = ["ipc://%s/recv-a" % tmp_path, "ipc://%s/recv-b" % tmp_path]
+    old, new = mongrel2_sub(ctx, specs[0]), mongrel2_sub(ctx, specs[1])
+    replies = replies_for(ctx, specs[:1])
+    replies.pubs[0].connect(specs[1])
+    wait_for(lambda: [old.poll(10), new.poll(10)] and replies.count_subscriptions()
+             and replies.subscribed[0] == 2, 5, what="both subscriptions counted")
+    old.close(linger=0)
+
+    def left():
+        new.poll(10)
+        replies.count_subscriptions()
+        return replies.subscribed[0] == 1 and replies.generation[0] == 1
+    wait_for(left, 5, what="the old one gone")
+    started = time.monotonic()
+    replies.sender(SENDER, b"3")(b"at once")
+    assert new.recv() == SENDER + b" 1:3, at once"
+    assert time.monotonic() - started < 1
     replies.close()

@@ -9,7 +9,7 @@ import zmq
 
 from tests.support.mongrel2 import wait_for
 from tests.support.wire import SENDER, Pub, disconnect, request
-from wsgid.broker import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot
+from wsgid.broker import BACK, BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Slot
 from wsgid.outbox import Outbox
 from wsgid.sources import BrokerSource, DirectSource, FrontEnds, direct
 
@@ -228,3 +228,86 @@ def test_tagged_source_still_reads_the_masters_own_messages(tagged):
         assert router.recv_multipart() == [b"42", BYE]
         router.send_multipart([b"42", BYE_ACK])  # untagged: the master's own
     assert served == [(1, req(1))] and source.acked
+
+
+def _serve_until(source, timeout=5):
+    """The next request, the source looked after meanwhile (as the worker's
+    loop does: a gone mongrel2 noticed, a failed connection tried again)."""
+    def take():
+        source.maintain(time.monotonic())
+        return _try(source.recv_nowait)
+    return wait_for(take, timeout, interval=0.005, what="a request")
+
+
+def _push(source, push, data):
+    """Send once a connection takes it (PUSH blocks without one), the
+    source looked after meanwhile (it may have to connect again)."""
+    def sent():
+        source.maintain(time.monotonic())
+        try:
+            return push.send(data, zmq.NOBLOCK) or True
+        except zmq.Again:
+            return False
+    wait_for(sent, 5, interval=0.005, what="a connection to send on")
+
+
+def test_direct_source_drops_what_a_gone_mongrel2_sent_and_reads_the_next_ones(ctx, tmp_path):
+    """mongrel2 A sent three requests and went; B, at the same address,
+    numbers its connections anew. A's two queued requests are never read
+    (they would be answered to B's clients of those ids), B's are, and the
+    one of A's in hand is no longer live."""
+    spec = "ipc://%s/send" % tmp_path
+    a = ctx.socket(zmq.PUSH)
+    a.bind(spec)
+    source = DirectSource(ctx, [spec])
+    source.start()
+    a.send(req(1))
+    assert _serve_until(source) == req(1)
+    in_hand = source.stamp
+    assert source.live(0, in_hand)
+    a.send(req(2))
+    a.send(req(3))
+    wait_for(lambda: source.sock.poll(0), 5, what="A's requests queued at the source")
+    a.close(linger=0)  # A goes (from the socket's view: its connection ends)...
+    b = ctx.socket(zmq.PUSH)
+    b.bind(spec)  # ...and B starts at its address, before the source looked
+    _push(source, b, req(2))
+    _push(source, b, req(9))
+    assert _serve_until(source) == req(2) and source.stamp != in_hand  # B's
+    assert _serve_until(source) == req(9)
+    assert not source.live(0, in_hand) and source.live(0, source.stamp)
+    assert _try(source.recv_nowait) is None  # A's 2 and 3: never read
+    source.close()
+
+
+def test_direct_source_retries_a_connection_refused(ctx, tmp_path):
+    """The socket does not reconnect by itself (each is one mongrel2's):
+    no mongrel2 listening yet, the source tries again itself."""
+    spec = "ipc://%s/send" % tmp_path
+    source = DirectSource(ctx, [spec])
+    source.start()
+    wait_for(lambda: source.maintain(time.monotonic()) is not None, 5,
+             what="the refused connection noticed")
+    push = ctx.socket(zmq.PUSH)
+    push.bind(spec)
+    _push(source, push, req(4))
+    assert _serve_until(source) == req(4)
+    source.close()
+
+
+def test_gone_from_the_master_drops_what_it_sent_before(master):
+    """The master says GONE after the last request of a mongrel2 that went:
+    those held are dropped, the one in hand is no longer live, and what
+    follows (the next mongrel2's) is served."""
+    router, source, slot = master
+    router.send_multipart([b"42", req(1)])
+    router.send_multipart([b"42", req(2)])
+    assert next_request(source) == req(1)
+    in_hand = source.stamp
+    assert source.live(0, in_hand)
+    router.send_multipart([b"42", GONE])
+    router.send_multipart([b"42", req(2)])  # the next mongrel2's connection 2
+    wait_for(lambda: not source.live(0, in_hand), 5, what="GONE read")
+    assert next_request(source) == req(2)
+    assert source.live(0, source.stamp)
+    assert _try(source.recv_nowait) is None  # the first req(2) was dropped

@@ -131,7 +131,8 @@ def test_internal_error_closes_the_connection(tmp_path):
 
     worker = Buggy(lambda environ, start_response: [], "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
     worker.source = type("Source", (), {"gone": lambda self, conn_id: False, "paces": False,
-                                        "head_sent": lambda self, outbox: None})()
+                                        "head_sent": lambda self, outbox: None, "stamp": 1,
+                                        "live": lambda self, front, generation: True})()
     worker.replies = Replies([Pub()], worker.source)
     worker.replies.subscribed = [True]
     worker.handle(request(get_headers("/x"), conn_id=b"77"))

@@ -36,10 +36,12 @@ import os
 import shutil
 import struct
 import tempfile
+import time
 
 import zmq
 
 from wsgid import message
+from wsgid.pulls import Pull
 from wsgid.response import error_reply
 
 log = logging.getLogger("wsgid")
@@ -49,8 +51,9 @@ _REASONS = {502: "502 Bad Gateway", 503: "503 Service Unavailable"}
 # Worker -> master: "ready" (once), "more" (half its window is free, said
 # only while requests wait at the master), "back" + the indexes handed
 # back, "bye" (leaving). Master -> worker: requests and the notices of their
-# connections, "bye-ack" (nothing follows).
-READY, MORE, BACK, BYE, BYE_ACK = b"READY", b"MORE", b"BACK", b"BYE", b"BYE-ACK"
+# connections, "bye-ack" (nothing follows), "gone" (the front-end's mongrel2
+# went: what it sent before is dropped, see Broker._mongrel2_gone).
+READY, MORE, BACK, BYE, BYE_ACK, GONE = b"READY", b"MORE", b"BACK", b"BYE", b"BYE-ACK", b"GONE"
 WINDOW = 16
 # The connection -> worker map is swept of what no notice matters to any more
 # once it has doubled since the last sweep, and not below this size.
@@ -133,12 +136,11 @@ class Broker:
         per worker); ``folder``: where to make the private folder of the
         workers' socket (default: the system's temp folder)."""
         self.context = zmq.Context(1)
-        self.pulls = []
-        for spec in recv_specs:
-            pull = self.context.socket(zmq.PULL)
-            for _ in range(connections):
-                pull.connect(spec)
-            self.pulls.append(pull)
+        # One socket per mongrel2 start (wsgid.pulls): a request is known to
+        # come from the start that sent it.
+        self.pulls = [Pull(self.context, spec, connections) for spec in recv_specs]
+        for pull in self.pulls:
+            pull.start()
         self.recv_specs = recv_specs
         self.pubs = []
         for spec in send_specs:
@@ -159,12 +161,18 @@ class Broker:
         self.taking = True
         self._turn = 0                     # which worker the next dispatch looks at first
         self.answered = {502: 0, 503: 0}   # what the master answered itself, by status
-        for sock in self.sockets:
+        for sock in (self.router, *self.pubs):
             sock.setsockopt(zmq.LINGER, 1000)
 
     @property
     def sockets(self):
-        return (*self.pulls, self.router, *self.pubs)
+        """What the master polls; changes with :attr:`version`."""
+        return (*(pull.sock for pull in self.pulls), *(pull.monitor for pull in self.pulls),
+                self.router, *self.pubs)
+
+    @property
+    def version(self):
+        return sum(pull.generation for pull in self.pulls)
 
     def new_slot(self):
         """The shared counters for a worker about to be forked."""
@@ -178,9 +186,12 @@ class Broker:
         """Take everything readable on :attr:`sockets` (``events``: a poll's
         result), then hand out what waits; with requests waiting, the
         workers' counters are looked at even when nothing came."""
+        self._check_fronts()
+        now = time.monotonic()
         for front, pull in enumerate(self.pulls):
-            if pull in events:
-                self._from_mongrel2(front, pull)
+            if pull.sock in events:
+                self._from_mongrel2(front, pull.sock)
+            pull.due(now)
         if self.router in events:
             self._from_workers()
         for pub in self.pubs:
@@ -212,10 +223,35 @@ class Broker:
         if disconnect and self.pending:
             _drop_conn(self.pending, key, _conn_key)
 
+    def _mongrel2_gone(self, front):
+        """mongrel2 ``front`` went (its socket was replaced): a new one
+        numbers its connections anew, so nothing of the old one's may be
+        answered. Its requests waiting here, or sent to a worker and not
+        answered, are forgotten (no 502 for them either); each worker is
+        told GONE after them, and drops those it holds (wsgid.sources)."""
+        kept = [item for item in self.pending if item[0] != front]
+        self.pending.clear()
+        self.pending.extend(kept)
+        for key in [key for key in self.serving if key[0] == front]:
+            del self.serving[key]
+        for identity, worker in self.workers.items():
+            kept = [item for item in worker.out if item[2] != front]
+            worker.out.clear()
+            worker.out.extend(kept)
+            self._send(identity, front, GONE)
+        log.info("mongrel2 at %s went: its requests still here are dropped",
+                 self.recv_specs[front])
+
+    def _check_fronts(self):
+        for front, pull in enumerate(self.pulls):
+            if pull.check():
+                self._mongrel2_gone(front)
+
     def waiting(self):
-        """True while requests wait here for room at a worker: the master
-        then looks again (:meth:`handle`) every millisecond."""
-        return bool(self.pending) and self.taking
+        """True while requests wait here for room at a worker, or a
+        connection to mongrel2 is to be tried again: the master then looks
+        again (:meth:`handle`) every millisecond."""
+        return bool(self.pending) and self.taking or any(pull.retries for pull in self.pulls)
 
     def status(self):
         """For ``wsgid status``: the requests waiting here, the 502 and 503
@@ -335,6 +371,7 @@ class Broker:
         those it started get a 502 (a close, once an answer had begun to
         leave), and those it never started go to another worker."""
         identity = b"%d" % pid
+        self._check_fronts()  # no 502 for a mongrel2 that went
         slot = self.slots.pop(identity, None)
         worker = self.workers.pop(identity, None)
         if worker is not None:
@@ -377,9 +414,10 @@ class Broker:
         """Leave mongrel2 (it holds new requests for the next handler) and
         answer 503 to those that were waiting here, and to any that come
         back here from now on (handed back, or left by a dead worker)."""
+        self._check_fronts()  # no 503 for a mongrel2 that went
         if self.taking:
-            for pull, spec in zip(self.pulls, self.recv_specs):
-                pull.disconnect(spec)
+            for pull in self.pulls:
+                pull.leave()
             self.taking = False
         self._refuse_pending()
 
@@ -395,7 +433,9 @@ class Broker:
         """After the workers have gone (their requests answered, see
         :meth:`worker_gone`): what still waits is answered 503 first."""
         self.stop_taking()
-        for sock in self.sockets:
+        for pull in self.pulls:
+            pull.close()
+        for sock in (self.router, *self.pubs):
             sock.close()
         self.context.term()
         for slot in self.slots.values():

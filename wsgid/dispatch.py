@@ -11,6 +11,7 @@ class Direct:
     no socket and nothing to do for a request."""
 
     sockets = ()
+    version = 0  # the sockets never change
     spec = None  # what a worker connects to instead of mongrel2: nothing
 
     def new_slot(self):

@@ -78,19 +78,14 @@ class Master:
         for name in _SIGNALS:
             signal.signal(getattr(signal, "SIG" + name), self._queue_signal)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
-        self.poller = zmq.Poller()
-        for fd in (self.wake_r, self.ready_r):
-            self.poller.register(fd, zmq.POLLIN)
         self.dispatcher = dispatch.create(self.options, self.app_path)
-        for sock in self.dispatcher.sockets:
-            self.poller.register(sock, zmq.POLLIN)
         try:
             self.channel = channel.Listener(self.app_path, self.pid)
-            self.poller.register(self.channel.fileno(), zmq.POLLIN)
         except OSError as exc:
             self.channel = None
             log.warning("No status channel in %s (wsgid status --verbose will not be "
                         "answered): %s", channel.folder(self.app_path), exc)
+        self._watch()
         # In broker mode the master is what reads mongrel2: say from where.
         log.info("Master process started (%d workers, %s dispatch%s)",
                  self.num_workers, self.options.dispatch,
@@ -106,6 +101,18 @@ class Master:
             os.close(self.pid_fd)
             log.info("Master process exiting")
         return 0
+
+    def _watch(self):
+        """A poller for what the master waits on; made anew when the
+        dispatcher's sockets change (a mongrel2 gone: see wsgid.pulls)."""
+        self.poller = zmq.Poller()
+        for fd in (self.wake_r, self.ready_r):
+            self.poller.register(fd, zmq.POLLIN)
+        for sock in self.dispatcher.sockets:
+            self.poller.register(sock, zmq.POLLIN)
+        if self.channel is not None:
+            self.poller.register(self.channel.fileno(), zmq.POLLIN)
+        self.watched = self.dispatcher.version
 
     def _queue_signal(self, signum, frame):
         if signum == signal.SIGCHLD:
@@ -145,6 +152,8 @@ class Master:
             timeout = max(0.0, min(timeout, self.next_spawn - time.monotonic()))
         if self.dispatcher.waiting():
             timeout = min(timeout, 0.001)  # room at a worker shows in its counters
+        if self.dispatcher.version != self.watched:
+            self._watch()
         try:
             events = dict(self.poller.poll(timeout * 1000))
         except zmq.ZMQError as exc:

@@ -44,6 +44,11 @@ class Replies:
             # Queue only to a live connection: a reply for a mongrel2 that
             # stopped is dropped, not handed to the next one on reconnect.
             pub.setsockopt(zmq.IMMEDIATE, 1)
+            # Every subscription and unsubscription, per pipe: a new mongrel2
+            # subscribes to what the old one's pipe (not yet ended) still
+            # holds, which a plain XPUB would not report (replies then waited
+            # for it for good).
+            pub.setsockopt(zmq.XPUB_VERBOSER, 1)
         # The unsubscription of a mongrel2 that went shows only after the
         # worker has traded commands with ZeroMQ's I/O thread (a busy worker
         # does not), maybe after the next one's subscription; the monitor's
@@ -52,7 +57,7 @@ class Replies:
         self.source = source
         on_sent = getattr(source, "answered", None)
         self.outboxes = [Outbox(pub, on_sent=on_sent) for pub in self.pubs]
-        self.subscribed = [False] * len(self.pubs)  # a mongrel2 listening, per front-end
+        self.subscribed = [0] * len(self.pubs)  # subscriptions, per front-end
         self.generation = [0] * len(self.pubs)  # how many times a mongrel2 went, per front-end
         self.checked = 0.0  # when the counts were last read (time.monotonic)
         self.front = 0
@@ -76,29 +81,26 @@ class Replies:
 
     def count_subscriptions(self):
         """Read what the sockets tell: a mongrel2 gone (the monitor), a
-        mongrel2 subscribed (XPUB: 1 then the topic). Returns how many
-        front-ends listen now."""
+        subscription made or ended (XPUB: 1 or 0, then the topic). Returns
+        how many front-ends listen now."""
         self.checked = time.monotonic()
         for front, outbox in enumerate(self.outboxes):
             with outbox.lock:
                 self._count(front)
-        return sum(self.subscribed)
+        return sum(1 for count in self.subscribed if count > 0)
 
     def _count(self, front):
-        # Departures first: a subscription read after them is a newer one.
         monitor = self.monitors[front]
         try:
             while True:
                 monitor.recv_multipart(zmq.NOBLOCK)
                 self.generation[front] += 1
-                self.subscribed[front] = False
         except zmq.Again:
             pass
         pub = self.pubs[front]
         try:
             while True:
-                if pub.recv(zmq.NOBLOCK)[:1] == b"\x01":  # 0, a late unsubscription: known
-                    self.subscribed[front] = True
+                self.subscribed[front] += 1 if pub.recv(zmq.NOBLOCK)[:1] == b"\x01" else -1
         except zmq.Again:
             pass
 
@@ -112,42 +114,46 @@ class Replies:
         replies do not wait for it (each has its own socket)."""
         deadline = time.monotonic() + timeout
         with self.outboxes[front].lock:  # nor let the watchdog send what is held
-            while not self.subscribed[front] and time.monotonic() < deadline:
+            while self.subscribed[front] <= 0 and time.monotonic() < deadline:
                 if self.pubs[front].poll(50):
                     self._count(front)
 
-    def sender(self, sender, conn_id):
+    def sender(self, sender, conn_id, extended=False):
         """``send(body, hold=False, limit=0)`` for one connection of the
-        current front-end: the body framed for mongrel2 and put in the
+        current front-end: the body framed for mongrel2 (``extended``: an
+        extended reply, ``X`` before the connection id) and put in the
         outbox (see Outbox.put), unless the client is known to be gone. The
         source learns that an answer has begun (a master must not answer 502
         after it).
 
         A new mongrel2 numbers its connections from the start again: a reply
-        to a request its predecessor sent would reach another client. So a
-        request belongs to the mongrel2 of the generation seen when it
-        starts, and once that one has gone (a disconnection) its replies are
-        dropped, a body raising ClientGone.
-        (A request still queued behind the one in hand when mongrel2
-        restarted is not told apart: see docs/dispatch.rst.)"""
-        envelope = message.reply(sender, conn_id, b"")
+        to a request its predecessor sent would reach another client. So
+        every frame of a request (reply, close, sendfile) goes only while the
+        mongrel2 that sent it is there: the source's socket it came by is
+        still the current one (see wsgid.pulls), and no mongrel2 has left
+        the reply socket since it was taken (the monitor). Otherwise it is
+        dropped, a body raising ClientGone; so is a reply held for a new
+        mongrel2's subscription, once that has come."""
+        envelope = message.reply(sender, b"X " + conn_id if extended else conn_id, b"")
         front = self.front
         key = (front, conn_id)
+        stamp = self.source.stamp
         subscribed, generation, fresh = self.subscribed, self.generation, self._fresh
         fresh()
         born = generation[front]
-        gone, outbox, begun = self.source.gone, self.outbox, self.source.head_sent
+        gone, live, outbox, begun = (self.source.gone, self.source.live, self.outbox,
+                                        self.source.head_sent)
 
         def send(body, hold=False, limit=0):
+            if subscribed[front] <= 0:
+                self.await_subscriber(front)
             fresh()
-            if generation[front] != born:
+            if generation[front] != born or not live(front, stamp):
                 if body:
                     raise ClientGone()
                 return  # nor close a connection of the new mongrel2
             if body and gone(key):
                 raise ClientGone()
-            if not subscribed[front]:
-                self.await_subscriber(front)
             outbox.put(envelope, body, hold, limit)
             begun(outbox)
         return send
@@ -158,11 +164,9 @@ class Replies:
     def sendfile(self, sender, conn_id, path):
         """Have mongrel2's ``sendfile`` plugin stream the file at ``path`` (bytes,
         as mongrel2 sees it) to the connection, after what was sent to it: an
-        extended reply (``X`` before the connection id) holding the
-        tnetstring list ``["sendfile", path]``."""
+        extended reply holding the tnetstring list ``["sendfile", path]``."""
         items = b"8:sendfile,%d:%s," % (len(path), path)
-        self.outbox.put(message.reply(sender, b"X " + conn_id, b""),
-                        b"%d:%s]" % (len(items), items))
+        self.sender(sender, conn_id, extended=True)(b"%d:%s]" % (len(items), items))
 
     def refuse(self, sender, conn_id, status, version="HTTP/1.1"):
         """An error reply wsgid answers itself, then the connection closed."""

@@ -13,32 +13,70 @@ import time
 import zmq
 
 from wsgid import message
-from wsgid.broker import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot, _drop_conn
+from wsgid.broker import BACK, BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Slot, _drop_conn
 from wsgid.flowcontrol import CREDITS
+from wsgid.pulls import Pull
 from wsgid.ticker import Ticker
 
 class DirectSource:
-    """PULL from mongrel2's send_spec: one socket per front-end (``specs``);
-    :attr:`front` is the index of the one the last request came from."""
+    """PULL from mongrel2's send_spec: one :class:`wsgid.pulls.Pull` per
+    front-end (``specs``); :attr:`front` is the index of the one the last
+    request came from, :attr:`stamp` the generation of its socket (see
+    :meth:`current`)."""
 
     held = ()  # never reads ahead
     front = 0
+    stamp = 0
 
     def __init__(self, context, specs):
-        self.socks = [context.socket(zmq.PULL) for _ in specs]
-        for sock in self.socks:
-            sock.setsockopt(zmq.LINGER, 0)
-        self.sock = self.socks[0]
+        self.pulls = [Pull(context, spec) for spec in specs]
         self.specs = specs
         self.connected = False
 
+    @property
+    def socks(self):
+        return [pull.sock for pull in self.pulls]
+
+    @property
+    def sock(self):
+        return self.pulls[0].sock
+
+    @property
+    def version(self):
+        """Changes when a socket is replaced (a poller must be made anew)."""
+        return sum(pull.generation for pull in self.pulls)
+
+    def pollables(self):
+        """What to poll: the sockets, and their monitors (a mongrel2 gone)."""
+        return [pull.sock for pull in self.pulls] + [pull.monitor for pull in self.pulls]
+
     def start(self):
-        for sock, spec in zip(self.socks, self.specs):
-            sock.connect(spec)
+        for pull in self.pulls:
+            pull.start()
         self.connected = True
 
+    def maintain(self, now):
+        """Read the monitors, try failed connections again; the seconds
+        until the next try (None: none waits)."""
+        soonest = None
+        for pull in self.pulls:
+            pull.check()
+            wait = pull.due(now)
+            if wait is not None and (soonest is None or wait < soonest):
+                soonest = wait
+        return soonest
+
     def recv_nowait(self):
-        return self.sock.recv(zmq.NOBLOCK)
+        pull = self.pulls[0]
+        pull.check()  # before: what a gone mongrel2 sent is not even read
+        data = pull.sock.recv(zmq.NOBLOCK)
+        self.stamp = pull.generation
+        return data
+
+    def live(self, front, generation):
+        """Whether the mongrel2 that sent a request ``front``'s socket
+        received at ``generation`` is still there: its replies go only then."""
+        return self.pulls[front].current(generation)
 
     def done(self, outbox):
         """Nothing to tell: mongrel2 pushes regardless."""
@@ -49,17 +87,17 @@ class DirectSource:
     def leave(self):
         """Disconnect now, so that mongrel2 queues nothing more here."""
         if self.connected:
-            for sock, spec in zip(self.socks, self.specs):
-                sock.disconnect(spec)
+            for pull in self.pulls:
+                pull.leave()
             self.connected = False
 
     def leftovers(self):
         """After :meth:`leave`: what was already queued here (else lost)."""
         self.leave()
-        for front, sock in enumerate(self.socks):
-            while sock.poll(50):
-                self.front = front
-                yield sock.recv()
+        for front, pull in enumerate(self.pulls):
+            while pull.sock.poll(50):
+                self.front, self.stamp = front, pull.generation
+                yield pull.sock.recv()
 
     def gone(self, key):
         """Disconnect notices reach a random worker: nothing to learn here."""
@@ -69,8 +107,8 @@ class DirectSource:
     paces = False
 
     def close(self):
-        for sock in self.socks:
-            sock.close(linger=0)
+        for pull in self.pulls:
+            pull.close()
 
 
 class FrontEnds(DirectSource):
@@ -80,16 +118,18 @@ class FrontEnds(DirectSource):
     _next = 0
 
     def recv_nowait(self):
-        socks = self.socks
-        count = len(socks)
+        pulls = self.pulls
+        count = len(pulls)
         for step in range(count):
             front = (self._next + step) % count
+            pull = pulls[front]
+            pull.check()
             try:
-                data = socks[front].recv(zmq.NOBLOCK)
+                data = pull.sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 continue
             self._next = (front + 1) % count
-            self.front = front
+            self.front, self.stamp = front, pull.generation
             return data
         raise zmq.Again()
 
@@ -137,10 +177,30 @@ class BrokerSource:
         self.credits = {}                # (front, conn id) -> bytes granted, not yet taken
         self.asked = False               # MORE sent, no request since
         self.acked = False               # the master said BYE-ACK: nothing follows
+        self.generations = {}            # front -> how many times its mongrel2 went (GONE)
+        self.stamp = 0                   # the request in hand's front's generation then
         # Every reclaim / 2 seconds while requests come; parked (woken by
         # the next request) after a second without any.
         self.ticker = Ticker("wsgid-reclaim", reclaim / 2, 1.0, self._serving, self._reclaim,
                              self.lock)
+
+    version = 0    # its socket is never replaced
+
+    def pollables(self):
+        return [self.sock]
+
+    def maintain(self, now):
+        """Nothing to look after: the master watches mongrel2."""
+        return None
+
+    def live(self, front, generation):
+        """Whether the mongrel2 that sent the request in hand is still there
+        (the master says GONE after the last request of one that went; the
+        socket is looked at once a millisecond at most)."""
+        if time.monotonic() - self.looked > 0.001:
+            with self.lock:
+                self._take()
+        return generation == self.generations.get(front, 0)
 
     def start(self):
         self.sock.connect(self.spec)
@@ -158,6 +218,7 @@ class BrokerSource:
                 raise zmq.Again()
             self.since = time.monotonic()  # before current: the watchdog reads them so
             self.current, data, self.front = self.held.popleft()
+            self.stamp = self.generations.get(self.front, 0)
             self.slot.write(Slot.STARTED, self.current)
             self.ticker.wake()
         return data
@@ -225,6 +286,9 @@ class BrokerSource:
                 data = sock.recv()
             if data == BYE_ACK:
                 self.acked = True
+            elif data == GONE:  # what came before from that front-end: no one to answer
+                self.generations[front] = self.generations.get(front, 0) + 1
+                _drop_conn(self.held, front, lambda item: item[2])
             elif not message.is_control_envelope(data):
                 self.received += 1
                 self.held.append((self.received, data, front))

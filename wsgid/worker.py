@@ -143,18 +143,21 @@ class Worker:
                 log.info("Waiting for mongrel2 to connect at %s", ", ".join(self.send_spec))
 
     def _loop(self, wakeup_r):
-        # The first front-end's sockets, then the others' (none: nothing more to look at).
-        sock, socks = self.source.sock, self.source.socks[1:]
-        pub, pubs = self.replies.pubs[0], self.replies.pubs[1:]
-        poller = zmq.Poller()
-        for each in (*self.source.socks, *self.replies.pubs, wakeup_r):
-            poller.register(each, zmq.POLLIN)
+        pubs = self.replies.pubs
+        version = socks = poller = None
         while self.alive:
-            events = dict(poller.poll(self.tick_ms))
-            if (sock in events or self.source.held
-                    or (socks and not events.keys().isdisjoint(socks))):
+            wait = self.source.maintain(time.monotonic())  # a mongrel2 gone, a connect to retry
+            if self.source.version != version:  # a socket replaced: poll the new one
+                version = self.source.version
+                poller = zmq.Poller()
+                for each in (*self.source.pollables(), *pubs, wakeup_r):
+                    poller.register(each, zmq.POLLIN)
+                socks = self.source.socks
+            timeout = self.tick_ms if wait is None else min(self.tick_ms, int(wait * 1000) + 1)
+            events = dict(poller.poll(timeout))
+            if self.source.held or not events.keys().isdisjoint(socks):
                 self._serve_available()
-            if pub in events or (pubs and not events.keys().isdisjoint(pubs)):
+            if not events.keys().isdisjoint(pubs):
                 self.replies.count_subscriptions()  # mongrel2 restarting
             if wakeup_r in events:
                 self._drain(wakeup_r)

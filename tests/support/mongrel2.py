@@ -25,15 +25,16 @@ import signal
 import socket
 import subprocess
 import time
+import uuid as uuids
 
 SENDFILE = "/usr/lib/mongrel2/filters/sendfile.so"  # Debian's sendfile extended reply
 SERVER_UUID = "f400bf85-4538-4f7a-8908-67e313d515c2"
-SEND_IDENT = "34f9ceee-cd52-4b7f-b197-88bf2f0ec378"
+SEND_IDENT = "34f9ceee-cd52-4b7f-b197-88bf2f0ec378"  # a fixed one, for tests that need it
 
 CONFIG = """
 app = Handler(send_spec='{m2_send_spec}',
               send_ident='{send_ident}',
-              recv_spec='{m2_recv_spec}', recv_ident='',
+              recv_spec='{m2_recv_spec}', recv_ident='{recv_ident}',
               protocol='{protocol}')
 
 main = Server(
@@ -112,12 +113,17 @@ def port_open(port):
 
 
 class Mongrel2:
-    """``uuid`` and ``send_ident``: the server's UUID and its handler's
-    send_ident (the first field of each request), fixed ones by default."""
+    """``uuid``: the server's UUID. ``send_ident``: its handler's send_ident
+    (the first field of each request). By default a fresh one at each start,
+    with ``recv_ident`` equal to it, as docs/deployment.rst says: mongrel2
+    then subscribes to replies carrying that start's UUID only, so a reply
+    to a request of an earlier start never reaches it. A fixed one is given
+    with ``recv_ident=''`` (subscribed to every reply): wsgid alone must
+    then tell the starts apart."""
 
     def __init__(self, base_dir, protocol="json", content_length=20480, route="/",
                  settings=None, static_base="static/", shared_uploads=None, xrequests=(),
-                 uuid=SERVER_UUID, send_ident=SEND_IDENT, ipc=False):
+                 uuid=SERVER_UUID, send_ident=None, ipc=False):
         self.base = os.path.abspath(base_dir)
         self.chroot = os.path.join(self.base, "chroot")
         self.protocol = protocol
@@ -127,7 +133,8 @@ class Mongrel2:
         self.static_base = static_base  # the /static/ Dir route's folder, inside the chroot
         self.shared_uploads = shared_uploads and os.path.abspath(shared_uploads)
         self.xrequests = xrequests  # paths of mongrel2's extended-reply plugins (.so)
-        self.uuid, self.send_ident = uuid, send_ident
+        self.uuid, self.fixed_ident = uuid, send_ident
+        self.send_ident = send_ident  # this start's, once started
         self.http_port, self.send_port, self.recv_port = free_ports(3)
         self.ipc = ipc
         self.tcp_host = "127.0.0.1"  # where TCP handler sockets are bound
@@ -184,10 +191,13 @@ class Mongrel2:
         if self.shared_uploads:
             os.makedirs(self.shared_uploads, exist_ok=True)
             os.makedirs(self.chroot + self.shared_uploads, exist_ok=True)  # the mount point
+        self.send_ident = self.fixed_ident or str(uuids.uuid4())
+        recv_ident = "" if self.fixed_ident else self.send_ident
         extra = "".join(', "%s": %s' % (k, v) for k, v in self.settings.items())
         conf = CONFIG.format(m2_send_spec=self._spec("send", self.send_port, ""),
                              m2_recv_spec=self._spec("recv", self.recv_port, ""),
-                             send_ident=self.send_ident, uuid=self.uuid, chroot=self.chroot,
+                             send_ident=self.send_ident, recv_ident=recv_ident, uuid=self.uuid,
+                             chroot=self.chroot,
                              http_port=self.http_port, protocol=self.protocol,
                              content_length=self.content_length, route=self.route,
                              static_base=self.static_base, extra=extra,
@@ -236,6 +246,22 @@ class Mongrel2:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def connections(self, timeout=5):
+        """mongrel2's connection ids given so far (its control port's
+        ``status what=net``): an id is given once a request has been read,
+        whether or not a handler has taken it."""
+        import tnetstring
+        import zmq
+        context = zmq.Context.instance()
+        with context.socket(zmq.REQ) as req:
+            req.setsockopt(zmq.LINGER, 0)
+            req.connect("ipc://%s/run/control" % self.chroot)
+            req.send(b"26:6:status,13:4:what,3:net,}]")
+            if not req.poll(timeout * 1000):
+                raise TimeoutError("mongrel2's control port did not answer")
+            rows = tnetstring.loads(req.recv())[b"rows"]
+        return sorted(row[0] for row in rows if row[0] >= 0)
 
     def __enter__(self):
         return self.start()

@@ -4,7 +4,7 @@
           --recv ipc:///srv/m2/handlers/send.ipc --send ipc:///srv/m2/handlers/recv.ipc \
           --no-daemon --stdout
 
-(the handler sockets of examples/hello/mongrel2.conf, mongrel2 chrooted in /srv/m2)
+(the handler sockets of examples/hello/mongrel2.conf.in, mongrel2 chrooted in /srv/m2)
 """
 
 
