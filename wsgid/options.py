@@ -13,7 +13,7 @@ import re
 import wsgid
 from wsgid import appfolder
 
-COMMANDS = ("start", "init", "config", "status", "stop", "restart", "reload")
+COMMANDS = ("start", "init", "config", "check", "status", "stop", "restart", "reload")
 
 _ADDRESS = re.compile(r"^(tcp://(\[[0-9a-fA-F:.]+\]|[^:/\s\[\]]+):\d{1,5}"
                       r"|(ipc|inproc|pgm|epgm)://\S+)$")
@@ -233,6 +233,11 @@ SETTINGS = [
             "status: after its three lines, what each running master says of itself "
             "and of each worker (idle or busy with which request, requests served, "
             "memory, uptime).", saved=False, section="Commands"),
+    Setting("wait", ["--wait"], "int", 60,
+            "reload: seconds to wait until each master says the reload is done (exit "
+            "0) or failed, its new workers unable to load the application (exit 1, the "
+            "error on stderr; the old workers serve on); 0: do not wait.", "SECONDS",
+            saved=False, section="Commands"),
     Setting("json", ["--json"], "bool", False,
             "status: all of it as one JSON object, for scripts.", saved=False,
             section="Commands"),

@@ -19,7 +19,7 @@ import zmq
 from wsgid import environ as wsgi_environ
 from wsgid import filters, flowcontrol, framing, loaders, message, proctitle, uploads
 from wsgid.accesslog import AccessLog
-from wsgid.contract import BOOT_ERROR, dump_on_signal, say_ready
+from wsgid.contract import BOOT_ERROR, dump_on_signal, report_boot_error, say_ready
 from wsgid.filewrapper import FileWrapper, handoff_path
 from wsgid.flowcontrol import CREDITS
 from wsgid.message import CLOSE, NOTICE_PATH
@@ -68,6 +68,7 @@ class Worker:
         self.on_ready = on_ready or (lambda: None)
         self.tick_ms = int(tick * 1000)
         self.alive = True
+        self.due = False  # asked to be replaced (--max-requests, --max-rss)
         self.requests = 0
         self.credit_window = 0  # mongrel2's download flow control window, once seen
         self.next_tick = 0.0
@@ -187,33 +188,35 @@ class Worker:
                 self.score.begin("", b"")
             else:
                 self.score.begin(request.headers["METHOD"], request.path)
-            if self.max_requests and self.requests >= self.max_requests and self.alive:
-                log.info("Worker reached %d requests, exiting to be replaced", self.requests)
-                self.alive = False
-                # Leave mongrel2's rotation before answering, so the client's
-                # next request cannot be queued here.
-                self.source.leave()
+            if self.max_requests and self.requests >= self.max_requests and not self.due:
+                self._ask_replacement("reached %d requests" % self.requests)
         if request is not None:
             self.dispatch(request)
         if work:
             self.score.end()
             self.source.done(self.replies.outbox)
-            if self.max_rss_kib and self.alive:
+            if self.max_rss_kib and not self.due:
                 self._check_memory()
 
     def _check_memory(self):
-        """--max-rss: leave once the peak resident memory has passed the
-        limit. The peak (one getrusage call, no /proc, so it works in a
-        chroot too) is what this process has had to hold at once: a request
-        that needed the memory for a moment is as much a reason to recycle
-        as one that keeps it. What is queued here is still served
-        (leftovers), as for --max-requests."""
+        """--max-rss: ask to be replaced once the peak resident memory has
+        passed the limit. The peak (one getrusage call, no /proc, so it
+        works in a chroot too) is what this process has had to hold at
+        once: a request that needed the memory for a moment is as much a
+        reason to recycle as one that keeps it."""
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if peak > self.max_rss_kib:
-            log.info("Worker reached %.1f MiB of resident memory (--max-rss %d), "
-                     "exiting to be replaced", peak / 1024.0, self.max_rss_kib // 1024)
-            self.alive = False
-            self.source.leave()
+            self._ask_replacement("reached %.1f MiB of resident memory (--max-rss %d)"
+                                  % (peak / 1024.0, self.max_rss_kib // 1024))
+
+    def _ask_replacement(self, why):
+        """--max-requests, --max-rss: ask the master for a replacement and
+        serve on; the master retires this worker (TERM: a graceful exit)
+        once the replacement is ready -- never while the application cannot
+        load, which would leave no one to serve."""
+        log.info("Worker %s, asking to be replaced", why)
+        self.due = True
+        self.score.ask_replacement()
 
     def _tick(self):
         now = time.monotonic()
@@ -410,18 +413,24 @@ class Worker:
         return True
 
 
+def load_app(options, found):
+    """The application, loaded as every worker loads it (``wsgid check``
+    too): ``envs`` in the environment, then the loader (``found``: the
+    plugins the master read)."""
+    os.environ.update(options.envs)
+    return loaders.load(options, found)
+
+
 def run_worker(options, found, proc, ready_fd):
     """The body of a forked worker (``proc``: the master's record of it):
     load the app (``found``: the plugins the master read), then serve.
     Returns the exit status (contract.BOOT_ERROR: the app failed to load)."""
     proctitle.set("worker")
     dump_on_signal()
-    os.environ.update(options.envs)
     try:
-        app = loaders.load(options, found)
-    except Exception as exc:  # LoaderError or the app's own import error
-        log.error("Worker %d could not load the application: %s", os.getpid(), exc,
-                  exc_info=not isinstance(exc, loaders.LoaderError))
+        app = load_app(options, found)
+    except Exception as exc:  # LoaderError or the app's own import error: the master logs it
+        report_boot_error(proc.report_w, exc, detail=not isinstance(exc, loaders.LoaderError))
         return BOOT_ERROR
     max_requests = options.max_requests
     if max_requests and options.max_requests_jitter:

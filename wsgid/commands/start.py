@@ -61,8 +61,14 @@ def _set_up(options, folder):
         logger.warning(uploads.OFF)
     else:
         logger.info(spool.describe())
-    # Plugins are read once, here, as the owner and before the fork; a folder
-    # no loader accepts fails now, in one line, not in every worker.
+    return prepare(options)
+
+
+def prepare(options):
+    """Read the plugins (and install their filters) and choose the loader,
+    as the owner: once, before the fork, by the master (and ``wsgid
+    check``). A folder no loader accepts fails now, in one line, not in
+    every worker."""
     found = loaders.prepare(options)
     loaders.choose(options, found.loaders)
     return found
