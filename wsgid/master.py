@@ -2,7 +2,8 @@
 
 TERM: graceful stop (workers finish the request in hand). INT/QUIT: fast
 stop. HUP: graceful reload (new workers first, then the old ones retired).
-TTIN/TTOU: one worker more/less. A worker silent for longer than
+TTIN/TTOU: one worker more/less. USR1: reopen the log files (the master's,
+and each worker's, told in turn). A worker silent for longer than
 ``--timeout`` is killed and replaced; one that keeps dying at start-up is
 replaced with growing back-off.
 
@@ -25,12 +26,13 @@ import time
 import zmq
 
 from wsgid import appfolder, channel, dispatch, inherited, notify, proctitle, scoreboard
+from wsgid import log as wsgid_log
 from wsgid.contract import BOOT_ERROR, DUMP, DUMP_GRACE, read_boot_report, ready_pids
 
 log = logging.getLogger("wsgid")
 
 MAX_BACKOFF = 30.0
-_SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "CHLD")
+_SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1", "CHLD")
 
 
 class WorkerProc:
@@ -219,6 +221,11 @@ class Master:
         elif signum == signal.SIGTTOU and self.num_workers > 1:
             self.num_workers -= 1
             log.info("Number of workers lowered to %d", self.num_workers)
+        elif signum == signal.SIGUSR1:
+            wsgid_log.reopen()
+            log.info("Log files reopened (USR1); telling the workers")
+            for pid in self.workers:
+                self._kill(pid, signal.SIGUSR1)
         return False
 
     def _read_ready(self):
@@ -310,6 +317,8 @@ class Master:
             signal.set_wakeup_fd(-1)
             for name in _SIGNALS:
                 signal.signal(getattr(signal, "SIG" + name), signal.SIG_DFL)
+            # USR1 (reopen the logs) noted while the application loads, not fatal.
+            signal.signal(signal.SIGUSR1, wsgid_log.request_reopen)
             for fd in (self.wake_r, self.wake_w, self.ready_r, self.pid_fd, worker.report_r):
                 os.close(fd)
             if self.channel is not None:

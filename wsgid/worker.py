@@ -18,7 +18,8 @@ import zmq
 
 from wsgid import environ as wsgi_environ
 from wsgid import filters, flowcontrol, framing, loaders, message, proctitle, uploads
-from wsgid.accesslog import AccessLog
+from wsgid import log as wsgid_log
+from wsgid.accesslog import AccessLog, record_headers
 from wsgid.contract import BOOT_ERROR, dump_on_signal, report_boot_error, say_ready
 from wsgid.filewrapper import FileWrapper, handoff_path
 from wsgid.flowcontrol import CREDITS
@@ -85,7 +86,8 @@ class Worker:
         signal.signal(signal.SIGTERM, graceful)
         signal.signal(signal.SIGINT, fast)
         signal.signal(signal.SIGQUIT, fast)
-        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1):
+        signal.signal(signal.SIGUSR1, wsgid_log.request_reopen)  # acted on in the loop
+        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
             signal.signal(sig, signal.SIG_IGN)
         signal.set_wakeup_fd(wakeup_w, warn_on_full_buffer=False)
 
@@ -150,6 +152,7 @@ class Worker:
         poller = zmq.Poller()
         for each in (*self.source.socks, *self.replies.pubs, wakeup_r):
             poller.register(each, zmq.POLLIN)
+        self._reopen_logs()  # a USR1 that came while the application loaded
         while self.alive:
             events = dict(poller.poll(self.tick_ms))
             if (sock in events or self.source.held
@@ -159,6 +162,7 @@ class Worker:
                 self.replies.count_subscriptions()  # mongrel2 restarting
             if wakeup_r in events:
                 self._drain(wakeup_r)
+                self._reopen_logs()
             self._tick()
 
     def _serve_available(self):
@@ -217,6 +221,14 @@ class Worker:
         log.info("Worker %s, asking to be replaced", why)
         self.due = True
         self.score.ask_replacement()
+
+    def _reopen_logs(self):
+        """After USR1: wsgid.log, the access log, and the traceback dump's
+        file, anew."""
+        if wsgid_log.reopen_if_requested():
+            if self.access_log is not None:
+                self.access_log.reopen()
+            dump_on_signal()
 
     def _tick(self):
         now = time.monotonic()
@@ -346,9 +358,13 @@ class Worker:
                                 headers.get("connection"), flowcontrol.message_size(pacer.window))
         conn_id = request.conn_id
         result = environ = None
+        started = time.perf_counter()
+        reply_headers = []  # the app's, kept when the access log shows some
         try:
             environ = filters.run_pre_request(request, wsgi_environ.build(request, body))
             start_response = filters.wrap_start_response(request, response.start_response)
+            if self.access_log is not None and self.access_log.reply_headers:
+                start_response = record_headers(start_response, reply_headers)
             result = self.app(environ, start_response)
             if not (type(result) is FileWrapper and self._send_file(request, result, response)):
                 try:
@@ -386,7 +402,8 @@ class Worker:
             pacer.drain()
         if self.access_log is not None and environ is not None:
             self.access_log.write(environ, headers.get("URI", headers["PATH"]),
-                                  response.status, response.written)
+                                  response.status, response.written, reply_headers,
+                                  time.perf_counter() - started)
 
     def _send_file(self, request, wrapper, response):
         """The quick ways with a wsgi.file_wrapper the app returned as it is:
@@ -435,7 +452,8 @@ def run_worker(options, found, proc, ready_fd):
     max_requests = options.max_requests
     if max_requests and options.max_requests_jitter:
         max_requests += random.randint(0, options.max_requests_jitter)
-    access_log = AccessLog(options.access_log) if options.access_log else None
+    access_log = (AccessLog(options.access_log, options.access_log_format)
+                  if options.access_log else None)
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
            max_requests, on_tick=proc.score.beat, broker=proc.broker, slot=proc.slot,
            score=proc.score, access_log=access_log, on_ready=lambda: say_ready(ready_fd),
