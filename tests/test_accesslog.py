@@ -8,13 +8,13 @@ from wsgid.accesslog import AccessLog
 
 ENVIRON = {"REMOTE_ADDR": "127.0.0.1", "REQUEST_METHOD": "GET", "SERVER_PROTOCOL": "HTTP/1.1",
            "HTTP_USER_AGENT": "tester/1.0"}
-LINE = re.compile(r'^127\.0\.0\.1 - - \[[^]]+\] "GET (.*) HTTP/1\.1" 200 5 "-" "tester/1\.0"$')
+LINE = re.compile(r'^127\.0\.0\.1 - - \[[^]]+\] "GET (.*) HTTP/1\.1" 200 5 "-" "tester/1\.0" 1234$')
 
 
 def logged(tmp_path, target, environ=ENVIRON):
     path = tmp_path / "access.log"
     log = AccessLog(str(path))
-    log.write(dict(environ), target, "200 OK", 5)
+    log.write(dict(environ), target, "200 OK", 5, [], 0.001234)
     log.stream.close()
     lines = path.read_text().splitlines()
     assert len(lines) == 1

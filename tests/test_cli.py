@@ -232,8 +232,8 @@ def test_good_addresses_are_accepted(address):
     assert given["recv"] == given["send"] == [address]
 
 
-@pytest.mark.parametrize("command", ["start", "status", "config", "stop", "restart",
-                                     "reload"])
+@pytest.mark.parametrize("command", ["start", "status", "config", "check", "stop",
+                                     "restart", "reload"])
 def test_missing_app_folder_is_one_line(command, tmp_path):
     missing = str(tmp_path / "nowhere")
     argv = ([] if command == "start" else [command]) + ["--app-path", missing]
@@ -911,7 +911,9 @@ def test_reload_sends_hup_to_every_live_master(app, children):
     forge_pid(app, appfolder.MASTER, stale)
     add_junk(app, appfolder.MASTER)
 
-    status, out, err = wsgid_run("reload", "--app-path", app)
+    # --wait 0: these masters only record their signals (a master that
+    # cannot say how its reload went: test_reload_cannot_follow_a_mute_master).
+    status, out, err = wsgid_run("reload", "--app-path", app, "--wait", "0")
     assert (status, err) == (0, "")
     assert out == "".join("Sent signal 1 (SIGHUP) to master %d\n" % pid
                           for pid in sorted((m1.pid, m2.pid)))
@@ -919,6 +921,17 @@ def test_reload_sends_hup_to_every_live_master(app, children):
     assert m1.poll() is None and m2.poll() is None  # HUP is not a stop
     assert wread() == ["ready"]
     assert "%d.pid" % stale not in pid_files(app, appfolder.MASTER)
+
+
+def test_reload_cannot_follow_a_mute_master(app, wsgid_main):
+    """A master that does not say its generation: signalled, then exit 1
+    with why -- a deploy script must not go on as if the reload were done."""
+    with silent_master(app, answer=b'{"pid": 1}') as master:
+        status, out, err = wsgid_main("reload", "--app-path", app, "--wait", "1")
+    assert status == 1
+    assert out == "Sent signal 1 (SIGHUP) to master %d\n" % master
+    assert err == ("wsgid: error: cannot follow the reload of master %d: it did not say its "
+                   "generation\n" % master)
 
 
 def test_reload_with_nothing_running(app, children, wsgid_main):

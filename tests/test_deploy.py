@@ -52,7 +52,8 @@ def test_notify_socket_titles_and_access_log(m2_factory, tmp_path, monkeypatch):
         lines = access.read_text().splitlines()[-3:]
         import re
         combined = re.compile(r'^127\.0\.0\.1 - - \[\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] '
-                              r'"(\S+) (\S+) HTTP/1\.1" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"$')
+                              r'"(\S+) (\S+) HTTP/1\.1" (\d{3}) (\d+) "([^"]*)" "([^"]*)" '
+                              r'(\d+)$')
         # Each worker writes its line after its reply: they may come in any order.
         matches = [combined.match(line) for line in lines]
         assert all(matches), lines

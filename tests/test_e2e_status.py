@@ -156,7 +156,7 @@ def test_verbose_adds_lines_after_the_unchanged_three(served, tmp_path):
         assert lines[:3] == plain_lines(d)
         master, *workers = lines[3:]
         waiting = "0 request(s) waiting" if d.mode == "broker" else "requests waiting: n/a"
-        assert master == "Master %d: %s dispatch, %s, answered 502: 0, 503: 0" % (
+        assert master == "Master %d: %s dispatch, %s, answered 502: 0, 503: 0, generation 0" % (
             d.master, d.mode, waiting)
         assert len(workers) == 2
         busy = [line for line in workers if " busy " in line]

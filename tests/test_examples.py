@@ -46,6 +46,15 @@ def test_systemd_unit_is_notify_and_foreground():
     assert "Type=notify" in unit and "--no-daemon" in unit and "ExecReload=/bin/kill -HUP" in unit
 
 
+def test_logrotate_example_moves_the_files_and_reopens():
+    """No copytruncate (lines written between the copy and the truncation
+    would be lost): wsgid reopens the files on USR1 (wsgid reopen)."""
+    text = open(os.path.join(ROOT, "examples", "logrotate", "wsgid-myapp")).read()
+    rules = [line.split("#")[0].strip() for line in text.splitlines()]
+    assert "copytruncate" not in rules and "delaycompress" in rules
+    assert "/usr/local/bin/wsgid reopen --app-path /srv/myapp >/dev/null" in rules
+
+
 def test_hello_example_serves(m2_factory, wsgid_factory, tmp_path):
     m2 = m2_factory()
     app_path = str(tmp_path / "hello")  # a copy: serving writes logs/ and pid/

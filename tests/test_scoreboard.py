@@ -111,7 +111,7 @@ def test_describe_idle_and_busy():
     now = time.monotonic()
     idle = scoreboard.describe(os.getpid(), score, now - 12.34, now)
     assert idle == {"pid": os.getpid(), "state": "idle", "served": 0,
-                    "rss": idle["rss"], "uptime": 12.3, "retiring": False}
+                    "rss": idle["rss"], "uptime": 12.3, "retiring": False, "generation": 0}
     assert idle["rss"] > 0
     score.begin("GET", b"/slow")
     busy = scoreboard.describe(os.getpid(), score, now - 5, time.monotonic() + 2,

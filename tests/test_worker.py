@@ -20,13 +20,16 @@ def worker(max_rss_mib):
     return w
 
 
-def test_max_rss_leaves_once_the_peak_passes_the_limit():
+def test_max_rss_asks_for_a_replacement_once_the_peak_passes_the_limit():
+    """It serves on (never leaves by itself: the application may no longer
+    load), and asks the master, which retires it once a replacement is ready."""
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     below, above = worker(peak_mib - 1), worker(peak_mib + 64)
     below._check_memory()
     above._check_memory()
-    assert (below.alive, below.source.left) == (False, True)
-    assert (above.alive, above.source.left) == (True, False)
+    assert (below.alive, below.due, below.score.wants_replacement()) == (True, True, True)
+    assert (above.alive, above.due, above.score.wants_replacement()) == (True, False, False)
+    assert not below.source.left
 
 
 def test_max_rss_off_by_default():

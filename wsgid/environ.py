@@ -74,6 +74,11 @@ _TEMPLATE.update({
 })
 
 
+def errors_to(stream):
+    """wsgi.errors from now on (a daemon's: wsgid.log, see wsgid.log)."""
+    _TEMPLATE["wsgi.errors"] = stream
+
+
 def build(request, wsgi_input=None, errors=None):
     """Return the WSGI environ for ``request``.
 

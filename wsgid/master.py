@@ -2,9 +2,16 @@
 
 TERM: graceful stop (workers finish the request in hand). INT/QUIT: fast
 stop. HUP: graceful reload (new workers first, then the old ones retired).
-TTIN/TTOU: one worker more/less. A worker silent for longer than
+TTIN/TTOU: one worker more/less. USR1: reopen the log files (the master's,
+and each worker's, told in turn). A worker silent for longer than
 ``--timeout`` is killed and replaced; one that keeps dying at start-up is
-replaced with growing back-off. ``wsgid status --verbose`` is answered
+replaced with growing back-off.
+
+A worker is retired (reload, ``--max-requests``, ``--max-rss``) only once
+its replacement has said it is ready: while the application cannot load,
+the workers that have it loaded keep serving, and the reload is reported
+failed (:meth:`Master.state`, sd_notify's STATUS) with the error its
+workers left (:mod:`wsgid.contract`), logged once with its traceback. ``wsgid status --verbose`` is answered
 from the loop too (:mod:`wsgid.channel`), from what the workers write in
 memory shared with the master (:mod:`wsgid.scoreboard`).
 """
@@ -19,12 +26,13 @@ import time
 import zmq
 
 from wsgid import appfolder, channel, dispatch, inherited, notify, proctitle, scoreboard
-from wsgid.contract import BOOT_ERROR, DUMP, DUMP_GRACE, ready_pids
+from wsgid import log as wsgid_log
+from wsgid.contract import BOOT_ERROR, DUMP, DUMP_GRACE, read_boot_report, ready_pids
 
 log = logging.getLogger("wsgid")
 
 MAX_BACKOFF = 30.0
-_SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "CHLD")
+_SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1", "CHLD")
 
 
 class WorkerProc:
@@ -36,6 +44,9 @@ class WorkerProc:
         self.started = time.monotonic()
         self.ready = False
         self.retiring = False
+        self.replaces = None            # the worker it retires once ready (pid)
+        self.stays_said = False         # logged: kept past its recycling, no replacement
+        self.report_r = self.report_w = None  # its boot error report (contract)
         self.kill_at = 0.0              # stuck: SIGKILL then, once its traceback is out
         self.slot = None                # broker dispatch: counters shared with the worker
         self.score = scoreboard.Score()  # what it is doing, and its heartbeat, shared with it
@@ -58,7 +69,8 @@ class Master:
         self.failures = 0
         self.next_spawn = 0.0
         self.spawned = 0
-        self._reload_pending = False
+        self.last_reload = None       # {"generation", "outcome", "error"} of the last HUP
+        self.boot_error = None        # (error, detail) the last worker that failed left
         self.notified_ready = False   # systemd told we serve (again)
         self.channel = None           # wsgid status --verbose asks here
 
@@ -171,11 +183,28 @@ class Master:
         """What ``wsgid status --verbose`` shows of this master and its
         workers (read from their scores: no worker is asked)."""
         now = time.monotonic()
-        state = {"pid": self.pid, "dispatch": self.options.dispatch}
+        state = {"pid": self.pid, "dispatch": self.options.dispatch,
+                 "generation": self.generation, "serving": self._serving(),
+                 "reload": self.last_reload,
+                 "boot_error": self.boot_error and self.boot_error[0]}
         state.update(self.dispatcher.status())
-        state["workers"] = [scoreboard.describe(w.pid, w.score, w.started, now, w.retiring)
+        state["workers"] = [scoreboard.describe(w.pid, w.score, w.started, now, w.retiring,
+                                                w.generation)
                             for _, w in sorted(self.workers.items())]
         return state
+
+    def _serving(self):
+        """The generations of the workers serving (ready, not retiring)."""
+        return sorted({w.generation for w in self.workers.values()
+                       if w.ready and not w.retiring})
+
+    def describe(self):
+        """One line for sd_notify's STATUS."""
+        serving = ", ".join(map(str, self._serving())) or "none"
+        if self.last_reload and self.last_reload["outcome"] == "failed":
+            return "Reload failed: %s; generation %s serving" % (self.last_reload["error"],
+                                                                 serving)
+        return "Serving (generation %s)" % serving
 
     @staticmethod
     def _drain(fd):
@@ -203,58 +232,93 @@ class Master:
         elif signum == signal.SIGTTOU and self.num_workers > 1:
             self.num_workers -= 1
             log.info("Number of workers lowered to %d", self.num_workers)
+        elif signum == signal.SIGUSR1:
+            wsgid_log.reopen()
+            log.info("Log files reopened (USR1); telling the workers")
+            for pid in self.workers:
+                self._kill(pid, signal.SIGUSR1)
         return False
 
     def _read_ready(self):
         for pid in ready_pids(self._drain(self.ready_r)):
             worker = self.workers.get(pid)
-            if worker is not None:
-                worker.ready = True
-                self.failures = 0
-        if self._reload_pending and self._new_workers_ready():
-            self._retire_old()
-        if not (self.notified_ready or self._reload_pending) and \
-                any(w.ready for w in self.workers.values()):
+            if worker is None:
+                continue
+            worker.ready = True
+            self.failures = 0
+            self.boot_error = None
+            old = self.workers.get(worker.replaces)
+            worker.replaces = None
+            if old is not None and not old.retiring:
+                self._retire(old)
+        reload = self.last_reload
+        if reload and reload["outcome"] != "done" and self._renewed():
+            reload["outcome"], reload["error"] = "done", None
+            log.info("Reload done: generation %d serving", self.generation)
+            self.notified_ready = False
+        if not self.notified_ready and (reload["outcome"] != "pending" if reload else
+                                        any(w.ready for w in self.workers.values())):
             self.notified_ready = True
-            notify.ready()
+            notify.ready(self.describe())
+
+    def _renewed(self):
+        """Every place held by a ready worker of the last generation."""
+        serving = [w for w in self.workers.values() if not w.retiring]
+        return (len(serving) >= self.num_workers and
+                all(w.ready and w.generation == self.generation for w in serving))
 
     # -- workers ---------------------------------------------------------------------
-    def _active(self):
-        return [w for w in self.workers.values() if not w.retiring]
+    def _due(self, worker):
+        """Whether ``worker`` is to be replaced: made before the last reload,
+        or it asked (--max-requests, --max-rss)."""
+        return worker.generation != self.generation or worker.score.wants_replacement()
 
     def _manage(self):
-        """Bring the number of active workers to num_workers."""
-        if self.stopping or self._reload_pending:
+        """Keep num_workers places held: a place is held by a worker that is
+        not retiring and not a replacement still starting. A worker due for
+        replacement gets one, and keeps its place until it is ready."""
+        if self.stopping:
             return
-        active = self._active()
-        if len(active) > self.num_workers:
-            extra = sorted(active, key=lambda w: w.started)[:len(active) - self.num_workers]
-            for worker in extra:
+        placed = [w for w in self.workers.values() if not w.retiring and w.replaces is None]
+        if len(placed) > self.num_workers:
+            extra = sorted(placed, key=lambda w: (not self._due(w), w.started))
+            for worker in extra[:len(placed) - self.num_workers]:
                 self._retire(worker)
             return
-        missing = self.num_workers - len(active)
-        if missing <= 0:
-            return
-        if not self.options.keep_alive and self.spawned:
-            return
-        now = time.monotonic()
-        if now < self.next_spawn:
+        due = [w for w in placed if self._due(w)]
+        if not self.options.keep_alive:
+            for worker in due:  # recycled, as without keep-alive, not replaced
+                if worker.generation == self.generation:
+                    self._retire(worker)
+            due = [w for w in due if not w.retiring]
+        replaced = {w.replaces for w in self.workers.values()}
+        wanted = [w.pid for w in due if w.pid not in replaced]
+        if self.options.keep_alive or not self.spawned:
+            wanted += [None] * (self.num_workers - len(placed))
+        if not wanted or time.monotonic() < self.next_spawn:
             return
         self.next_spawn = 0.0
-        for _ in range(missing):
-            self._spawn()
+        for pid in wanted:
+            self._spawn(pid)
 
-    def _spawn(self):
+    def _spawn(self, replaces=None):
         worker = WorkerProc(0, self.generation)
+        worker.replaces = replaces
         worker.slot = self.dispatcher.new_slot()
+        worker.report_r, worker.report_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
             self._child(worker)
+        os.close(worker.report_w)
+        os.set_blocking(worker.report_r, False)
         worker.pid = pid
         self.workers[pid] = worker
         self.dispatcher.add(pid, worker.slot)
         self.spawned += 1
-        log.info("Worker created (pid=%d)", pid)
+        if replaces is None:
+            log.info("Worker created (pid=%d)", pid)
+        else:
+            log.info("Worker created (pid=%d) to replace worker %d", pid, replaces)
         return worker
 
     def _child(self, worker):
@@ -264,7 +328,9 @@ class Master:
             signal.set_wakeup_fd(-1)
             for name in _SIGNALS:
                 signal.signal(getattr(signal, "SIG" + name), signal.SIG_DFL)
-            for fd in (self.wake_r, self.wake_w, self.ready_r, self.pid_fd):
+            # USR1 (reopen the logs) noted while the application loads, not fatal.
+            signal.signal(signal.SIGUSR1, wsgid_log.request_reopen)
+            for fd in (self.wake_r, self.wake_w, self.ready_r, self.pid_fd, worker.report_r):
                 os.close(fd)
             if self.channel is not None:
                 self.channel.forget()
@@ -273,6 +339,7 @@ class Master:
             inherited.close_sockets(keep=self.given)
             for other in self.workers.values():
                 other.score.close()
+                os.close(other.report_r)
                 if other.slot is not None:
                     other.slot.close()
             try:
@@ -306,22 +373,56 @@ class Master:
             if worker is None:
                 continue
             worker.score.close()
+            report = read_boot_report(worker.report_r)
+            os.close(worker.report_r)
+            for other in self.workers.values():
+                if other.replaces == pid:  # gone before it: it holds the place now
+                    other.replaces = None
             code = os.waitstatus_to_exitcode(status)
             if worker.retiring or self.stopping:
                 log.info("Worker %d exited", pid)
             elif not worker.ready:
-                self.failures += 1
-                delay = min(MAX_BACKOFF, 0.5 * 2 ** (self.failures - 1))
-                self.next_spawn = time.monotonic() + delay
-                log.error("Worker %d failed to start (exit status %s); next try in %.1fs",
-                          pid, code, delay)
+                self._failed_to_start(worker, code, report)
             else:
                 log.log(logging.INFO if code == 0 else logging.WARNING,
                         "Worker %d %s%s", pid, "exited" if code == 0 else
                         "died (exit status %s)" % code,
                         "; replacing it" if self.options.keep_alive else "")
 
+    def _failed_to_start(self, worker, code, report):
+        """A worker exited before it was ready: log why (its traceback once,
+        not once per try), try again later, and say that the reload failed
+        when it was one of its workers."""
+        self.failures += 1
+        delay = min(MAX_BACKOFF, 0.5 * 2 ** (self.failures - 1))
+        self.next_spawn = time.monotonic() + delay
+        if report is None:
+            why = "exit status %s" % code
+        elif self.boot_error is not None and report[1] == self.boot_error[1]:
+            why = "exit status %s, the same error: %s" % (code, report[0])
+        else:
+            log.error("Worker %d could not load the application: %s", worker.pid, report[1])
+            why = "exit status %s" % code
+        self.boot_error = report or ("exit status %s" % code, "")
+        log.error("Worker %d failed to start (%s); next try in %.1fs", worker.pid, why, delay)
+        old = self.workers.get(worker.replaces)
+        if old is not None and not old.stays_said:
+            old.stays_said = True
+            log.warning("Worker %d stays in service: its replacement cannot start (%s)",
+                        old.pid, self.boot_error[0])
+        reload = self.last_reload
+        if worker.generation == self.generation and reload and reload["outcome"] == "pending":
+            reload["outcome"], reload["error"] = "failed", self.boot_error[0]
+            log.error("Reload failed: generation %d cannot start (%s); generation %s keeps "
+                      "serving", self.generation, reload["error"],
+                      ", ".join(map(str, self._serving())) or "none")
+            self.notified_ready = True
+            notify.ready(self.describe())
+
     def _retire(self, worker, sig=signal.SIGTERM):
+        for other in list(self.workers.values()):  # its replacement still starting: no need
+            if other.replaces == worker.pid and not other.retiring:
+                self._retire(other)
         self.dispatcher.retire(worker.pid)
         worker.retiring = True
         worker.retire_deadline = time.monotonic() + self.options.graceful_timeout
@@ -355,26 +456,17 @@ class Master:
 
     # -- reload and stop ------------------------------------------------------------
     def reload(self):
-        """Start a new generation; retire the old one once it is ready."""
+        """Start a new generation: each worker gets a replacement (at once,
+        whatever the back-off) and is retired when it is ready."""
         notify.reloading()
         self.notified_ready = False
         self.generation += 1
-        self._reload_pending = True
-        self._reload_deadline = time.monotonic() + max(self.options.graceful_timeout, 5)
-        for _ in range(self.num_workers):
-            self._spawn()
-
-    def _new_workers_ready(self):
-        new = [w for w in self.workers.values() if w.generation == self.generation]
-        return (sum(w.ready for w in new) >= self.num_workers
-                or time.monotonic() > self._reload_deadline)
-
-    def _retire_old(self):
-        self._reload_pending = False
+        self.last_reload = {"generation": self.generation, "outcome": "pending", "error": None}
+        self.failures, self.next_spawn = 0, 0.0
         for worker in list(self.workers.values()):
-            if worker.generation != self.generation and not worker.retiring:
-                self._retire(worker)
-        log.info("Reload done: generation %d serving", self.generation)
+            if worker.replaces is not None and not worker.retiring:
+                self._retire(worker)  # a replacement of the code before, still starting
+        self._manage()
 
     def stop(self, graceful=True):
         notify.stopping()

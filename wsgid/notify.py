@@ -1,4 +1,4 @@
-"""systemd's sd_notify protocol: READY/RELOADING/STOPPING to $NOTIFY_SOCKET.
+"""systemd's sd_notify protocol: READY/RELOADING/STOPPING and STATUS to $NOTIFY_SOCKET.
 
 With ``Type=notify`` (and ``--no-daemon``) systemd learns when the master
 is serving, reloading or stopping; without NOTIFY_SOCKET this does nothing.
@@ -24,8 +24,10 @@ def notify(*fields):
     return True
 
 
-def ready():
-    return notify("READY=1", "STATUS=Serving", "MAINPID=%d" % os.getpid())
+def ready(status="Serving"):
+    """Serving; after a reload too, failed or not (``status`` says which:
+    the old workers serve on when the new ones cannot start)."""
+    return notify("READY=1", "STATUS=%s" % status, "MAINPID=%d" % os.getpid())
 
 
 def reloading():

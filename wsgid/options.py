@@ -13,7 +13,8 @@ import re
 import wsgid
 from wsgid import appfolder
 
-COMMANDS = ("start", "init", "config", "status", "stop", "restart", "reload")
+COMMANDS = ("start", "init", "config", "check", "status", "stop", "restart", "reload",
+            "reopen")
 
 _ADDRESS = re.compile(r"^(tcp://(\[[0-9a-fA-F:.]+\]|[^:/\s\[\]]+):\d{1,5}"
                       r"|(ipc|inproc|pgm|epgm)://\S+)$")
@@ -223,8 +224,15 @@ SETTINGS = [
             "With --no-daemon, log to standard output instead of logs/wsgid.log.",
             section="Logging", negation="--no-stdout"),
     Setting("access_log", ["--access-log"], "str", None,
-            "Write an access log in the combined log format to FILE ('-': standard "
-            "output).", "FILE", section="Logging"),
+            "Write an access log to FILE ('-': standard output): by default the combined "
+            "log format and the time taken in microseconds.", "FILE", section="Logging"),
+    Setting("access_log_format", ["--access-log-format"], "str", None,
+            "The access log's line, in gunicorn's format and atoms (%(h)s, %(r)s, %(s)s, "
+            "%(D)s, %({header}i)s, %({header}o)s, ...: see deployment), or 'json': one "
+            "JSON object per request.", "FORMAT", section="Logging"),
+    Setting("log_level", ["--log-level"], "choice", "info",
+            "The least level wsgid's own log keeps (--debug: debug).", "LEVEL",
+            section="Logging", choices=("debug", "info", "warning", "error")),
     Setting("debug", ["--debug"], "bool", False, "Log at DEBUG level; tracebacks in 500 replies.",
             section="Logging", negation="--no-debug"),
     Setting("send_signal", ["--send-signal"], "int", 15,
@@ -233,6 +241,11 @@ SETTINGS = [
             "status: after its three lines, what each running master says of itself "
             "and of each worker (idle or busy with which request, requests served, "
             "memory, uptime).", saved=False, section="Commands"),
+    Setting("wait", ["--wait"], "int", 60,
+            "reload: seconds to wait until each master says the reload is done (exit "
+            "0) or failed, its new workers unable to load the application (exit 1, the "
+            "error on stderr; the old workers serve on); 0: do not wait.", "SECONDS",
+            saved=False, section="Commands"),
     Setting("json", ["--json"], "bool", False,
             "status: all of it as one JSON object, for scripts.", saved=False,
             section="Commands"),
@@ -267,7 +280,8 @@ def build_parser():
         if kind.flag_type:
             takes["type"] = kind.flag_type
         group.add_argument(*setting.flags, dest=setting.name, action=kind.action,
-                           help=setting.help + default, **takes)
+                           help=(setting.help + default).replace("%", "%%"),  # not argparse's
+                           **takes)
         if setting.negation:
             group.add_argument(setting.negation, dest=setting.name, action="store_false",
                                help=argparse.SUPPRESS)

@@ -30,6 +30,11 @@ _SINCE_AT = 16
 # no silence). One aligned 8-byte value, written whole.
 _BEAT = struct.Struct("=d")
 _BEAT_AT = _RECORD.size
+# Set once by the worker when --max-requests or --max-rss is reached: it
+# asks for a replacement, and keeps serving until one is ready (the master
+# then retires it). One byte, written whole.
+_DUE = struct.Struct("=b")
+_DUE_AT = _BEAT_AT + _BEAT.size
 
 _PAGE = mmap.PAGESIZE
 
@@ -40,7 +45,7 @@ class Score:
     and its heartbeat (``--timeout``)."""
 
     def __init__(self):
-        self.mem = mmap.mmap(-1, _RECORD.size + _BEAT.size)
+        self.mem = mmap.mmap(-1, _DUE_AT + _DUE.size)
         self.seq = 2
         self.begun = 0
         _SEQ.pack_into(self.mem, 0, self.seq)
@@ -64,6 +69,10 @@ class Score:
         """I am alive (called at least every second, and after each request)."""
         _BEAT.pack_into(self.mem, _BEAT_AT, time.monotonic())
 
+    def ask_replacement(self):
+        """I am due for recycling (--max-requests, --max-rss): replace me."""
+        _DUE.pack_into(self.mem, _DUE_AT, 1)
+
     # -- in the master -------------------------------------------------------------
     def read(self):
         """``(served, since, method, path)``: the requests done; the start
@@ -83,6 +92,10 @@ class Score:
         """When the worker last said it is alive (``time.monotonic``)."""
         return _BEAT.unpack_from(self.mem, _BEAT_AT)[0]
 
+    def wants_replacement(self):
+        """Whether the worker asked to be replaced (:meth:`ask_replacement`)."""
+        return _DUE.unpack_from(self.mem, _DUE_AT)[0] == 1
+
     def close(self):
         self.mem.close()
 
@@ -98,13 +111,14 @@ def rss(pid):
         return None
 
 
-def describe(pid, score, started, now, retiring=False):
+def describe(pid, score, started, now, retiring=False, generation=0):
     """The state of worker ``pid`` as ``wsgid status`` shows it; ``started``
-    and ``now`` on ``time.monotonic``."""
+    and ``now`` on ``time.monotonic``; ``generation``: the reloads before it
+    was made."""
     served, since, method, path = score.read()
     state = {"pid": pid, "state": "busy" if since else "idle"}
     if since:
         state.update(method=method, path=path, age=round(max(0.0, now - since), 3))
     state.update(served=served, rss=rss(pid), uptime=round(now - started, 1),
-                 retiring=retiring)
+                 retiring=retiring, generation=generation)
     return state

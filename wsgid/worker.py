@@ -18,8 +18,9 @@ import zmq
 
 from wsgid import environ as wsgi_environ
 from wsgid import filters, flowcontrol, framing, loaders, message, proctitle, uploads
-from wsgid.accesslog import AccessLog
-from wsgid.contract import BOOT_ERROR, dump_on_signal, say_ready
+from wsgid import log as wsgid_log
+from wsgid.accesslog import AccessLog, record_headers
+from wsgid.contract import BOOT_ERROR, dump_on_signal, report_boot_error, say_ready
 from wsgid.filewrapper import FileWrapper, handoff_path
 from wsgid.flowcontrol import CREDITS
 from wsgid.message import CLOSE, NOTICE_PATH
@@ -68,6 +69,7 @@ class Worker:
         self.on_ready = on_ready or (lambda: None)
         self.tick_ms = int(tick * 1000)
         self.alive = True
+        self.due = False  # asked to be replaced (--max-requests, --max-rss)
         self.requests = 0
         self.credit_window = 0  # mongrel2's download flow control window, once seen
         self.next_tick = 0.0
@@ -84,7 +86,8 @@ class Worker:
         signal.signal(signal.SIGTERM, graceful)
         signal.signal(signal.SIGINT, fast)
         signal.signal(signal.SIGQUIT, fast)
-        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1):
+        signal.signal(signal.SIGUSR1, wsgid_log.request_reopen)  # acted on in the loop
+        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
             signal.signal(sig, signal.SIG_IGN)
         signal.set_wakeup_fd(wakeup_w, warn_on_full_buffer=False)
 
@@ -145,6 +148,7 @@ class Worker:
     def _loop(self, wakeup_r):
         pubs = self.replies.pubs
         version = socks = poller = None
+        self._reopen_logs()  # a USR1 that came while the application loaded
         while self.alive:
             wait = self.source.maintain(time.monotonic())  # a mongrel2 gone, a connect to retry
             if self.source.version != version:  # a socket replaced: poll the new one
@@ -161,6 +165,7 @@ class Worker:
                 self.replies.count_subscriptions()  # mongrel2 restarting
             if wakeup_r in events:
                 self._drain(wakeup_r)
+                self._reopen_logs()
             self._tick()
 
     def _serve_available(self):
@@ -190,33 +195,43 @@ class Worker:
                 self.score.begin("", b"")
             else:
                 self.score.begin(request.headers["METHOD"], request.path)
-            if self.max_requests and self.requests >= self.max_requests and self.alive:
-                log.info("Worker reached %d requests, exiting to be replaced", self.requests)
-                self.alive = False
-                # Leave mongrel2's rotation before answering, so the client's
-                # next request cannot be queued here.
-                self.source.leave()
+            if self.max_requests and self.requests >= self.max_requests and not self.due:
+                self._ask_replacement("reached %d requests" % self.requests)
         if request is not None:
             self.dispatch(request)
         if work:
             self.score.end()
             self.source.done(self.replies.outbox)
-            if self.max_rss_kib and self.alive:
+            if self.max_rss_kib and not self.due:
                 self._check_memory()
 
     def _check_memory(self):
-        """--max-rss: leave once the peak resident memory has passed the
-        limit. The peak (one getrusage call, no /proc, so it works in a
-        chroot too) is what this process has had to hold at once: a request
-        that needed the memory for a moment is as much a reason to recycle
-        as one that keeps it. What is queued here is still served
-        (leftovers), as for --max-requests."""
+        """--max-rss: ask to be replaced once the peak resident memory has
+        passed the limit. The peak (one getrusage call, no /proc, so it
+        works in a chroot too) is what this process has had to hold at
+        once: a request that needed the memory for a moment is as much a
+        reason to recycle as one that keeps it."""
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if peak > self.max_rss_kib:
-            log.info("Worker reached %.1f MiB of resident memory (--max-rss %d), "
-                     "exiting to be replaced", peak / 1024.0, self.max_rss_kib // 1024)
-            self.alive = False
-            self.source.leave()
+            self._ask_replacement("reached %.1f MiB of resident memory (--max-rss %d)"
+                                  % (peak / 1024.0, self.max_rss_kib // 1024))
+
+    def _ask_replacement(self, why):
+        """--max-requests, --max-rss: ask the master for a replacement and
+        serve on; the master retires this worker (TERM: a graceful exit)
+        once the replacement is ready -- never while the application cannot
+        load, which would leave no one to serve."""
+        log.info("Worker %s, asking to be replaced", why)
+        self.due = True
+        self.score.ask_replacement()
+
+    def _reopen_logs(self):
+        """After USR1: wsgid.log, the access log, and the traceback dump's
+        file, anew."""
+        if wsgid_log.reopen_if_requested():
+            if self.access_log is not None:
+                self.access_log.reopen()
+            dump_on_signal()
 
     def _tick(self):
         now = time.monotonic()
@@ -346,9 +361,13 @@ class Worker:
                                 headers.get("connection"), flowcontrol.message_size(pacer.window))
         conn_id = request.conn_id
         result = environ = None
+        started = time.perf_counter()
+        reply_headers = []  # the app's, kept when the access log shows some
         try:
             environ = filters.run_pre_request(request, wsgi_environ.build(request, body))
             start_response = filters.wrap_start_response(request, response.start_response)
+            if self.access_log is not None and self.access_log.reply_headers:
+                start_response = record_headers(start_response, reply_headers)
             result = self.app(environ, start_response)
             if not (type(result) is FileWrapper and self._send_file(request, result, response)):
                 try:
@@ -386,7 +405,8 @@ class Worker:
             pacer.drain()
         if self.access_log is not None and environ is not None:
             self.access_log.write(environ, headers.get("URI", headers["PATH"]),
-                                  response.status, response.written)
+                                  response.status, response.written, reply_headers,
+                                  time.perf_counter() - started)
 
     def _send_file(self, request, wrapper, response):
         """The quick ways with a wsgi.file_wrapper the app returned as it is:
@@ -413,23 +433,30 @@ class Worker:
         return True
 
 
+def load_app(options, found):
+    """The application, loaded as every worker loads it (``wsgid check``
+    too): ``envs`` in the environment, then the loader (``found``: the
+    plugins the master read)."""
+    os.environ.update(options.envs)
+    return loaders.load(options, found)
+
+
 def run_worker(options, found, proc, ready_fd):
     """The body of a forked worker (``proc``: the master's record of it):
     load the app (``found``: the plugins the master read), then serve.
     Returns the exit status (contract.BOOT_ERROR: the app failed to load)."""
     proctitle.set("worker")
     dump_on_signal()
-    os.environ.update(options.envs)
     try:
-        app = loaders.load(options, found)
-    except Exception as exc:  # LoaderError or the app's own import error
-        log.error("Worker %d could not load the application: %s", os.getpid(), exc,
-                  exc_info=not isinstance(exc, loaders.LoaderError))
+        app = load_app(options, found)
+    except Exception as exc:  # LoaderError or the app's own import error: the master logs it
+        report_boot_error(proc.report_w, exc, detail=not isinstance(exc, loaders.LoaderError))
         return BOOT_ERROR
     max_requests = options.max_requests
     if max_requests and options.max_requests_jitter:
         max_requests += random.randint(0, options.max_requests_jitter)
-    access_log = AccessLog(options.access_log) if options.access_log else None
+    access_log = (AccessLog(options.access_log, options.access_log_format)
+                  if options.access_log else None)
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
            max_requests, on_tick=proc.score.beat, broker=proc.broker, slot=proc.slot,
            score=proc.score, access_log=access_log, on_ready=lambda: say_ready(ready_fd),

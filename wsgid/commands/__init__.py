@@ -76,10 +76,14 @@ def signal_live(app_path, kind, signum):
 
 
 def signal_command(given, kind, signum):
-    """The body of stop, restart and reload: signal, print one line per
-    process signaled (stdout) or refused (stderr); exit status 1 only when
-    the OS refused a signal."""
-    app_path = enter_app_folder(given)
+    """The body of stop and restart: see :func:`send_signal`."""
+    return send_signal(enter_app_folder(given), kind, signum)[0]
+
+
+def send_signal(app_path, kind, signum):
+    """Signal, print one line per process signaled (stdout) or refused
+    (stderr); ``(exit status, pids signaled)``, the status 1 only when the
+    OS refused a signal."""
     check_signal(signum)
     signaled, refused = signal_live(app_path, kind, signum)
     for pid in signaled:
@@ -89,4 +93,4 @@ def signal_command(given, kind, signum):
               file=sys.stderr)
     if not signaled and not refused:
         print("No running %s for %s" % (kind, app_path))
-    return 1 if refused else 0
+    return (1 if refused else 0), signaled

@@ -4,7 +4,7 @@ app folder's owner, read the plugins, run the master."""
 import logging
 import os
 
-from wsgid import appfolder, loaders, log, options as opts, privileges, session, uploads
+from wsgid import accesslog, appfolder, loaders, log, options as opts, privileges, session, uploads
 from wsgid.commands import app_path_given
 from wsgid.master import Master
 from wsgid.worker import run_worker
@@ -24,6 +24,10 @@ def check(options):
         uploads.spool(options)
     except ValueError as exc:
         raise opts.OptionError(str(exc)) from None
+    if options.access_log_format:
+        why = accesslog.check_format(options.access_log_format)
+        if why:
+            raise opts.OptionError("--access-log-format: %s" % why)
 
 
 def run(given):
@@ -61,8 +65,14 @@ def _set_up(options, folder):
         logger.warning(uploads.OFF)
     else:
         logger.info(spool.describe())
-    # Plugins are read once, here, as the owner and before the fork; a folder
-    # no loader accepts fails now, in one line, not in every worker.
+    return prepare(options)
+
+
+def prepare(options):
+    """Read the plugins (and install their filters) and choose the loader,
+    as the owner: once, before the fork, by the master (and ``wsgid
+    check``). A folder no loader accepts fails now, in one line, not in
+    every worker."""
     found = loaders.prepare(options)
     loaders.choose(options, found.loaders)
     return found

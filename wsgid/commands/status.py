@@ -4,7 +4,12 @@
     Master pid(s): 4711
     Worker pid(s): 4712, 4713, 4714(dead)
 
-``Running`` when at least one worker is alive. Pids sorted numerically; a pid
+``Running`` when at least one worker is alive. A fourth line follows when
+a live master's last reload failed (or is still under way)::
+
+    Reload: failed (SyntaxError: invalid syntax (views.py, line 3)); generation 1 serving
+
+ Pids sorted numerically; a pid
 file whose process is gone, or that names a process not holding the file's
 lock (a forged file, a reused pid), is marked ``(dead)`` (masters too). An empty list
 leaves nothing after the ``": "``. Read only: no pid file is removed.
@@ -33,9 +38,7 @@ def run(given):
     masters = appfolder.states(app_path, appfolder.MASTER)
     workers = appfolder.states(app_path, appfolder.WORKER)
     running = any(alive for _, alive in workers)
-    answers = {}
-    if given.get("verbose") or given.get("json"):
-        answers = channel.ask(app_path, [pid for pid, alive in masters if alive])
+    answers = channel.ask(app_path, [pid for pid, alive in masters if alive])
     if given.get("json"):
         print(json.dumps({
             "status": "Running" if running else "Stopped",
@@ -48,9 +51,29 @@ def run(given):
     print("Master pid(s): %s" % pid_list(masters))
     print("Worker pid(s): %s" % pid_list(workers))
     for pid in sorted(answers):
+        line = reload_line(answers[pid])
+        if line:
+            print(line)
+    if not given.get("verbose"):
+        return 0
+    for pid in sorted(answers):
         for line in describe(pid, answers[pid]):
             print(line)
     return 0
+
+
+def reload_line(state):
+    """The line on a master's last reload when it failed or is under way
+    (None: done, none, or an answer not of the expected shape)."""
+    reload = state.get("reload")
+    if not isinstance(reload, dict) or reload.get("outcome") not in ("failed", "pending"):
+        return None
+    serving = state.get("serving")
+    serving = ", ".join(map(str, serving)) if isinstance(serving, list) and serving else "none"
+    if reload["outcome"] == "pending":
+        return "Reload: generation %s starting; generation %s serving" % (
+            reload.get("generation"), serving)
+    return "Reload: failed (%s); generation %s serving" % (reload.get("error"), serving)
 
 
 def describe(pid, state):
@@ -65,10 +88,11 @@ def _describe(pid, state):
     if "error" in state:
         return ["Master %d: %s; only its pid files are known" % (pid, state["error"])]
     waiting = state.get("waiting")
-    lines = ["Master %d: %s dispatch, %s, answered 502: %s, 503: %s" % (
+    lines = ["Master %d: %s dispatch, %s, answered 502: %s, 503: %s%s" % (
         pid, state.get("dispatch"),
         "requests waiting: n/a" if waiting is None else "%s request(s) waiting" % waiting,
-        state.get("answered_502"), state.get("answered_503"))]
+        state.get("answered_502"), state.get("answered_503"),
+        "" if state.get("generation") is None else ", generation %s" % state["generation"])]
     for worker in state.get("workers", ()):
         if worker.get("state") == "busy":
             doing = "busy %.1fs on %s %s" % (worker.get("age", 0), worker.get("method"),
