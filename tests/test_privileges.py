@@ -371,7 +371,9 @@ def test_commands_signal_no_process_a_forged_pid_file_names(m2_factory, base, no
         assert "%d," % w.proc.pid in lines[1] + "," and "(dead)" not in lines[1].replace(
             "%d(dead)" % strangers[0].pid, "").replace("%d(dead)" % strangers[1].pid, "")
         reload = wsgid("reload")
-        assert reload.stdout == "Sent signal 1 (SIGHUP) to master %d\n" % w.proc.pid
+        assert reload.stdout == ("Sent signal 1 (SIGHUP) to master %d\n"
+                                 "Reload of master %d done: generation 1 serving\n"
+                                 % (w.proc.pid, w.proc.pid))
         renewed = wait_for(lambda: not set(workers) & set(w.workers()) and
                            len(w.workers()) == 2 and w.workers(), 20, what="the reload")
         restart = wsgid("restart")

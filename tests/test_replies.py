@@ -125,14 +125,19 @@ def test_replies_of_a_mongrel2_that_went_never_reach_the_next_one(ctx, tmp_path)
     sub = mongrel2_sub(ctx, spec)  # ...and the next one starts
 
     def went():
-        sub.poll(10)
+        # The count alone cannot tell the new subscription from the old one
+        # not yet ended: a probe that arrives shows the new one is in place.
+        replies.pubs[0].send(SENDER + b" probe")
         replies.count_subscriptions()
-        return replies.generation[0] == 1 and replies.subscribed[0]
+        return replies.generation[0] == 1 and sub.poll(10)
     wait_for(went, 5, what="the restart seen")
+    while sub.poll(50):
+        sub.recv()  # the probes
     with pytest.raises(ClientGone):
         old(b"the old answer")
     old(b"")  # its close: not sent either
     replies.sender(SENDER, b"5")(b"the new answer")
+    assert sub.poll(5000), "the new answer never came"
     assert sub.recv() == SENDER + b" 1:5, the new answer"
     assert not sub.poll(100)
     replies.close()
