@@ -1,6 +1,7 @@
 """Fixtures: real mongrel2 servers and wsgid processes on loopback (the
 helpers they use are in tests/support/)."""
 
+import socket
 import uuid
 
 import pytest
@@ -38,3 +39,16 @@ def wsgid_factory():
     yield start
     for proc in procs:
         proc.stop()
+
+
+@pytest.fixture
+def notify_socket(tmp_path, monkeypatch):
+    """systemd's notify socket, as wsgid finds it (NOTIFY_SOCKET): read
+    what wsgid tells with ``recv`` (20 s at most each)."""
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(20)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    yield sock
+    sock.close()

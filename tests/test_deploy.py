@@ -2,8 +2,6 @@
 
 import os
 import signal
-import socket
-import subprocess
 
 import pytest
 
@@ -21,12 +19,8 @@ def cmdline(pid):
         return f.read().replace(b"\0", b" ").strip().decode()
 
 
-def test_notify_socket_titles_and_access_log(m2_factory, tmp_path, monkeypatch):
-    notify_path = str(tmp_path / "notify.sock")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(notify_path)
-    sock.settimeout(15)
-    monkeypatch.setenv("NOTIFY_SOCKET", notify_path)
+def test_notify_socket_titles_and_access_log(m2_factory, tmp_path, notify_socket):
+    sock = notify_socket
     m2 = m2_factory()
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
     access = tmp_path / "access.log"
@@ -75,4 +69,3 @@ def test_notify_socket_titles_and_access_log(m2_factory, tmp_path, monkeypatch):
         proc.proc.wait(15)
     finally:
         proc.stop()
-        sock.close()

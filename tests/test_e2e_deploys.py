@@ -4,7 +4,6 @@ with an application that no longer loads, behind a real mongrel2."""
 import json
 import os
 import signal
-import socket
 
 import pytest
 
@@ -146,12 +145,8 @@ def test_check_loads_the_app_as_a_worker_would(tmp_path):
                                         % app_path)
 
 
-def test_sd_notify_status_says_the_reload_failed(m2_factory, tmp_path, monkeypatch):
-    notify_path = str(tmp_path / "notify.sock")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(notify_path)
-    sock.settimeout(20)
-    monkeypatch.setenv("NOTIFY_SOCKET", notify_path)
+def test_sd_notify_status_says_the_reload_failed(m2_factory, tmp_path, notify_socket):
+    sock = notify_socket
     app_path = make_app_folder(str(tmp_path), sources={"deployed.py": GOOD % "v1"})
     d = Wsgid(m2_factory(), app_path, "--wsgi-app", "deployed:app")
     try:
@@ -175,4 +170,3 @@ def test_sd_notify_status_says_the_reload_failed(m2_factory, tmp_path, monkeypat
         assert fields()["STATUS"] == "Serving (generation 2)"
     finally:
         d.stop()
-        sock.close()

@@ -1,6 +1,7 @@
 """Faults: the start-up race, mongrel2 restarting under wsgid, a worker
 SIGKILLed under load (direct and broker dispatch)."""
 
+import contextlib
 import os
 import re
 import signal
@@ -23,6 +24,20 @@ DISPATCH = ["direct", "broker"]
 
 
 # -- start-up race ---------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _restart_in_hand(m2, tmp_path, seconds):
+    """Restart mongrel2 while a request of ``seconds`` is in hand at wsgid;
+    its client stays connected to the old mongrel2 within the block."""
+    mark = tmp_path / "in-hand"
+    with socket.create_connection(("127.0.0.1", m2.http_port), timeout=20) as slow:
+        slow.sendall(b"GET /sleep?%g&%s HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                     % (seconds, str(mark).encode()))
+        wait_for(mark.exists, 10, what="the slow request in hand")
+        m2.stop()
+        m2.start()
+        yield
+
 
 def _first_peer(peer, timeout=20):
     """Wait until the PUSH socket has a connected peer (polling the SUB
@@ -156,12 +171,7 @@ def test_reply_for_a_stopped_mongrel2_never_reaches_its_successors_client(
     wait_for(lambda: _answers(m2, "/warm"), 20, interval=0.05, what="mongrel2 to serve")
     m2.stop()
     m2.start()
-    mark = tmp_path / "in-hand"
-    with socket.create_connection(("127.0.0.1", m2.http_port), timeout=20) as old:
-        old.sendall(b"GET /sleep?1.5&%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % str(mark).encode())
-        wait_for(mark.exists, 10, what="the slow request in hand")
-        m2.stop()
-        m2.start()
+    with _restart_in_hand(m2, tmp_path, 1.5):
         status, _, body = get(m2.url, "/mine?x", timeout=10)
     assert status == 200 and b'"PATH_INFO": "/mine"' in body, body[:300]
 
@@ -278,12 +288,8 @@ def test_mongrel2_restarted_while_the_worker_is_busy_leaves_no_wait_on_replies(
         started = time.monotonic()
         assert get(m2.url, "/before-%d" % n, timeout=10)[0] == 200
         quick.append(time.monotonic() - started)
-    mark = tmp_path / "in-hand"
-    with socket.create_connection(("127.0.0.1", m2.http_port), timeout=20) as slow:
-        slow.sendall(b"GET /sleep?2&%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % str(mark).encode())
-        wait_for(mark.exists, 10, what="the slow request in hand")
-        m2.stop()
-        m2.start()
+    with _restart_in_hand(m2, tmp_path, 2):
+        pass
     wait_for(lambda: _answers(m2, "/again"), 20, interval=0.05, what="mongrel2 to serve")
     for n in range(5):
         started = time.monotonic()
