@@ -9,7 +9,7 @@ import zmq
 
 from tests.support.mongrel2 import wait_for
 from tests.support.wire import SENDER, Pub, disconnect, request
-from wsgid.broker import BACK, BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Slot
+from wsgid.brokerproto import BACK, BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Slot
 from wsgid.outbox import Outbox
 from wsgid.sources import BrokerSource, DirectSource, FrontEnds, direct
 
