@@ -11,7 +11,7 @@ from tests.support.mongrel2 import wait_for
 from tests.support.wire import SENDER, disconnect, request
 from wsgid import message, scheduler
 from wsgid.broker import Broker
-from wsgid.brokerproto import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot
+from wsgid.brokerproto import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot, unframe
 
 
 def req(conn_id):
@@ -80,9 +80,10 @@ class Rig:
         or with several front-ends ``(front, message)``."""
         sock = self.workers[pid][0]
         messages = []
+        tagged = len(self.pushes) > 1
         while sock.poll(50):
-            frames = sock.recv_multipart()
-            messages.append(frames[0] if len(frames) == 1 else (int(frames[0]), frames[1]))
+            for front, data in unframe(sock.recv_multipart(), tagged):
+                messages.append((front, data) if tagged else data)
         return messages
 
     def replies(self, count, front=0):

@@ -18,7 +18,7 @@ def conn(data):
 
 class Rig:
     def __init__(self, *workers, full=()):
-        self.sent, self.answers = [], []
+        self.sent, self.answers, self.messages = [], [], []
         self.full = set(full)  # identities whose send fails (gone or full)
         self.s = Scheduler(self.send, self.answer)
         self.slots = {}
@@ -30,10 +30,11 @@ class Rig:
         self.s.add(identity, slot)
         self.s.ready(identity)
 
-    def send(self, identity, front, data):
+    def send(self, identity, items):
         if identity in self.full:
             return False
-        self.sent.append((identity, front, data))
+        self.sent.extend((identity, front, data) for front, data in items)
+        self.messages.append(identity)
         return True
 
     def answer(self, front, data, status, why):
@@ -158,3 +159,11 @@ def test_stop_refuses_what_waits_and_what_comes_back():
     rig.s.worker_gone(b"a", "Worker died")  # its unstarted ones: nobody left to serve them
     assert [status for _, _, status in rig.answers].count(503) == WINDOW
     assert rig.answers.count((0, 0, 502)) == 1
+
+
+def test_a_batch_for_one_worker_goes_in_one_message():
+    rig = Rig(b"a", b"b")
+    rig.feed(*range(6))
+    assert sorted(rig.messages) == [b"a", b"b"]
+    assert sorted(rig.to(b"a") + rig.to(b"b")) == list(range(6))
+    assert [item.index for item in rig.s.workers[b"a"].out] == [1, 2, 3]

@@ -149,11 +149,11 @@ class Broker:
         return {"waiting": len(self.scheduler.pending), "answered_502": self.answered[502],
                 "answered_503": self.answered[503]}
 
-    def _send(self, identity, front, data):
-        """Send ``data`` (of front-end ``front``; None: the master's own)."""
+    def _send(self, identity, items):
+        """Send ``items`` (``(front, data)``; front None: the master's own)
+        to worker ``identity`` in one message."""
         try:
-            self.router.send_multipart((identity, *frames(self.tags, front, data)),
-                                       zmq.NOBLOCK)
+            self.router.send_multipart([identity] + frames(self.tags, items), zmq.NOBLOCK)
             return True
         except zmq.ZMQError:  # gone (ROUTER_MANDATORY) or full: its exit is near
             return False
@@ -177,7 +177,7 @@ class Broker:
                 scheduler.ready(identity)
             elif what == BYE:
                 scheduler.bye(identity)
-                self._send(identity, None, BYE_ACK)
+                self._send(identity, [(None, BYE_ACK)])
 
     # -- the master's side -----------------------------------------------------------
     def retire(self, pid):

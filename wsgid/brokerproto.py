@@ -8,9 +8,10 @@ only while requests wait at the master), ``BACK`` + the indexes handed back,
 connections, ``BYE-ACK`` (nothing follows), ``GONE`` (the front-end's
 mongrel2 went: what it sent before is dropped).
 
-With several mongrel2 front-ends the master sends the index of the
-front-end in a frame before each request, notice or GONE (:func:`frames`):
-the worker answers on that front-end's socket.
+One message from the master may carry several requests (a batch: one send,
+one wake-up of the worker). With several mongrel2 front-ends the master
+sends the index of the front-end in a frame before each request, notice or
+GONE (:func:`frames`): the worker answers on that front-end's socket.
 """
 
 import collections
@@ -29,19 +30,25 @@ Sent = collections.namedtuple("Sent", "index request front")
 Counters = collections.namedtuple("Counters", "started done head waiting")
 
 
-def frames(tags, front, data):
-    """The frames of ``data`` for a worker: with ``tags`` (several
-    front-ends) the front-end's index first; ``front`` None: the master's own."""
-    if tags is None or front is None:
-        return (data,)
-    return (tags[front], data)
+def frames(tags, items):
+    """The frames of one message to a worker carrying ``items``, each
+    ``(front, data)`` (front None: the master's own): several requests go in
+    one message when the master has a batch for that worker. With ``tags``
+    (several front-ends) each is preceded by its front-end's index."""
+    if tags is None:
+        return [data for _, data in items]
+    parts = []
+    for front, data in items:
+        parts.append(tags[front or 0])
+        parts.append(data)
+    return parts
 
 
 def unframe(parts, tagged):
-    """``(front, data)`` of a message :func:`frames` made."""
-    if tagged and len(parts) == 2:
-        return int(parts[0]), parts[1]
-    return 0, parts[-1]
+    """The ``(front, data)`` items of a message :func:`frames` made."""
+    if not tagged:
+        return [(0, data) for data in parts]
+    return [(int(parts[i]), parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
 
 
 def back(indexes):

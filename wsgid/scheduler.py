@@ -2,8 +2,8 @@
 which request, what a stalled or dead worker leaves, what a stop refuses,
 what a mongrel2 that went leaves behind. :class:`wsgid.broker.Broker` reads
 the sockets, calls these methods, and does what they ask through the two
-callables it gives: ``send(identity, front, data)`` (to a worker; False
-when it cannot take it) and ``answer(front, data, status, why)`` (the
+callables it gives: ``send(identity, items)`` (to a worker, in one message,
+each item ``(front, data)``; False when it cannot take it) and ``answer(front, data, status, why)`` (the
 master's own 502/503, or a close).
 
 Each worker may hold up to WINDOW requests not yet done; a request goes to
@@ -112,7 +112,7 @@ class Scheduler:
         key = (front, message.envelope(data)[1])
         entry = self.serving.pop(key, None) if disconnect else self.serving.get(key)
         if entry is not None and entry[0] in self.workers:
-            self.send(entry[0], front, data)
+            self.send(entry[0], [(front, data)])
         if disconnect and self.pending:
             drop_conn(self.pending, key, _conn_key)
 
@@ -127,7 +127,7 @@ class Scheduler:
             del self.serving[key]
         for identity, worker in self.workers.items():
             drop_conn(worker.out, front, lambda item: item.front)
-            self.send(identity, front, GONE)
+            self.send(identity, [(front, GONE)])
 
     def back(self, identity, indexes):
         """Serve elsewhere, first, what a stalled worker handed back; send it
@@ -162,27 +162,19 @@ class Scheduler:
                 room = WINDOW - worker.held()
                 if room > 0:
                     rooms.append([room, identity, worker])
+        batches = {}  # identity -> [Waiting]: one message each
         while pending and rooms:
             best = rooms[0]
             for entry in rooms:
                 if entry[0] > best[0]:
                     best = entry
-            item = pending.popleft()
-            room, identity, worker = best
-            worker.sent += 1
-            worker.out.append(Sent(worker.sent, item.request, item.front))
-            if not self.send(identity, item.front, item.request):
-                worker.out.pop()
-                worker.sent -= 1
-                pending.appendleft(item)
-                rooms.remove(best)
-                continue
-            self.serving[(item.front, message.envelope(item.request)[1])] = (identity,
-                                                                            worker.sent)
-            if room == 1:
+            batches.setdefault(best[1], []).append(pending.popleft())
+            if best[0] == 1:
                 rooms.remove(best)
             else:
-                best[0] = room - 1
+                best[0] -= 1
+        for identity, batch in batches.items():
+            self._send_batch(identity, self.workers[identity], batch)
         if len(self.serving) > self._sweep_at:
             self._sweep_serving()
         if not self.taking:
@@ -193,6 +185,18 @@ class Scheduler:
             if worker.waiting != waiting:
                 worker.waiting = waiting
                 worker.slot.write(Slot.WAITING, waiting)
+
+    def _send_batch(self, identity, worker, batch):
+        """Send ``batch`` to one worker in one message; back to the head of
+        the queue, in order, if it cannot take it."""
+        if not self.send(identity, batch):
+            self.pending.extendleft(reversed(batch))
+            return
+        serving, out = self.serving, worker.out
+        for item in batch:
+            worker.sent += 1
+            out.append(Sent(worker.sent, item.request, item.front))
+            serving[(item.front, message.envelope(item.request)[1])] = (identity, worker.sent)
 
     def _sweep_serving(self):
         """Forget the connections whose requests are all answered, or whose

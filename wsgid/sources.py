@@ -335,18 +335,18 @@ class BrokerSource(Source):
         sock = self.sock
         self.looked = time.monotonic()
         while sock.get(zmq.EVENTS) & zmq.POLLIN:
-            front, data = unframe(sock.recv_multipart(), self.tagged)
-            if data == BYE_ACK:
-                self.acked = True
-            elif data == GONE:  # what came before from that front-end: no one to answer
-                self.generations[front] = self.generations.get(front, 0) + 1
-                drop_conn(self.held, front, lambda item: item.front)
-            elif not message.is_notice(data):
-                self.received += 1
-                self.held.append(Sent(self.received, data, front))
-                self.asked = False
-            else:
-                self._notice(data, front)
+            for front, data in unframe(sock.recv_multipart(), self.tagged):
+                if data == BYE_ACK:
+                    self.acked = True
+                elif data == GONE:  # what came before from that front-end: no one to answer
+                    self.generations[front] = self.generations.get(front, 0) + 1
+                    drop_conn(self.held, front, lambda item: item.front)
+                elif not message.is_notice(data):
+                    self.received += 1
+                    self.held.append(Sent(self.received, data, front))
+                    self.asked = False
+                else:
+                    self._notice(data, front)
 
     def _notice(self, data, front):
         try:
