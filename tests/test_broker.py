@@ -9,8 +9,9 @@ import zmq
 
 from tests.support.mongrel2 import wait_for
 from tests.support.wire import SENDER, disconnect, request
-from wsgid import broker as broker_mod
-from wsgid.broker import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Broker, Slot
+from wsgid import message, scheduler
+from wsgid.broker import Broker
+from wsgid.brokerproto import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot, unframe
 
 
 def req(conn_id):
@@ -50,7 +51,7 @@ class Rig:
         sock.connect(self.broker.spec)
         sock.send(READY)
         self.workers[pid] = (sock, slot)
-        wait_for(lambda: self.pump() or b"%d" % pid in self.broker.workers, 5, what="READY")
+        wait_for(lambda: self.pump() or b"%d" % pid in self.broker.scheduler.workers, 5, what="READY")
         return sock, slot
 
     def pump(self):
@@ -69,9 +70,9 @@ class Rig:
                  5, what="the master to take them")
 
     def held(self):
-        held = list(self.broker.pending)
-        for worker in self.broker.workers.values():
-            held += [(front, data) for _, data, front in worker.out]
+        held = list(self.broker.scheduler.pending)
+        for worker in self.broker.scheduler.workers.values():
+            held += [(item.front, item.request) for item in worker.out]
         return held
 
     def got(self, pid):
@@ -79,9 +80,10 @@ class Rig:
         or with several front-ends ``(front, message)``."""
         sock = self.workers[pid][0]
         messages = []
+        tagged = len(self.pushes) > 1
         while sock.poll(50):
-            frames = sock.recv_multipart()
-            messages.append(frames[0] if len(frames) == 1 else (int(frames[0]), frames[1]))
+            for front, data in unframe(sock.recv_multipart(), tagged):
+                messages.append((front, data) if tagged else data)
         return messages
 
     def replies(self, count, front=0):
@@ -112,8 +114,8 @@ def test_requests_alternate_between_idle_workers(rig):
     rig.worker(102)
     for conn in range(6):
         rig.feed(req(conn))
-        rig.workers[101][1].write(Slot.DONE, rig.broker.workers[b"101"].sent)
-        rig.workers[102][1].write(Slot.DONE, rig.broker.workers[b"102"].sent)
+        rig.workers[101][1].write(Slot.DONE, rig.broker.scheduler.workers[b"101"].sent)
+        rig.workers[102][1].write(Slot.DONE, rig.broker.scheduler.workers[b"102"].sent)
     assert len(rig.got(101)) == len(rig.got(102)) == 3
 
 
@@ -121,12 +123,12 @@ def test_window_bounds_what_a_worker_holds(rig):
     rig.worker(101)
     rig.feed(*[req(conn) for conn in range(WINDOW + 5)])
     assert len(rig.got(101)) == WINDOW
-    assert len(rig.broker.pending) == 5
+    assert len(rig.broker.scheduler.pending) == 5
     assert rig.broker.waiting()
     assert rig.workers[101][1].waiting() == 1  # told: MORE is worth saying
     rig.workers[101][1].write(Slot.DONE, 3)   # three answered...
     rig.workers[101][0].send(MORE)            # ...and it says so
-    wait_for(lambda: rig.pump() or len(rig.broker.pending) == 2, 5, what="3 more sent")
+    wait_for(lambda: rig.pump() or len(rig.broker.scheduler.pending) == 2, 5, what="3 more sent")
     assert len(rig.got(101)) == 3
 
 
@@ -137,7 +139,7 @@ def test_handed_back_requests_go_to_another_worker_first(rig):
     slot.write(Slot.STARTED, 1)  # stuck on the first
     sock.send_multipart([BACK, b"2", b"3"])
     rig.pump()
-    assert rig.broker.pending and len(rig.broker.workers[b"101"].out) == 1
+    assert rig.broker.scheduler.pending and len(rig.broker.scheduler.workers[b"101"].out) == 1
     rig.worker(102)
     rig.pump()
     assert [m.split(b" ")[1] for m in rig.got(102)] == [b"2", b"3"]
@@ -179,10 +181,10 @@ def test_disconnect_drops_waiting_requests_and_reaches_the_worker(rig):
     rig.got(101)
     rig.push.send(disconnect(sender=SENDER, conn_id=b"50"))
     rig.push.send(disconnect(sender=SENDER, conn_id=b"3"))
-    wait_for(lambda: rig.pump() or (len(rig.broker.pending) == 1
-                                    and (0, b"3") not in rig.broker.serving), 5,
+    wait_for(lambda: rig.pump() or (len(rig.broker.scheduler.pending) == 1
+                                    and (0, b"3") not in rig.broker.scheduler.serving), 5,
              what="both notices taken")
-    assert rig.broker.pending[0][1].split(b" ")[1] == b"51"
+    assert rig.broker.scheduler.pending[0][1].split(b" ")[1] == b"51"
     notices = rig.got(101)
     assert [m.split(b" ")[1] for m in notices] == [b"3"]  # 50 was nobody's yet
 
@@ -193,7 +195,7 @@ def test_bye_is_acknowledged_and_ends_the_work(rig):
     rig.pump()
     assert rig.got(101) == [BYE_ACK]
     rig.feed(req(1))
-    assert rig.got(101) == [] and len(rig.broker.pending) == 1
+    assert rig.got(101) == [] and len(rig.broker.scheduler.pending) == 1
 
 
 def test_stop_taking_answers_503_to_what_waits(rig):
@@ -204,13 +206,6 @@ def test_stop_taking_answers_503_to_what_waits(rig):
     replies = rig.replies(2)
     assert replies[0].startswith(SENDER + b" 1:7, HTTP/1.1 503 Service Unavailable\r\n")
     assert replies[1] == SENDER + b" 1:7, "
-
-
-def test_drop_conn_keeps_order():
-    queue = [(0, req(1)), (0, req(2)), (1, req(1)), (0, req(1)), (0, req(3))]
-    broker_mod._drop_conn(queue, (0, b"1"), broker_mod._conn_key)
-    assert [(front, m.split(b" ")[1]) for front, m in queue] == [(0, b"2"), (1, b"1"),
-                                                                 (0, b"3")]
 
 
 # ---------------------------------------------------------------- several front-ends
@@ -243,12 +238,12 @@ def test_notices_of_the_same_conn_id_go_to_the_worker_of_their_front_end(rig2):
     second = 101 if first == 102 else 102
     assert rig2.got(second) == [(1, req(5))]
     rig2.pushes[1].send(disconnect(sender=SENDER, conn_id=b"5"))
-    wait_for(lambda: rig2.pump() or (1, b"5") not in rig2.broker.serving, 5,
+    wait_for(lambda: rig2.pump() or (1, b"5") not in rig2.broker.scheduler.serving, 5,
              what="front-end 1's disconnect")
     assert rig2.got(second) == [(1, disconnect(sender=SENDER, conn_id=b"5"))]
     assert rig2.got(first) == []  # the same conn id of front-end 0 is another client
     rig2.pushes[0].send(disconnect(sender=SENDER, conn_id=b"5"))
-    wait_for(lambda: rig2.pump() or not rig2.broker.serving, 5, what="front-end 0's disconnect")
+    wait_for(lambda: rig2.pump() or not rig2.broker.scheduler.serving, 5, what="front-end 0's disconnect")
     assert rig2.got(first) == [(0, disconnect(sender=SENDER, conn_id=b"5"))]
 
 
@@ -256,8 +251,8 @@ def test_a_disconnect_drops_only_its_front_ends_waiting_request(rig2):
     rig2.feed(req(5), front=0)
     rig2.feed(req(5), front=1)
     rig2.pushes[1].send(disconnect(sender=SENDER, conn_id=b"5"))
-    wait_for(lambda: rig2.pump() or len(rig2.broker.pending) == 1, 5, what="the drop")
-    assert list(rig2.broker.pending) == [(0, req(5))]
+    wait_for(lambda: rig2.pump() or len(rig2.broker.scheduler.pending) == 1, 5, what="the drop")
+    assert list(rig2.broker.scheduler.pending) == [(0, req(5))]
 
 
 def test_a_dead_workers_502_goes_to_the_front_end_of_its_request(rig2):
@@ -292,7 +287,7 @@ def test_requests_handed_back_after_stop_taking_get_503(rig):
     replies = rig.replies(4)
     assert [r.split(b" ")[1] for r in replies] == [b"1:2,", b"1:2,", b"1:3,", b"1:3,"]
     assert b" 503 Service Unavailable\r\n" in replies[0] and replies[1] == SENDER + b" 1:2, "
-    assert not rig.broker.pending and rig.broker.status()["answered_503"] == 2
+    assert not rig.broker.scheduler.pending and rig.broker.status()["answered_503"] == 2
 
 
 def test_a_dead_workers_unstarted_requests_after_stop_taking_get_503(rig):
@@ -304,7 +299,7 @@ def test_a_dead_workers_unstarted_requests_after_stop_taking_get_503(rig):
     rig.broker.worker_gone(101)
     replies = rig.replies(2)
     assert replies[0].startswith(SENDER + b" 1:2, HTTP/1.1 503 Service Unavailable\r\n")
-    assert not rig.broker.pending
+    assert not rig.broker.scheduler.pending
 
 
 def test_close_answers_what_still_waits(rig):
@@ -328,14 +323,14 @@ def test_garbage_in_a_dead_workers_window_leaves_the_master_standing(rig):
         pid = 200 + round_
         sock, slot = rig.worker(pid)
         messages = [m for m in hostile_messages(rng, WINDOW)
-                    if not broker_mod.message.is_control_envelope(m)]
+                    if not message.is_notice(m)]
         rig.feed(*messages)
         started = rng.randrange(len(messages) + 1)
         slot.write(Slot.STARTED, started)
         slot.write(Slot.HEAD, rng.randrange(started + 1))
         rig.broker.worker_gone(pid)
         sock.close(linger=0)
-    rig.broker.pending.clear()  # what no worker started: served by the next one
+    rig.broker.scheduler.pending.clear()  # what no worker started: served by the next one
     rig.worker(999)
     rig.feed(req(77))
     assert rig.got(999) == [req(77)]
@@ -363,7 +358,7 @@ def test_serving_stays_bounded_without_disconnect_notices(tmp_path, monkeypatch)
     """Connections come and go without their notices (a mongrel2
     restarted, notices lost) and workers die: the map of which worker
     serves a connection keeps only what a notice could still matter to."""
-    monkeypatch.setattr(broker_mod, "SERVING_MIN", 40, raising=False)
+    monkeypatch.setattr(scheduler, "SERVING_MIN", 40, raising=False)
     rig = Rig(tmp_path)
     try:
         conn = 0
@@ -372,10 +367,10 @@ def test_serving_stays_bounded_without_disconnect_notices(tmp_path, monkeypatch)
             for _ in range(rounds):
                 rig.feed(*[req(conn + i) for i in range(WINDOW)])
                 conn += WINDOW
-                slot.write(Slot.DONE, rig.broker.workers[b"%d" % pid].sent)
-            assert len(rig.broker.serving) <= 2 * 40
+                slot.write(Slot.DONE, rig.broker.scheduler.workers[b"%d" % pid].sent)
+            assert len(rig.broker.scheduler.serving) <= 2 * 40
             rig.broker.worker_gone(pid)  # its connections' notices matter to no one now
-        assert len(rig.broker.serving) <= 2 * 40
-        assert all(entry[0] == b"102" for entry in rig.broker.serving.values())
+        assert len(rig.broker.scheduler.serving) <= 2 * 40
+        assert all(entry[0] == b"102" for entry in rig.broker.scheduler.serving.values())
     finally:
         rig.close()

@@ -63,7 +63,7 @@ def test_parse_request(protocol):
     assert req.headers == BASE
     assert all(type(k) is str and type(v) is str for k, v in req.headers.items())
     assert req.method == "GET"
-    assert req.is_control is False
+    assert req.is_notice is False
     assert req.is_disconnect is False
 
 
@@ -168,7 +168,7 @@ def test_real_mongrel2_disconnect_message():
     assert "PATH" not in req.headers
     assert req.body == b'{"type":"disconnect"}'
     assert req.method == "JSON"
-    assert req.is_control is True
+    assert req.is_notice is True
     assert req.is_disconnect is True
     assert req.control() == {"type": "disconnect"}
 
@@ -182,9 +182,9 @@ def test_disconnect_with_json_headers():
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_credits_control_message_is_control_but_not_disconnect(protocol):
+def test_credits_control_message_is_notice_but_not_disconnect(protocol):
     req = parse(wire.control(b'{"type":"credits","credits":8192}', protocol))
-    assert req.is_control is True
+    assert req.is_notice is True
     assert req.is_disconnect is False
     assert req.control() == {"type": "credits", "credits": 8192}
 
@@ -192,14 +192,14 @@ def test_credits_control_message_is_control_but_not_disconnect(protocol):
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'"disconnect"', b"", b"\xff\xfe"])
 def test_control_with_odd_body_never_crashes(body):
     req = parse(wire.control(body, "tnetstring"))
-    assert req.is_control is True
+    assert req.is_notice is True
     assert req.control() == {}
     assert req.is_disconnect is False
 
 
 def test_request_that_is_not_control():
     req = parse(wire.request(dict(BASE, METHOD="POST"), b'{"type":"disconnect"}'))
-    assert req.is_control is False
+    assert req.is_notice is False
     assert req.is_disconnect is False
 
 

@@ -175,7 +175,7 @@ def assert_pep3333(environ):
 
 def build_from(raw):
     request = parse(raw)
-    if request.is_control:
+    if request.is_notice:
         return None
     return wsgi_environ.build(request, errors=io.StringIO())
 

@@ -9,7 +9,7 @@ import zmq
 
 from tests.support.mongrel2 import wait_for
 from tests.support.wire import SENDER, Pub, disconnect, request
-from wsgid.broker import BACK, BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Slot
+from wsgid.brokerproto import BACK, BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Slot
 from wsgid.outbox import Outbox
 from wsgid.sources import BrokerSource, DirectSource, FrontEnds, direct
 
@@ -226,7 +226,7 @@ def test_tagged_source_still_reads_the_masters_own_messages(tagged):
     for data in source.leftovers():
         served.append((source.front, data))
         assert router.recv_multipart() == [b"42", BYE]
-        router.send_multipart([b"42", BYE_ACK])  # untagged: the master's own
+        router.send_multipart([b"42", b"0", BYE_ACK])  # the master's own: any tag
     assert served == [(1, req(1))] and source.acked
 
 

@@ -3,10 +3,11 @@ itself is tested through a fake mongrel2 in test_worker_sockets.py)."""
 
 import resource
 
+from wsgid.sources import Source as BaseSource
 from wsgid.worker import Worker
 
 
-class Source:
+class Source(BaseSource):
     left = False
 
     def leave(self):

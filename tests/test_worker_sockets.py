@@ -123,6 +123,7 @@ def test_internal_error_closes_the_connection(tmp_path):
     """A bug of wsgid's own (simulated: handle_request raises) is logged and
     the client's connection closed, not left hanging."""
     from wsgid.replies import Replies
+    from wsgid.sources import Source
     from wsgid.worker import Worker
 
     class Buggy(Worker):
@@ -130,9 +131,7 @@ def test_internal_error_closes_the_connection(tmp_path):
             raise RuntimeError("a wsgid bug")
 
     worker = Buggy(lambda environ, start_response: [], "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
-    worker.source = type("Source", (), {"gone": lambda self, conn_id: False, "paces": False,
-                                        "head_sent": lambda self, outbox: None, "stamp": 1,
-                                        "live": lambda self, front, generation: True})()
+    worker.source = Source()
     worker.replies = Replies([Pub()], worker.source)
     worker.replies.subscribed = [True]
     worker.handle(request(get_headers("/x"), conn_id=b"77"))

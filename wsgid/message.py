@@ -59,9 +59,11 @@ class Request:
         return self.headers.get("METHOD")
 
     @property
-    def is_control(self):
-        """A ``METHOD: JSON`` message (disconnect, credits): never a request."""
-        return self.headers.get("METHOD") == "JSON"
+    def is_notice(self):
+        """mongrel2's own notice (disconnect, credits): never a request. Told
+        by the path mongrel2 gives them, which no HTTP request has (its
+        METHOD, ``JSON``, is the client's to send too)."""
+        return self.path == NOTICE_PATH
 
     def control(self):
         """The decoded JSON body of a control message, or ``{}``."""
@@ -73,7 +75,7 @@ class Request:
 
     @property
     def is_disconnect(self):
-        return self.is_control and self.control().get("type") == "disconnect"
+        return self.is_notice and self.control().get("type") == "disconnect"
 
 
 def _netstring(data, start):
@@ -291,11 +293,18 @@ def envelope(data):
     return None, None
 
 
-def is_control_envelope(data):
-    """True for mongrel2's own notices (path ``@*``), told apart from
-    requests without parsing the whole message."""
+def is_notice(data):
+    """True for mongrel2's own notices (path ``@*``, see
+    :attr:`Request.is_notice`), told apart from requests without parsing the
+    whole message."""
     second = data.find(b" ", data.find(b" ") + 1)  # no copy of the body
     return second > 0 and data.startswith(NOTICE_PATH + b" ", second + 1)
+
+
+def is_disconnect(data):
+    """For a notice (:func:`is_notice`): whether it says its client went,
+    without parsing it."""
+    return b'"disconnect"' in data or b"disconnect," in data
 
 
 def reply(sender, conn_ids, body):

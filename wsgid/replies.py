@@ -55,8 +55,7 @@ class Replies:
         # event is readable at once.
         self.monitors = [pub.get_monitor_socket(zmq.EVENT_DISCONNECTED) for pub in self.pubs]
         self.source = source
-        on_sent = getattr(source, "answered", None)
-        self.outboxes = [Outbox(pub, on_sent=on_sent) for pub in self.pubs]
+        self.outboxes = [Outbox(pub, on_sent=source.answered) for pub in self.pubs]
         self.subscribed = [0] * len(self.pubs)  # subscriptions, per front-end
         self.generation = [0] * len(self.pubs)  # how many times a mongrel2 went, per front-end
         self.checked = 0.0  # when the counts were last read (time.monotonic)

@@ -1,9 +1,10 @@
-"""Where a worker takes its requests from.
+"""Where a worker takes its requests from: a :class:`Source`.
 
 ``direct`` (wsgid 0.7's way): every worker PULLs from mongrel2's
 send_spec, and mongrel2 round-robins blindly among them. ``broker``: the
 master holds the connections to mongrel2 and hands requests to its workers
 over a private DEALER/ROUTER pair (the default); see :mod:`wsgid.broker`.
+The worker asks its source, never which mode it is in.
 """
 
 import collections
@@ -13,20 +14,85 @@ import time
 import zmq
 
 from wsgid import message
-from wsgid.broker import BACK, BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Slot, _drop_conn
+from wsgid.brokerproto import (BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Sent, Slot, back,
+                               drop_conn, unframe)
 from wsgid.flowcontrol import CREDITS
 from wsgid.pulls import Pull
 from wsgid.ticker import Ticker
 
-class DirectSource:
+
+class Source:
+    """What a worker takes requests from, and what it tells it. The mode's
+    policy is here: whether requests are read ahead (:attr:`held`), whether
+    a request's answer is reported to anyone (:meth:`done`,
+    :meth:`head_sent`, :meth:`answered`), whether credits are paced
+    (:attr:`paces`). The defaults are those of a source that tells no one
+    (direct dispatch); test fakes start from them too."""
+
+    held = ()        # requests read ahead, not started: served without a poll
+    front = 0        # the front-end the last request came from
+    stamp = 0        # the generation of the socket it came by (see live)
+    version = 0      # changes when a socket to poll is replaced
+    socks = ()       # the sockets whose readiness means a request may wait
+    #: Whether credit notices reach the worker serving their connection.
+    paces = False
+
+    def pollables(self):
+        """What to poll (:attr:`socks`, and anything else that needs a look)."""
+        return list(self.socks)
+
+    def maintain(self, now):
+        """Look after the connections; the seconds until this must be
+        called again (None: no hurry)."""
+        return None
+
+    def start(self):
+        """Connect: requests may come from now on."""
+
+    def describe(self):
+        """Where requests come from, for the log."""
+        return ""
+
+    def recv_nowait(self):
+        """The next request (or notice); zmq.Again when none waits."""
+        raise zmq.Again()
+
+    def live(self, front, generation):
+        """Whether the mongrel2 that sent a request (``front``, at
+        ``generation``) is still there: its replies go only then."""
+        return True
+
+    def gone(self, key):
+        """Whether the client of connection ``key`` (``(front, conn_id)``)
+        is known to have gone."""
+        return False
+
+    def done(self, outbox):
+        """The request in hand is answered (its reply is in ``outbox``)."""
+
+    def head_sent(self, outbox):
+        """A piece of the request in hand's answer has been put in ``outbox``."""
+
+    def answered(self, mark):
+        """``outbox`` has sent what came before a mark :meth:`done` or
+        :meth:`head_sent` put there."""
+
+    def leave(self):
+        """Stop taking requests (a graceful exit)."""
+
+    def leftovers(self):
+        """After :meth:`leave`: the requests already here, to be served."""
+        return ()
+
+    def close(self):
+        pass
+
+
+class DirectSource(Source):
     """PULL from mongrel2's send_spec: one :class:`wsgid.pulls.Pull` per
     front-end (``specs``); :attr:`front` is the index of the one the last
     request came from, :attr:`stamp` the generation of its socket (see
     :meth:`current`)."""
-
-    held = ()  # never reads ahead
-    front = 0
-    stamp = 0
 
     def __init__(self, context, specs):
         self.pulls = [Pull(context, spec) for spec in specs]
@@ -55,6 +121,9 @@ class DirectSource:
             pull.start()
         self.connected = True
 
+    def describe(self):
+        return "recv %s" % ", ".join(self.specs)
+
     def maintain(self, now):
         """Read the monitors, try failed connections again; the seconds
         until the next try (None: none waits)."""
@@ -78,12 +147,6 @@ class DirectSource:
         received at ``generation`` is still there: its replies go only then."""
         return self.pulls[front].current(generation)
 
-    def done(self, outbox):
-        """Nothing to tell: mongrel2 pushes regardless."""
-
-    def head_sent(self, outbox):
-        """Nobody to tell."""
-
     def leave(self):
         """Disconnect now, so that mongrel2 queues nothing more here."""
         if self.connected:
@@ -99,12 +162,8 @@ class DirectSource:
                 self.front, self.stamp = front, pull.generation
                 yield pull.sock.recv()
 
-    def gone(self, key):
-        """Disconnect notices reach a random worker: nothing to learn here."""
-        return False
-
-    #: Credit notices reach a random worker too: no pacing in direct mode.
-    paces = False
+    # Nothing to tell on answers (mongrel2 pushes regardless); disconnect
+    # and credit notices reach a random worker: no pacing (Source's defaults).
 
     def close(self):
         for pull in self.pulls:
@@ -139,7 +198,7 @@ def direct(context, specs):
     return (DirectSource if len(specs) == 1 else FrontEnds)(context, specs)
 
 
-class BrokerSource:
+class BrokerSource(Source):
     """A DEALER to the master's ROUTER (see :mod:`wsgid.broker`).
 
     Requests arrive ahead, up to the master's window, into :attr:`held`; the
@@ -166,7 +225,7 @@ class BrokerSource:
         self.reclaim = reclaim
         self.tagged = tagged
         self.lock = threading.Lock()
-        self.held = collections.deque()  # (index, request, front) received, not started
+        self.held = collections.deque()  # Sent received, not started
         self.received = 0                # index of the last request received
         self.current = 0                 # index of the request in hand, 0: none
         self.head = 0                    # the last request whose answer was put in an outbox
@@ -184,14 +243,11 @@ class BrokerSource:
         self.ticker = Ticker("wsgid-reclaim", reclaim / 2, 1.0, self._serving, self._reclaim,
                              self.lock)
 
-    version = 0    # its socket is never replaced
+    # Its socket is never replaced, nothing to maintain: the master
+    # watches mongrel2 (Source's defaults).
 
-    def pollables(self):
-        return [self.sock]
-
-    def maintain(self, now):
-        """Nothing to look after: the master watches mongrel2."""
-        return None
+    def describe(self):
+        return "broker %s" % self.spec
 
     def live(self, front, generation):
         """Whether the mongrel2 that sent the request in hand is still there
@@ -217,7 +273,7 @@ class BrokerSource:
             if not self.held:
                 raise zmq.Again()
             self.since = time.monotonic()  # before current: the watchdog reads them so
-            self.current, data, self.front = self.held.popleft()
+            self.current, data, self.front = self.held.popleft()  # a Sent
             self.stamp = self.generations.get(self.front, 0)
             self.slot.write(Slot.STARTED, self.current)
             self.ticker.wake()
@@ -279,22 +335,18 @@ class BrokerSource:
         sock = self.sock
         self.looked = time.monotonic()
         while sock.get(zmq.EVENTS) & zmq.POLLIN:
-            data = sock.recv()
-            front = 0
-            if self.tagged and sock.get(zmq.RCVMORE):
-                front = int(data)
-                data = sock.recv()
-            if data == BYE_ACK:
-                self.acked = True
-            elif data == GONE:  # what came before from that front-end: no one to answer
-                self.generations[front] = self.generations.get(front, 0) + 1
-                _drop_conn(self.held, front, lambda item: item[2])
-            elif not message.is_control_envelope(data):
-                self.received += 1
-                self.held.append((self.received, data, front))
-                self.asked = False
-            else:
-                self._notice(data, front)
+            for front, data in unframe(sock.recv_multipart(), self.tagged):
+                if data == BYE_ACK:
+                    self.acked = True
+                elif data == GONE:  # what came before from that front-end: no one to answer
+                    self.generations[front] = self.generations.get(front, 0) + 1
+                    drop_conn(self.held, front, lambda item: item.front)
+                elif not message.is_notice(data):
+                    self.received += 1
+                    self.held.append(Sent(self.received, data, front))
+                    self.asked = False
+                else:
+                    self._notice(data, front)
 
     def _notice(self, data, front):
         try:
@@ -305,7 +357,8 @@ class BrokerSource:
         if notice.is_disconnect:
             self.disconnected.add(key)
             if self.held:  # a request queued before the notice: its client is gone
-                _drop_conn(self.held, key, lambda item: (item[2], message.envelope(item[1])[1]))
+                drop_conn(self.held, key,
+                          lambda item: (item.front, message.envelope(item.request)[1]))
         elif notice.control().get("type") == "credits":
             granted = notice.headers.get(CREDITS, "")
             if granted.isdigit():
@@ -350,10 +403,18 @@ class BrokerSource:
             if self.current == current and not self.ticker.stopping:
                 self._take()
                 if self.held:
-                    self.sock.send_multipart(
-                        [BACK] + [b"%d" % index for index, _, _ in self.held])
+                    self.sock.send_multipart(back([item.index for item in self.held]))
                     self.held.clear()
 
     def close(self):
         self.ticker.stop()
         self.sock.close()
+
+
+def create(context, recv, broker, identity, slot, fronts):
+    """The source of a worker: the master's broker at ``broker`` (as
+    ``identity``, with its ``slot``), or mongrel2's send_specs ``recv``
+    directly when there is no broker; ``fronts``: how many front-ends."""
+    if broker:
+        return BrokerSource(context, broker, identity, slot, tagged=fronts > 1)
+    return direct(context, recv)

@@ -17,17 +17,16 @@ import traceback
 import zmq
 
 from wsgid import environ as wsgi_environ
-from wsgid import filters, flowcontrol, framing, loaders, message, proctitle, uploads
+from wsgid import filters, flowcontrol, framing, loaders, message, proctitle, sources, uploads
 from wsgid import log as wsgid_log
 from wsgid.accesslog import AccessLog, record_headers
 from wsgid.contract import BOOT_ERROR, dump_on_signal, report_boot_error, say_ready
 from wsgid.filewrapper import FileWrapper, handoff_path
 from wsgid.flowcontrol import CREDITS
-from wsgid.message import CLOSE, NOTICE_PATH
+from wsgid.message import CLOSE
 from wsgid.replies import ClientGone, Replies
 from wsgid.response import Response, error_reply
 from wsgid.scoreboard import Score
-from wsgid.sources import BrokerSource, direct
 from wsgid.uploads import DONE as UPLOAD_DONE, START as UPLOAD_START
 
 log = logging.getLogger("wsgid")
@@ -56,7 +55,7 @@ class Worker:
         self.recv_spec = recv
         self.send_spec = send
         self.broker_spec = broker
-        self.broker_slot = slot  # shared with the master (wsgid.broker.Slot)
+        self.broker_slot = slot  # shared with the master (wsgid.brokerproto.Slot)
         self.score = score if score is not None else Score()
         self.access_log = access_log
         self.mongrel2_chroot = mongrel2_chroot
@@ -95,11 +94,8 @@ class Worker:
         wakeup_r, wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._install_signals(wakeup_w)
         context = zmq.Context(1)
-        if self.broker_spec:
-            self.source = BrokerSource(context, self.broker_spec, b"%d" % os.getpid(),
-                                       self.broker_slot, tagged=len(self.send_spec) > 1)
-        else:
-            self.source = direct(context, self.recv_spec)
+        self.source = sources.create(context, self.recv_spec, self.broker_spec,
+                                     b"%d" % os.getpid(), self.broker_slot, len(self.send_spec))
         self.replies = Replies([context.socket(zmq.XPUB) for _ in self.send_spec], self.source)
         try:
             self.replies.connect(self.send_spec)
@@ -107,8 +103,7 @@ class Worker:
             if self.alive:
                 self.source.start()
                 log.info("Worker ready to serve requests (%s, send %s)",
-                         "broker %s" % self.broker_spec if self.broker_spec
-                         else "recv %s" % ", ".join(self.recv_spec), ", ".join(self.send_spec))
+                         self.source.describe(), ", ".join(self.send_spec))
                 self.on_ready()
                 self.replies.start()
                 self._loop(wakeup_r)
@@ -185,10 +180,7 @@ class Worker:
         if self.source.front != self.replies.front:  # several front-ends
             self.replies.follow(self.source.front)
         request = self.parse(data)
-        if request is None:
-            work = not message.is_control_envelope(data)
-        else:
-            work = request.path != NOTICE_PATH
+        work = not message.is_notice(data)
         if work:
             self.requests += 1
             if request is None:
@@ -286,9 +278,9 @@ class Worker:
 
     def handle_request(self, request):
         headers = request.headers
-        method = headers["METHOD"]
-        if method == "JSON":  # a notice: disconnect, credits
+        if request.is_notice:  # disconnect, credits: the source has read them
             return
+        method = headers["METHOD"]
         if method in _WEBSOCKET:
             log.debug("Refused a WebSocket message on connection %s", request.conn_id)
             self.replies.refuse(request.sender, request.conn_id, "501 Not Implemented")
