@@ -66,6 +66,28 @@ def _whole_number_flag(text):
     return value
 
 
+_SIZE = re.compile(r"(\d+)([KMG]?)\Z", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def _size(setting, value, origin):
+    """Bytes: a whole number, or one with K, M or G (binary units) after it."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(value)
+    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+
+
+def _size_flag(text):
+    try:
+        return _size(None, text, None)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a size (as 100M: bytes, or K, M or G "
+                                         "after a whole number)" % text) from None
+
+
 def _str(setting, value, origin):
     if isinstance(value, str):
         return value
@@ -120,6 +142,9 @@ KINDS = {
     "int": Kind(_whole_number, "a whole number >= 0", "a whole number >= 0",
                 flag_type=_whole_number_flag),
     "str": Kind(_str, "a string", None),
+    "size": Kind(_size, "a size in bytes (a whole number, or as \"100M\")",
+                 "a size: bytes, or a whole number followed by ``K``, ``M`` or ``G`` "
+                 "(KiB, MiB, GiB), as ``100M``", flag_type=_size_flag),
     # Addresses are checked after parsing (parse_command_line): a one-line error.
     "addresses": Kind(_addresses, "a ZeroMQ address or a list of them",
                       "a ZeroMQ address: ``tcp://HOST:PORT``, ``ipc://PATH``, ``inproc://NAME``, "
@@ -213,6 +238,10 @@ SETTINGS = [
             "under --mongrel2-chroot): async uploads are taken only from files so named "
             "in that folder, owned by its owner (mongrel2's account). Without it they "
             "are refused (see uploads).", "TEMPLATE"),
+    Setting("max_body_size", ["--max-body-size"], "size", 0,
+            "Answer 413 to a request whose body is larger, without calling the "
+            "application; an async upload is stopped at its start, mongrel2 deleting "
+            "its file (a chunked one once spooled: see uploads); 0 disables.", "SIZE"),
     Setting("mongrel2_sendfile", ["--mongrel2-sendfile"], "bool", False,
             "Hand files the app returns through wsgi.file_wrapper to mongrel2's "
             "sendfile plugin, which sends them itself: the worker is free at once "

@@ -14,7 +14,7 @@ cdef class Worker:
     cdef public object spool
     cdef public object on_tick, on_ready, source, replies, broker_slot, score
     cdef public bint debug, alive, due, mongrel2_sendfile
-    cdef public Py_ssize_t max_requests, max_rss_kib, requests, credit_window, tick_ms, ppid
+    cdef public Py_ssize_t max_body_size, max_requests, max_rss_kib, requests, credit_window, tick_ms, ppid
     cdef public double next_tick
 
     @cython.locals(request=Request)

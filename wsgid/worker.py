@@ -51,7 +51,7 @@ class Worker:
     def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
                  max_requests=0, on_tick=None, on_ready=None, tick=1.0, broker=None,
                  access_log=None, slot=None, mongrel2_sendfile=False, max_rss=0, score=None,
-                 spool=None):
+                 spool=None, max_body_size=0):
         self.app = app
         self.recv_spec = recv
         self.send_spec = send
@@ -61,6 +61,7 @@ class Worker:
         self.access_log = access_log
         self.mongrel2_chroot = mongrel2_chroot
         self.spool = spool  # mongrel2's upload folder (uploads.Spool), None: uploads refused
+        self.max_body_size = max_body_size  # bytes; 0: no limit
         self.mongrel2_sendfile = mongrel2_sendfile  # hand wsgi.file_wrapper files to mongrel2
         self.debug = debug
         self.max_requests = max_requests
@@ -295,12 +296,33 @@ class Worker:
             return
         if UPLOAD_DONE in headers:
             self.call_app_with_upload(request)
-        elif UPLOAD_START not in headers:  # an upload's start: its done message is answered
+        elif UPLOAD_START in headers:  # the done message is answered, unless refused now
+            self._stop_upload_over_limit(request)
+        else:
             reason = framing.refusal(headers, len(request.body))
-            if reason is None:
-                self.call_app(request, None)
-            else:
+            if reason is not None:
                 self.refuse(request, "400 Bad Request", reason)
+            elif not self._refused_over_limit(request, len(request.body)):
+                self.call_app(request, None)
+
+    def _refused_over_limit(self, request, size):
+        """--max-body-size: answer 413 to a body of ``size`` bytes over it
+        (the connection closed); True when answered."""
+        if not self.max_body_size or size <= self.max_body_size:
+            return False
+        self.refuse(request, "413 Content Too Large",
+                    "a body of %d bytes, over --max-body-size %d" % (size, self.max_body_size))
+        return True
+
+    def _stop_upload_over_limit(self, request):
+        """An upload starting with a Content-Length over --max-body-size:
+        mongrel2 writes its 413, and the close that follows it shuts the
+        client's socket, so mongrel2's read fails, it stops spooling and
+        deletes the file itself (upload.c, Upload_file's error path). A
+        chunked upload has no length yet: it is measured when done."""
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit():  # else refused when done (uploads.py)
+            self._refused_over_limit(request, int(length))
 
     def refuse(self, request, status, reason):
         log.warning("Refused %s %s: %s", request.headers["METHOD"],
@@ -316,10 +338,10 @@ class Worker:
             return
         try:  # a file mongrel2 spooled: deleted even when its request is refused
             reason = framing.refusal(request.headers, None)
-            if reason is None:
-                self.call_app(request, upload.file)
-            else:
+            if reason is not None:
                 self.refuse(request, "400 Bad Request", reason)
+            elif not self._refused_over_limit(request, os.fstat(upload.file.fileno()).st_size):
+                self.call_app(request, upload.file)
         finally:
             upload.remove()
 
@@ -461,5 +483,5 @@ def run_worker(options, found, proc, ready_fd):
            max_requests, on_tick=proc.score.beat, broker=proc.broker, slot=proc.slot,
            score=proc.score, access_log=access_log, on_ready=lambda: say_ready(ready_fd),
            mongrel2_sendfile=options.mongrel2_sendfile, max_rss=options.max_rss,
-           spool=uploads.spool(options)).run()
+           spool=uploads.spool(options), max_body_size=options.max_body_size).run()
     return 0
