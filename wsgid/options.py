@@ -242,6 +242,16 @@ SETTINGS = [
             "Answer 413 to a request whose body is larger, without calling the "
             "application; an async upload is stopped at its start, mongrel2 deleting "
             "its file (a chunked one once spooled: see uploads); 0 disables.", "SIZE"),
+    Setting("forwarded_allow_ips", ["--forwarded-allow-ips"], "list", [],
+            "Peers of mongrel2 (load balancers) whose X-Forwarded-For and secure-scheme "
+            "headers are believed: addresses or networks (10.0.0.0/8), comma-separated or "
+            "repeated, * for any. X-Forwarded-For reaches wsgid only with mongrel2's "
+            "no_clobber_xff set (see deployment).", "ADDRESSES"),
+    Setting("secure_scheme_header", ["--secure-scheme-header"], "list",
+            ["X-FORWARDED-PROTOCOL=ssl", "X-FORWARDED-PROTO=https", "X-FORWARDED-SSL=on"],
+            "A header and value by which a peer of --forwarded-allow-ips says the "
+            "client's scheme is https (as gunicorn's secure_scheme_headers); repeated "
+            "for several, replacing the default.", "NAME=VALUE"),
     Setting("mongrel2_sendfile", ["--mongrel2-sendfile"], "bool", False,
             "Hand files the app returns through wsgi.file_wrapper to mongrel2's "
             "sendfile plugin, which sends them itself: the worker is free at once "

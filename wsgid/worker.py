@@ -17,7 +17,7 @@ import traceback
 import zmq
 
 from wsgid import environ as wsgi_environ
-from wsgid import filters, flowcontrol, framing, loaders, message, proctitle, uploads
+from wsgid import filters, flowcontrol, framing, loaders, message, proctitle, proxies, uploads
 from wsgid import log as wsgid_log
 from wsgid.accesslog import AccessLog, record_headers
 from wsgid.contract import BOOT_ERROR, dump_on_signal, report_boot_error, say_ready
@@ -477,6 +477,7 @@ def run_worker(options, found, proc, ready_fd):
     max_requests = options.max_requests
     if max_requests and options.max_requests_jitter:
         max_requests += random.randint(0, options.max_requests_jitter)
+    wsgi_environ.trust(proxies.proxies(options))
     access_log = (AccessLog(options.access_log, options.access_log_format)
                   if options.access_log else None)
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,

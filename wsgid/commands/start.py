@@ -4,7 +4,8 @@ app folder's owner, read the plugins, run the master."""
 import logging
 import os
 
-from wsgid import accesslog, appfolder, loaders, log, options as opts, privileges, session, uploads
+from wsgid import (accesslog, appfolder, loaders, log, options as opts, privileges, proxies,
+                   session, uploads)
 from wsgid.commands import app_path_given
 from wsgid.master import Master
 from wsgid.worker import run_worker
@@ -22,6 +23,7 @@ def check(options):
         raise opts.OptionError("--workers must be at least 1")
     try:
         uploads.spool(options)
+        proxies.proxies(options)
     except ValueError as exc:
         raise opts.OptionError(str(exc)) from None
     if options.access_log_format:
