@@ -25,7 +25,7 @@ import time
 
 import zmq
 
-from wsgid import appfolder, channel, dispatch, inherited, notify, proctitle, scoreboard
+from wsgid import appfolder, channel, dispatch, hooks, inherited, notify, proctitle, scoreboard
 from wsgid import log as wsgid_log
 from wsgid.contract import BOOT_ERROR, DUMP, DUMP_GRACE, read_boot_report, ready_pids
 
@@ -44,6 +44,7 @@ class WorkerProc:
         self.started = time.monotonic()
         self.ready = False
         self.retiring = False
+        self.exit_reason = None         # why it was retired (wsgid.hooks.EXIT_REASONS)
         self.replaces = None            # the worker it retires once ready (pid)
         self.stays_said = False         # logged: kept past its recycling, no replacement
         self.report_r = self.report_w = None  # its boot error report (contract)
@@ -77,6 +78,7 @@ class Master:
     # -- set-up ------------------------------------------------------------------
     def run(self):
         self.pid = os.getpid()
+        hooks.run("on_starting", self)
         self.given = inherited.sockets()  # what the master was started with, workers keep
         try:
             self.pid_fd = appfolder.claim(self.app_path, appfolder.MASTER)
@@ -102,6 +104,7 @@ class Master:
         log.info("Master process started (%d workers, %s dispatch%s)",
                  self.num_workers, self.options.dispatch,
                  ", recv " + ", ".join(self.options.recv) if self.options.dispatch == "broker" else "")
+        hooks.run("when_ready", self)
         try:
             self._manage()
             self._loop()
@@ -269,9 +272,11 @@ class Master:
 
     # -- workers ---------------------------------------------------------------------
     def _due(self, worker):
-        """Whether ``worker`` is to be replaced: made before the last reload,
-        or it asked (--max-requests, --max-rss)."""
-        return worker.generation != self.generation or worker.score.wants_replacement()
+        """Why ``worker`` is to be replaced, or None: "reload" (made before
+        the last reload), or what it asked for ("max-requests", "max-rss")."""
+        if worker.generation != self.generation:
+            return "reload"
+        return worker.score.wants_replacement()
 
     def _manage(self):
         """Keep num_workers places held: a place is held by a worker that is
@@ -349,6 +354,7 @@ class Master:
                 raise SystemExit(BOOT_ERROR)
             random.seed()
             worker.broker = self.dispatcher.spec
+            hooks.run("post_fork", worker)
             status = self.run_worker(worker, self.ready_w)
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else 1
@@ -379,6 +385,7 @@ class Master:
                 if other.replaces == pid:  # gone before it: it holds the place now
                     other.replaces = None
             code = os.waitstatus_to_exitcode(status)
+            hooks.run("worker_exit", worker, self._exit_reason(worker, code))
             if worker.retiring or self.stopping:
                 log.info("Worker %d exited", pid)
             elif not worker.ready:
@@ -388,6 +395,18 @@ class Master:
                         "Worker %d %s%s", pid, "exited" if code == 0 else
                         "died (exit status %s)" % code,
                         "; replacing it" if self.options.keep_alive else "")
+
+    def _exit_reason(self, worker, code):
+        """Why a reaped worker exited (wsgid.hooks.EXIT_REASONS)."""
+        if worker.kill_at:
+            return "timeout"
+        if worker.retiring:
+            return worker.exit_reason
+        if self.stopping:
+            return "stop"
+        if not worker.ready:
+            return "boot-error"
+        return "exit" if code == 0 else "crash"
 
     def _failed_to_start(self, worker, code, report):
         """A worker exited before it was ready: log why (its traceback once,
@@ -425,6 +444,7 @@ class Master:
                 self._retire(other)
         self.dispatcher.retire(worker.pid)
         worker.retiring = True
+        worker.exit_reason = self._due(worker) or "scale-down"
         worker.retire_deadline = time.monotonic() + self.options.graceful_timeout
         self._kill(worker.pid, sig)
 
@@ -462,6 +482,7 @@ class Master:
         self.notified_ready = False
         self.generation += 1
         self.last_reload = {"generation": self.generation, "outcome": "pending", "error": None}
+        hooks.run("on_reload", self)
         self.failures, self.next_spawn = 0, 0.0
         for worker in list(self.workers.values()):
             if worker.replaces is not None and not worker.retiring:

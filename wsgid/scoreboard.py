@@ -30,11 +30,14 @@ _SINCE_AT = 16
 # no silence). One aligned 8-byte value, written whole.
 _BEAT = struct.Struct("=d")
 _BEAT_AT = _RECORD.size
-# Set once by the worker when --max-requests or --max-rss is reached: it
-# asks for a replacement, and keeps serving until one is ready (the master
-# then retires it). One byte, written whole.
+# Set once by the worker when --max-requests or --max-rss is reached (the
+# index of the reason in DUE_REASONS, from 1): it asks for a replacement,
+# and keeps serving until one is ready (the master then retires it). One
+# byte, written whole.
 _DUE = struct.Struct("=b")
 _DUE_AT = _BEAT_AT + _BEAT.size
+
+DUE_REASONS = ("max-requests", "max-rss")
 
 _PAGE = mmap.PAGESIZE
 
@@ -69,9 +72,9 @@ class Score:
         """I am alive (called at least every second, and after each request)."""
         _BEAT.pack_into(self.mem, _BEAT_AT, time.monotonic())
 
-    def ask_replacement(self):
-        """I am due for recycling (--max-requests, --max-rss): replace me."""
-        _DUE.pack_into(self.mem, _DUE_AT, 1)
+    def ask_replacement(self, reason):
+        """I am due for recycling (``reason``: one of DUE_REASONS): replace me."""
+        _DUE.pack_into(self.mem, _DUE_AT, DUE_REASONS.index(reason) + 1)
 
     # -- in the master -------------------------------------------------------------
     def read(self):
@@ -93,8 +96,10 @@ class Score:
         return _BEAT.unpack_from(self.mem, _BEAT_AT)[0]
 
     def wants_replacement(self):
-        """Whether the worker asked to be replaced (:meth:`ask_replacement`)."""
-        return _DUE.unpack_from(self.mem, _DUE_AT)[0] == 1
+        """Why the worker asked to be replaced (:meth:`ask_replacement`), or
+        None."""
+        due = _DUE.unpack_from(self.mem, _DUE_AT)[0]
+        return DUE_REASONS[due - 1] if 0 < due <= len(DUE_REASONS) else None
 
     def close(self):
         self.mem.close()

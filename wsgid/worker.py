@@ -197,7 +197,7 @@ class Worker:
             else:
                 self.score.begin(request.headers["METHOD"], request.path)
             if self.max_requests and self.requests >= self.max_requests and not self.due:
-                self._ask_replacement("reached %d requests" % self.requests)
+                self._ask_replacement("reached %d requests" % self.requests, "max-requests")
         if request is not None:
             self.dispatch(request)
         if work:
@@ -215,16 +215,16 @@ class Worker:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if peak > self.max_rss_kib:
             self._ask_replacement("reached %.1f MiB of resident memory (--max-rss %d)"
-                                  % (peak / 1024.0, self.max_rss_kib // 1024))
+                                  % (peak / 1024.0, self.max_rss_kib // 1024), "max-rss")
 
-    def _ask_replacement(self, why):
+    def _ask_replacement(self, why, reason):
         """--max-requests, --max-rss: ask the master for a replacement and
         serve on; the master retires this worker (TERM: a graceful exit)
         once the replacement is ready -- never while the application cannot
         load, which would leave no one to serve."""
         log.info("Worker %s, asking to be replaced", why)
         self.due = True
-        self.score.ask_replacement()
+        self.score.ask_replacement(reason)
 
     def _reopen_logs(self):
         """After USR1: wsgid.log, the access log, and the traceback dump's
