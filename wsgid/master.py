@@ -16,6 +16,7 @@ from the loop too (:mod:`wsgid.channel`), from what the workers write in
 memory shared with the master (:mod:`wsgid.scoreboard`).
 """
 
+import collections
 import errno
 import logging
 import os
@@ -38,7 +39,7 @@ _SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1", "CHLD")
 class WorkerProc:
     """The master's record of one forked worker."""
 
-    def __init__(self, pid, generation):
+    def __init__(self, pid, generation, fronts=1):
         self.pid = pid
         self.generation = generation
         self.started = time.monotonic()
@@ -50,7 +51,7 @@ class WorkerProc:
         self.report_r = self.report_w = None  # its boot error report (contract)
         self.kill_at = 0.0              # stuck: SIGKILL then, once its traceback is out
         self.slot = None                # broker dispatch: counters shared with the worker
-        self.score = scoreboard.Score()  # what it is doing, and its heartbeat, shared with it
+        self.score = scoreboard.Score(fronts)  # what it is doing, its heartbeat, its counts
 
 
 class Master:
@@ -74,6 +75,8 @@ class Master:
         self.boot_error = None        # (error, detail) the last worker that failed left
         self.notified_ready = False   # systemd told we serve (again)
         self.channel = None           # wsgid status --verbose asks here
+        self.metrics = None           # --metrics (wsgid.metrics.Metrics)
+        self.exits = collections.Counter()  # workers exited, by reason (hooks.EXIT_REASONS)
 
     # -- set-up ------------------------------------------------------------------
     def run(self):
@@ -104,18 +107,34 @@ class Master:
         log.info("Master process started (%d workers, %s dispatch%s)",
                  self.num_workers, self.options.dispatch,
                  ", recv " + ", ".join(self.options.recv) if self.options.dispatch == "broker" else "")
-        hooks.run("when_ready", self)
         try:
+            if self.options.metrics and not self._serve_metrics():
+                return 1
+            hooks.run("when_ready", self)
             self._manage()
             self._loop()
         finally:
             if self.channel is not None:
                 self.channel.close()
+            if self.metrics is not None:
+                self.metrics.endpoint.close()
             self.dispatcher.close()
             appfolder.remove_pid(self.app_path, appfolder.MASTER, self.pid)
             os.close(self.pid_fd)
             log.info("Master process exiting")
         return 0
+
+    def _serve_metrics(self):
+        """--metrics: bind its endpoint; False (logged) when it cannot."""
+        from wsgid import endpoint, metrics  # prometheus_client: after on_starting
+        try:
+            self.metrics = metrics.Metrics(self, endpoint.address(self.options.metrics))
+        except OSError as exc:
+            log.error("Cannot serve --metrics on %s: %s", self.options.metrics, exc)
+            return False
+        self.metrics.endpoint.register(self.poller)
+        log.info("Metrics served on http://%s/metrics", self.options.metrics)
+        return True
 
     def _watch(self):
         """A poller for what the master waits on; made anew when the
@@ -127,6 +146,8 @@ class Master:
             self.poller.register(sock, zmq.POLLIN)
         if self.channel is not None:
             self.poller.register(self.channel.fileno(), zmq.POLLIN)
+        if self.metrics is not None:
+            self.metrics.endpoint.register(self.poller)
         self.watched = self.dispatcher.version
 
     def _queue_signal(self, signum, frame):
@@ -155,6 +176,8 @@ class Master:
                     return
             self._read_ready()
             self._murder_silent()
+            if self.metrics is not None:
+                self.metrics.endpoint.sweep()
             self._manage()
             if not self.workers and not self.options.keep_alive:
                 log.info("All workers are gone and keep-alive is off")
@@ -180,6 +203,8 @@ class Master:
         self.dispatcher.handle(events)
         if self.channel is not None and self.channel.fileno() in events:
             self.channel.answer(self.state)
+        if self.metrics is not None:
+            self.metrics.endpoint.handle(events)
         return events
 
     def state(self):
@@ -307,7 +332,7 @@ class Master:
             self._spawn(pid)
 
     def _spawn(self, replaces=None):
-        worker = WorkerProc(0, self.generation)
+        worker = WorkerProc(0, self.generation, len(self.options.recv))
         worker.replaces = replaces
         worker.slot = self.dispatcher.new_slot()
         worker.report_r, worker.report_w = os.pipe2(os.O_CLOEXEC)
@@ -378,14 +403,18 @@ class Master:
             self.dispatcher.worker_gone(pid)
             if worker is None:
                 continue
+            code = os.waitstatus_to_exitcode(status)
+            reason = self._exit_reason(worker, code)
+            self.exits[reason] += 1
+            if self.metrics is not None:
+                self.metrics.worker_gone(worker.score)
             worker.score.close()
             report = read_boot_report(worker.report_r)
             os.close(worker.report_r)
             for other in self.workers.values():
                 if other.replaces == pid:  # gone before it: it holds the place now
                     other.replaces = None
-            code = os.waitstatus_to_exitcode(status)
-            hooks.run("worker_exit", worker, self._exit_reason(worker, code))
+            hooks.run("worker_exit", worker, reason)
             if worker.retiring or self.stopping:
                 log.info("Worker %d exited", pid)
             elif not worker.ready:

@@ -269,6 +269,10 @@ SETTINGS = [
             "The access log's line, in gunicorn's format and atoms (%(h)s, %(r)s, %(s)s, "
             "%(D)s, %({header}i)s, %({header}o)s, ...: see deployment), or 'json': one "
             "JSON object per request.", "FORMAT", section="Logging"),
+    Setting("metrics", ["--metrics"], "str", None,
+            "Serve Prometheus metrics (requests, durations, workers, exits, reloads) on "
+            "http://HOST:PORT/metrics from the master, as 127.0.0.1:9101; needs "
+            "prometheus_client (see monitoring).", "HOST:PORT", section="Logging"),
     Setting("log_level", ["--log-level"], "choice", "info",
             "The least level wsgid's own log keeps (--debug: debug).", "LEVEL",
             section="Logging", choices=("debug", "info", "warning", "error")),

@@ -72,6 +72,7 @@ class Worker:
         self.alive = True
         self.due = False  # asked to be replaced (--max-requests, --max-rss)
         self.requests = 0
+        self.status = None  # the status line of the last reply, None: none given
         self.credit_window = 0  # mongrel2's download flow control window, once seen
         self.next_tick = 0.0
         self.ppid = os.getppid()
@@ -185,6 +186,7 @@ class Worker:
         """Serve one message; tell the source when it was work, not a notice."""
         if self.source.front != self.replies.front:  # several front-ends
             self.replies.follow(self.source.front)
+        self.status = None
         request = self.parse(data)
         if request is None:
             work = not message.is_control_envelope(data)
@@ -201,7 +203,7 @@ class Worker:
         if request is not None:
             self.dispatch(request)
         if work:
-            self.score.end()
+            self.score.end(self.source.front, self.status)
             self.source.done(self.replies.outbox)
             if self.max_rss_kib and not self.due:
                 self._check_memory()
@@ -269,7 +271,8 @@ class Worker:
         except message.MessageError as exc:
             log.warning("Dropped a bad message (%s): %r", exc, data[:120])
             if exc.sender and exc.conn_id:
-                self.replies.refuse(exc.sender, exc.conn_id, "400 Bad Request")
+                self.status = "400 Bad Request"
+                self.replies.refuse(exc.sender, exc.conn_id, self.status)
             return None
         except Exception:  # a parser bug must not kill the worker either
             log.exception("Dropped a message the parser failed on: %r", data[:120])
@@ -320,6 +323,7 @@ class Worker:
         client's socket, so mongrel2's read fails, it stops spooling and
         deletes the file itself (upload.c, Upload_file's error path). A
         chunked upload has no length yet: it is measured when done."""
+        self.status = ""  # not a request of its own (scoreboard.Score.end)
         length = request.headers.get("content-length")
         if length is not None and length.isdigit():  # else refused when done (uploads.py)
             self._refused_over_limit(request, int(length))
@@ -327,6 +331,7 @@ class Worker:
     def refuse(self, request, status, reason):
         log.warning("Refused %s %s: %s", request.headers["METHOD"],
                     request.headers.get("URI", request.headers.get("PATH")), reason)
+        self.status = status
         self.replies.refuse(request.sender, request.conn_id, status,
                             request.headers.get("VERSION"))
 
@@ -341,8 +346,10 @@ class Worker:
             if reason is not None:
                 self.refuse(request, "400 Bad Request", reason)
             elif not self._refused_over_limit(request, os.fstat(upload.file.fileno()).st_size):
+                self.score.uploading(True)
                 self.call_app(request, upload.file)
         finally:
+            self.score.uploading(False)
             upload.remove()
 
     def _pacer(self, request):
@@ -383,6 +390,7 @@ class Worker:
                                 headers.get("connection"), flowcontrol.message_size(pacer.window))
         conn_id = request.conn_id
         result = environ = None
+        gone = False
         started = time.perf_counter()
         reply_headers = []  # the app's, kept when the access log shows some
         try:
@@ -402,6 +410,7 @@ class Worker:
         except ClientGone:
             log.debug("Client of connection %s went away, response stopped", conn_id)
             response.close = False  # mongrel2 has closed it already
+            gone = True
         except Exception as exc:
             filters.run_request_exception(request, exc)
             log.exception("Error in the application for %s %s",
@@ -415,12 +424,14 @@ class Worker:
                                      detail and b"500 Internal Server Error\n\n" + detail))
                 except ClientGone:  # its mongrel2 has gone
                     response.close = False
+                    gone = True
         finally:
             if hasattr(result, "close"):
                 try:
                     result.close()
                 except Exception:
                     log.exception("Error in the application's close()")
+        self.status = None if gone else response.status
         if response.close:
             send(CLOSE)
         elif pacer is not None:
