@@ -58,6 +58,24 @@ def app(environ, start_response):
 '''
 
 
+class Scraper(threading.Thread):
+    """GETs wsgid's /metrics (--metrics) every second, as Prometheus would."""
+
+    def __init__(self, url):
+        super().__init__(daemon=True)
+        self.url, self.scrapes = url, 0
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.wait(1.0):
+            if get(self.url, "/metrics", timeout=5)[0] == 200:
+                self.scrapes += 1
+
+    def stop(self):
+        self.stopping.set()
+        self.join(10)
+
+
 class SlowClient(threading.Thread):
     """Keeps one ``/sleep?SECONDS&MARK`` request in flight at all times."""
 
@@ -88,7 +106,9 @@ def run_mode(args, m2, base, mode):
     app_path = common.make_app_folder(
         base, "e2e_app.py", name="app-" + mode,
         sources={"benchapp.py": common.HELLO_APP, "dispatchapp.py": DISPATCH_APP})
-    wsgid = common.Wsgid(m2, app_path, wsgi_app="dispatchapp:app", workers=args.workers,
+    metrics = "127.0.0.1:%d" % common.free_port() if args.metrics else None
+    wsgid = common.Wsgid(m2, app_path, *(["--metrics", metrics] if metrics else []),
+                         wsgi_app="dispatchapp:app", workers=args.workers,
                          dispatch=mode, stdout=False, python=args.python,
                          out_path=os.path.join(base, "wsgid-%s.out" % mode))
     result = {"mode": mode}
@@ -108,8 +128,16 @@ def run_mode(args, m2, base, mode):
         # (a) throughput
         cpu = {"master": [wsgid.master], "mongrel2": [m2.proc.pid]}
         cpu.update(("worker %d" % p, [p]) for p in workers)
-        r = result["wrk"] = common.run_wrk(m2.url + "/", args.threads, args.connections,
-                                           args.duration, args.warmup, cpu=cpu)
+        scraper = Scraper("http://" + metrics) if metrics else None
+        if scraper:
+            scraper.start()
+        try:
+            r = result["wrk"] = common.run_wrk(m2.url + "/", args.threads, args.connections,
+                                               args.duration, args.warmup, cpu=cpu)
+        finally:
+            if scraper:
+                scraper.stop()
+                print("[%s] (a) /metrics scraped %d times meanwhile" % (mode, scraper.scrapes))
         r["workers_cpu"] = sum(v for k, v in r["cpu"].items() if k.startswith("worker "))
         print("[%s] (a) %s" % (mode, fmt_wrk(r)), flush=True)
 
@@ -202,6 +230,8 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=2, help="wsgid --workers (default 2)")
     common.add_wrk_args(p, "(a) ")
+    p.add_argument("--metrics", action="store_true",
+                   help="run wsgid with --metrics, scraped every second during (a)")
     p.add_argument("--slow", type=float, default=1.0,
                    help="(b) seconds the slow request sleeps (default 1)")
     p.add_argument("--lat-threads", type=int, default=2, help="(b) wrk -t (default 2)")

@@ -232,6 +232,13 @@ def test_good_addresses_are_accepted(address):
     assert given["recv"] == given["send"] == [address]
 
 
+@pytest.mark.parametrize("text, size", [("0", 0), ("512", 512), ("10K", 10 << 10),
+                                        ("100M", 100 << 20), ("2g", 2 << 30)])
+def test_sizes_read_in_binary_units(text, size):
+    _, given = opts.parse_command_line(["config", "--max-body-size", text])
+    assert given["max_body_size"] == size
+
+
 @pytest.mark.parametrize("command", ["start", "status", "config", "check", "stop",
                                      "restart", "reload"])
 def test_missing_app_folder_is_one_line(command, tmp_path):
@@ -455,7 +462,8 @@ def test_invalid_json_is_one_line_naming_the_file(app):
                                         ("workers", 2.5), ("debug", "yes"),
                                         ("keep_alive", 1), ("recv", "nowhere"),
                                         ("recv", 5), ("loader_dir", [1]),
-                                        ("envs", {"A": 1}), ("envs", "A=1")])
+                                        ("envs", {"A": 1}), ("envs", "A=1"),
+                                        ("max_body_size", "10X"), ("max_body_size", -1)])
 def test_wrong_type_names_file_and_key(app, key, value):
     write_json_text(app, json.dumps({key: value}))
     status, out, err = wsgid_run("config", "--app-path", app)

@@ -80,3 +80,100 @@ def test_example_plugins_loader_and_filter(m2_factory, wsgid_factory, tmp_path):
     assert status == 200 and re.fullmatch(rb"[0-9a-f]{32}", body)
     assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
     assert "WsgiFileLoader" in proc.output()
+
+
+PROMETHEUS_APP = '''
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, multiprocess
+
+REQUESTS = Counter("app_requests", "Requests served")
+LIVE = Gauge("app_live_workers", "Workers alive", multiprocess_mode="livesum")
+LIVE.set(1)
+
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/metrics":
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        body = generate_latest(registry)
+    else:
+        REQUESTS.inc()
+        body = b"counted"
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+'''
+
+
+def test_prometheus_multiprocess_hooks_example(m2_factory, tmp_path):
+    """examples/hooks/prometheus_multiprocess.py in plugins/: the requests
+    of two workers add up in the app's /metrics, an earlier run's files are
+    dropped at start, and a killed worker's live gauge leaves the sum."""
+    pytest.importorskip("prometheus_client")
+    import signal
+    from tests.support.mongrel2 import wait_for
+    from tests.support.wsgid import Wsgid
+    m2 = m2_factory()
+    app_path = tmp_path / "site"
+    (app_path / "app").mkdir(parents=True)
+    (app_path / "plugins").mkdir()
+    (app_path / "prometheus").mkdir()
+    (app_path / "prometheus" / "counter_1.db").write_bytes(b"an earlier run's")
+    (app_path / "app" / "site_app.py").write_text(PROMETHEUS_APP)
+    shutil.copy(os.path.join(ROOT, "examples", "hooks", "prometheus_multiprocess.py"),
+                app_path / "plugins")
+    proc = Wsgid(m2, str(app_path), "--wsgi-app", "site_app:application", "--workers", "2")
+    proc.start()
+    try:
+        pids = proc.wait_workers(2)
+        assert not (app_path / "prometheus" / "counter_1.db").exists()
+
+        def metric(name):
+            body = get(m2.url, "/metrics")[2].decode()
+            return float(re.search(r"^%s (\S+)$" % name, body, re.M).group(1))
+        before = metric("app_requests_total")  # wsgid's start asked for / once
+        for _ in range(10):
+            assert get(m2.url, "/")[2] == b"counted"
+        assert metric("app_requests_total") == before + 10
+        assert metric("app_live_workers") == 2
+        os.kill(pids[0], signal.SIGKILL)
+        wait_for(lambda: not glob.glob(str(app_path / "prometheus" / ("gauge_live*_%d.db" % pids[0])))
+                 or None, 10, what="the dead worker's live gauge dropped")
+        proc.wait_workers(2, exclude=pids[:1])
+        assert metric("app_live_workers") == 2  # the new worker's, not the dead one's
+    finally:
+        proc.stop()
+
+
+def test_error_reporter_hook_example_initialises_each_worker(m2_factory, tmp_path):
+    """examples/hooks/error_reporter.py with a stand-in sentry_sdk: init is
+    called once in each worker, with its pid, before the application loads."""
+    from tests.support.wsgid import Wsgid
+    m2 = m2_factory()
+    record = tmp_path / "inits.txt"
+    app_path = tmp_path / "site"
+    (app_path / "app").mkdir(parents=True)
+    (app_path / "plugins").mkdir()
+    (app_path / "app" / "sentry_sdk.py").write_text(
+        "import os, sys\n"
+        "def init(dsn, server_name, release):\n"
+        "    loaded = 'site_app' in sys.modules\n"
+        "    with open(%r, 'a') as f:\n"
+        "        f.write('%%d %%s %%s %%s\\n' %% (os.getpid(), dsn, server_name.split()[-1], loaded))\n"
+        % str(record))
+    (app_path / "app" / "site_app.py").write_text(
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'ok']\n")
+    shutil.copy(os.path.join(ROOT, "examples", "hooks", "error_reporter.py"),
+                app_path / "plugins")
+    os.environ["SENTRY_DSN"] = "https://key@errors.example/1"
+    try:
+        proc = Wsgid(m2, str(app_path), "--wsgi-app", "site_app:application", "--workers", "2")
+        proc.start()
+    finally:
+        del os.environ["SENTRY_DSN"]
+    try:
+        pids = proc.wait_workers(2)
+        lines = sorted(record.read_text().split("\n")[:-1])
+        assert lines == sorted("%d https://key@errors.example/1 %d False" % (p, p) for p in pids)
+    finally:
+        proc.stop()

@@ -29,6 +29,28 @@ def test_begin_then_end():
     assert score.read() == (2, 0.0, "", "")
 
 
+def test_requests_counted_by_front_end_status_class_and_duration(monkeypatch):
+    """What --metrics sums: a worker's finished requests by front-end and
+    status class, by duration bucket, and their total time; an upload's
+    start message is no request of its own."""
+    clock = [100.0]
+    monkeypatch.setattr(scoreboard.time, "monotonic", lambda: clock[0])
+    score = Score(2)
+    for front, status, seconds in ((0, "200 OK", 0.003), (1, "404 Not Found", 0.3),
+                                   (1, None, 20.0), (0, "", 1.0), (5, "503 Busy", 0.003)):
+        score.begin("GET", b"/")
+        clock[0] += seconds
+        score.end(front, status)
+    by_class, buckets, total, uploading = score.totals()
+    # front 5 is past the two known: counted with the last
+    assert by_class == [[0, 1, 0, 0, 0, 0], [0, 0, 0, 1, 1, 1]]
+    assert buckets[0] == 2 and buckets[scoreboard.BUCKETS.index(0.5)] == 1
+    assert buckets[-1] == 1 and sum(buckets) == 4
+    assert abs(total - 20.306) < 1e-6 and not uploading
+    score.uploading(True)
+    assert score.totals()[3]
+
+
 def test_long_method_and_path_are_truncated():
     score = Score()
     score.begin("M" * 40, b"/" + b"p" * 1000)

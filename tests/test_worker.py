@@ -28,8 +28,8 @@ def test_max_rss_asks_for_a_replacement_once_the_peak_passes_the_limit():
     below, above = worker(peak_mib - 1), worker(peak_mib + 64)
     below._check_memory()
     above._check_memory()
-    assert (below.alive, below.due, below.score.wants_replacement()) == (True, True, True)
-    assert (above.alive, above.due, above.score.wants_replacement()) == (True, False, False)
+    assert (below.alive, below.due, below.score.wants_replacement()) == (True, True, "max-rss")
+    assert (above.alive, above.due, above.score.wants_replacement()) == (True, False, None)
     assert not below.source.left
 
 

@@ -74,6 +74,15 @@ _TEMPLATE.update({
 })
 
 
+_proxies = None  # wsgid.proxies.Proxies: the peers believed, None: none
+
+
+def trust(proxies):
+    """The trusted proxies (--forwarded-allow-ips) from now on."""
+    global _proxies
+    _proxies = proxies
+
+
 def errors_to(stream):
     """wsgi.errors from now on (a daemon's: wsgid.log, see wsgid.log)."""
     _TEMPLATE["wsgi.errors"] = stream
@@ -95,13 +104,17 @@ def build(request, wsgi_input=None, errors=None):
     scheme = headers.get("URL_SCHEME", "http")
     if scheme != "http" and scheme != "https":
         scheme = "http"
+    remote = headers.get("REMOTE_ADDR", "")
+    if _proxies is not None and _proxies.trusts(remote):
+        scheme = _proxies.scheme(headers, scheme)
+        remote = _proxies.client(headers, remote)
     environ = _TEMPLATE.copy()
     environ["REQUEST_METHOD"] = headers["METHOD"]
     environ["SCRIPT_NAME"] = script_name
     environ["PATH_INFO"] = path[len(script_name):]
     environ["QUERY_STRING"] = headers.get("QUERY", "")
     environ["SERVER_PROTOCOL"] = headers.get("VERSION", "HTTP/1.1")
-    environ["REMOTE_ADDR"] = headers.get("REMOTE_ADDR", "")
+    environ["REMOTE_ADDR"] = remote
     environ["wsgi.url_scheme"] = scheme
     environ["wsgi.input"] = wsgi_input if wsgi_input is not None else BytesIO(request.body)
     if errors is not None:

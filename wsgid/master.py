@@ -16,6 +16,7 @@ from the loop too (:mod:`wsgid.channel`), from what the workers write in
 memory shared with the master (:mod:`wsgid.scoreboard`).
 """
 
+import collections
 import errno
 import logging
 import os
@@ -25,7 +26,7 @@ import time
 
 import zmq
 
-from wsgid import appfolder, channel, dispatch, inherited, notify, proctitle, scoreboard
+from wsgid import appfolder, channel, dispatch, hooks, inherited, notify, proctitle, scoreboard
 from wsgid import log as wsgid_log
 from wsgid.contract import BOOT_ERROR, DUMP, DUMP_GRACE, read_boot_report, ready_pids
 
@@ -38,18 +39,19 @@ _SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1", "CHLD")
 class WorkerProc:
     """The master's record of one forked worker."""
 
-    def __init__(self, pid, generation):
+    def __init__(self, pid, generation, fronts=1):
         self.pid = pid
         self.generation = generation
         self.started = time.monotonic()
         self.ready = False
         self.retiring = False
+        self.exit_reason = None         # why it was retired (wsgid.hooks.EXIT_REASONS)
         self.replaces = None            # the worker it retires once ready (pid)
         self.stays_said = False         # logged: kept past its recycling, no replacement
         self.report_r = self.report_w = None  # its boot error report (contract)
         self.kill_at = 0.0              # stuck: SIGKILL then, once its traceback is out
         self.slot = None                # broker dispatch: counters shared with the worker
-        self.score = scoreboard.Score()  # what it is doing, and its heartbeat, shared with it
+        self.score = scoreboard.Score(fronts)  # what it is doing, its heartbeat, its counts
 
 
 class Master:
@@ -73,10 +75,13 @@ class Master:
         self.boot_error = None        # (error, detail) the last worker that failed left
         self.notified_ready = False   # systemd told we serve (again)
         self.channel = None           # wsgid status --verbose asks here
+        self.metrics = None           # --metrics (wsgid.metrics.Metrics)
+        self.exits = collections.Counter()  # workers exited, by reason (hooks.EXIT_REASONS)
 
     # -- set-up ------------------------------------------------------------------
     def run(self):
         self.pid = os.getpid()
+        hooks.run("on_starting", self)
         self.given = inherited.sockets()  # what the master was started with, workers keep
         try:
             self.pid_fd = appfolder.claim(self.app_path, appfolder.MASTER)
@@ -103,16 +108,33 @@ class Master:
                  self.num_workers, self.options.dispatch,
                  ", recv " + ", ".join(self.options.recv) if self.options.dispatch == "broker" else "")
         try:
+            if self.options.metrics and not self._serve_metrics():
+                return 1
+            hooks.run("when_ready", self)
             self._manage()
             self._loop()
         finally:
             if self.channel is not None:
                 self.channel.close()
+            if self.metrics is not None:
+                self.metrics.endpoint.close()
             self.dispatcher.close()
             appfolder.remove_pid(self.app_path, appfolder.MASTER, self.pid)
             os.close(self.pid_fd)
             log.info("Master process exiting")
         return 0
+
+    def _serve_metrics(self):
+        """--metrics: bind its endpoint; False (logged) when it cannot."""
+        from wsgid import endpoint, metrics  # prometheus_client: after on_starting
+        try:
+            self.metrics = metrics.Metrics(self, endpoint.address(self.options.metrics))
+        except OSError as exc:
+            log.error("Cannot serve --metrics on %s: %s", self.options.metrics, exc)
+            return False
+        self.metrics.endpoint.register(self.poller)
+        log.info("Metrics served on http://%s/metrics", self.options.metrics)
+        return True
 
     def _watch(self):
         """A poller for what the master waits on; made anew when the
@@ -124,6 +146,8 @@ class Master:
             self.poller.register(sock, zmq.POLLIN)
         if self.channel is not None:
             self.poller.register(self.channel.fileno(), zmq.POLLIN)
+        if self.metrics is not None:
+            self.metrics.endpoint.register(self.poller)
         self.watched = self.dispatcher.version
 
     def _queue_signal(self, signum, frame):
@@ -152,6 +176,8 @@ class Master:
                     return
             self._read_ready()
             self._murder_silent()
+            if self.metrics is not None:
+                self.metrics.endpoint.sweep()
             self._manage()
             if not self.workers and not self.options.keep_alive:
                 log.info("All workers are gone and keep-alive is off")
@@ -177,6 +203,8 @@ class Master:
         self.dispatcher.handle(events)
         if self.channel is not None and self.channel.fileno() in events:
             self.channel.answer(self.state)
+        if self.metrics is not None:
+            self.metrics.endpoint.handle(events)
         return events
 
     def state(self):
@@ -269,9 +297,11 @@ class Master:
 
     # -- workers ---------------------------------------------------------------------
     def _due(self, worker):
-        """Whether ``worker`` is to be replaced: made before the last reload,
-        or it asked (--max-requests, --max-rss)."""
-        return worker.generation != self.generation or worker.score.wants_replacement()
+        """Why ``worker`` is to be replaced, or None: "reload" (made before
+        the last reload), or what it asked for ("max-requests", "max-rss")."""
+        if worker.generation != self.generation:
+            return "reload"
+        return worker.score.wants_replacement()
 
     def _manage(self):
         """Keep num_workers places held: a place is held by a worker that is
@@ -302,7 +332,7 @@ class Master:
             self._spawn(pid)
 
     def _spawn(self, replaces=None):
-        worker = WorkerProc(0, self.generation)
+        worker = WorkerProc(0, self.generation, len(self.options.recv))
         worker.replaces = replaces
         worker.slot = self.dispatcher.new_slot()
         worker.report_r, worker.report_w = os.pipe2(os.O_CLOEXEC)
@@ -349,6 +379,7 @@ class Master:
                 raise SystemExit(BOOT_ERROR)
             random.seed()
             worker.broker = self.dispatcher.spec
+            hooks.run("post_fork", worker)
             status = self.run_worker(worker, self.ready_w)
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else 1
@@ -372,13 +403,18 @@ class Master:
             self.dispatcher.worker_gone(pid)
             if worker is None:
                 continue
+            code = os.waitstatus_to_exitcode(status)
+            reason = self._exit_reason(worker, code)
+            self.exits[reason] += 1
+            if self.metrics is not None:
+                self.metrics.worker_gone(worker.score)
             worker.score.close()
             report = read_boot_report(worker.report_r)
             os.close(worker.report_r)
             for other in self.workers.values():
                 if other.replaces == pid:  # gone before it: it holds the place now
                     other.replaces = None
-            code = os.waitstatus_to_exitcode(status)
+            hooks.run("worker_exit", worker, reason)
             if worker.retiring or self.stopping:
                 log.info("Worker %d exited", pid)
             elif not worker.ready:
@@ -388,6 +424,18 @@ class Master:
                         "Worker %d %s%s", pid, "exited" if code == 0 else
                         "died (exit status %s)" % code,
                         "; replacing it" if self.options.keep_alive else "")
+
+    def _exit_reason(self, worker, code):
+        """Why a reaped worker exited (wsgid.hooks.EXIT_REASONS)."""
+        if worker.kill_at:
+            return "timeout"
+        if worker.retiring:
+            return worker.exit_reason
+        if self.stopping:
+            return "stop"
+        if not worker.ready:
+            return "boot-error"
+        return "exit" if code == 0 else "crash"
 
     def _failed_to_start(self, worker, code, report):
         """A worker exited before it was ready: log why (its traceback once,
@@ -425,6 +473,7 @@ class Master:
                 self._retire(other)
         self.dispatcher.retire(worker.pid)
         worker.retiring = True
+        worker.exit_reason = self._due(worker) or "scale-down"
         worker.retire_deadline = time.monotonic() + self.options.graceful_timeout
         self._kill(worker.pid, sig)
 
@@ -462,6 +511,7 @@ class Master:
         self.notified_ready = False
         self.generation += 1
         self.last_reload = {"generation": self.generation, "outcome": "pending", "error": None}
+        hooks.run("on_reload", self)
         self.failures, self.next_spawn = 0, 0.0
         for worker in list(self.workers.values()):
             if worker.replaces is not None and not worker.retiring:

@@ -66,6 +66,28 @@ def _whole_number_flag(text):
     return value
 
 
+_SIZE = re.compile(r"(\d+)([KMG]?)\Z", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def _size(setting, value, origin):
+    """Bytes: a whole number, or one with K, M or G (binary units) after it."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(value)
+    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+
+
+def _size_flag(text):
+    try:
+        return _size(None, text, None)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a size (as 100M: bytes, or K, M or G "
+                                         "after a whole number)" % text) from None
+
+
 def _str(setting, value, origin):
     if isinstance(value, str):
         return value
@@ -120,6 +142,9 @@ KINDS = {
     "int": Kind(_whole_number, "a whole number >= 0", "a whole number >= 0",
                 flag_type=_whole_number_flag),
     "str": Kind(_str, "a string", None),
+    "size": Kind(_size, "a size in bytes (a whole number, or as \"100M\")",
+                 "a size: bytes, or a whole number followed by ``K``, ``M`` or ``G`` "
+                 "(KiB, MiB, GiB), as ``100M``", flag_type=_size_flag),
     # Addresses are checked after parsing (parse_command_line): a one-line error.
     "addresses": Kind(_addresses, "a ZeroMQ address or a list of them",
                       "a ZeroMQ address: ``tcp://HOST:PORT``, ``ipc://PATH``, ``inproc://NAME``, "
@@ -213,6 +238,20 @@ SETTINGS = [
             "under --mongrel2-chroot): async uploads are taken only from files so named "
             "in that folder, owned by its owner (mongrel2's account). Without it they "
             "are refused (see uploads).", "TEMPLATE"),
+    Setting("max_body_size", ["--max-body-size"], "size", 0,
+            "Answer 413 to a request whose body is larger, without calling the "
+            "application; an async upload is stopped at its start, mongrel2 deleting "
+            "its file (a chunked one once spooled: see uploads); 0 disables.", "SIZE"),
+    Setting("forwarded_allow_ips", ["--forwarded-allow-ips"], "list", [],
+            "Peers of mongrel2 (load balancers) whose X-Forwarded-For and secure-scheme "
+            "headers are believed: addresses or networks (10.0.0.0/8), comma-separated or "
+            "repeated, * for any. X-Forwarded-For reaches wsgid only with mongrel2's "
+            "no_clobber_xff set (see deployment).", "ADDRESSES"),
+    Setting("secure_scheme_header", ["--secure-scheme-header"], "list",
+            ["X-FORWARDED-PROTOCOL=ssl", "X-FORWARDED-PROTO=https", "X-FORWARDED-SSL=on"],
+            "A header and value by which a peer of --forwarded-allow-ips says the "
+            "client's scheme is https (as gunicorn's secure_scheme_headers); repeated "
+            "for several, replacing the default.", "NAME=VALUE"),
     Setting("mongrel2_sendfile", ["--mongrel2-sendfile"], "bool", False,
             "Hand files the app returns through wsgi.file_wrapper to mongrel2's "
             "sendfile plugin, which sends them itself: the worker is free at once "
@@ -230,6 +269,10 @@ SETTINGS = [
             "The access log's line, in gunicorn's format and atoms (%(h)s, %(r)s, %(s)s, "
             "%(D)s, %({header}i)s, %({header}o)s, ...: see deployment), or 'json': one "
             "JSON object per request.", "FORMAT", section="Logging"),
+    Setting("metrics", ["--metrics"], "str", None,
+            "Serve Prometheus metrics (requests, durations, workers, exits, reloads) on "
+            "http://HOST:PORT/metrics from the master, as 127.0.0.1:9101; needs "
+            "prometheus_client (see monitoring).", "HOST:PORT", section="Logging"),
     Setting("log_level", ["--log-level"], "choice", "info",
             "The least level wsgid's own log keeps (--debug: debug).", "LEVEL",
             section="Logging", choices=("debug", "info", "warning", "error")),

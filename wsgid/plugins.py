@@ -34,11 +34,14 @@ What a plugin module may define:
   module, in the order of definition.
 - **Request filters**: module-level functions named ``pre_request``,
   ``post_request`` and ``request_exception``; see :mod:`wsgid.filters`.
+- **Lifecycle hooks**: module-level functions named ``on_starting``,
+  ``when_ready``, ``on_reload``, ``post_fork`` and ``worker_exit``; see
+  :mod:`wsgid.hooks`.
 
 An entry point names either a module (read like a plugin file), a loader
-class or object (``mypkg.loaders:MyLoader``), or a filter object: any
-object with one or more of the methods ``pre_request``, ``post_request``,
-``request_exception``.
+class or object (``mypkg.loaders:MyLoader``), or a filter or hook object:
+any object with one or more of the methods ``pre_request``,
+``post_request``, ``request_exception`` or of the hooks' names.
 
 A plugin that cannot be imported (syntax error, missing dependency, ...) is
 logged with its traceback and skipped: the other plugins and the built-in
@@ -64,7 +67,7 @@ import sys
 import types
 from importlib import metadata
 
-from wsgid import filters
+from wsgid import filters, hooks
 
 log = logging.getLogger("wsgid")
 
@@ -72,17 +75,21 @@ ENTRY_POINT_GROUP = "wsgid.plugins"
 
 
 class Plugins:
-    """What discovery found: ``loaders`` (objects) and ``filters`` (a
-    :func:`wsgid.filters.table`), each in plugin order."""
+    """What discovery found: ``loaders`` (objects), ``filters`` (a
+    :func:`wsgid.filters.table`) and ``hooks`` (a :func:`wsgid.hooks.table`),
+    each in plugin order."""
 
     def __init__(self):
         self.loaders = []
         self.filters = filters.table()
+        self.hooks = hooks.table()
         self.sources = []  # where each plugin came from, for the log
 
-    def install_filters(self):
-        """Make these filters the ones that run (replacing any before)."""
+    def install(self):
+        """Make these filters and hooks the ones that run (replacing any
+        before)."""
         filters.install(self.filters)
+        hooks.install(self.hooks)
 
 
 def plugin_dirs(app_path, loader_dirs=()):
@@ -111,8 +118,8 @@ def plugin_files(folder):
 
 def discover(app_path, loader_dirs=(), entry_points=True):
     """Import every plugin (see the module docstring) and return a
-    :class:`Plugins`. Does not register the filters: call
-    :meth:`Plugins.install_filters` for that."""
+    :class:`Plugins`. Does not install the filters and hooks: call
+    :meth:`Plugins.install` for that."""
     found = Plugins()
     seen = set()
     for folder in plugin_dirs(app_path, loader_dirs):
@@ -178,6 +185,8 @@ def _scan_module(module, origin, found):
                 _add_loader_class(obj, origin, found)
         elif attr in filters.HOOKS and callable(obj):
             found.filters[attr].append(("%s:%s" % (origin, attr), obj))
+        elif attr in hooks.HOOKS and callable(obj):
+            found.hooks[attr].append(("%s:%s" % (origin, attr), obj))
         elif is_loader(obj):
             found.loaders.append(obj)
             _tag(obj, origin)
@@ -206,19 +215,21 @@ def _add_object(obj, origin, found):
             _tag(obj, origin)
             found.loaders.append(obj)
         return
-    hooks = [h for h in filters.HOOKS if callable(getattr(obj, h, None))]
-    if inspect.isclass(obj) and hooks:
+    tables = {h: found.filters[h] for h in filters.HOOKS}
+    tables.update((h, found.hooks[h]) for h in hooks.HOOKS)
+    names = [h for h in tables if callable(getattr(obj, h, None))]
+    if inspect.isclass(obj) and names:
         try:
             obj = obj()
         except Exception:
             log.exception("Filter %s of plugin %s could not be created; skipped",
                           obj.__name__, origin)
             return
-    for hook in hooks:
-        found.filters[hook].append(("%s:%s" % (origin, hook), getattr(obj, hook)))
-    if not hooks:
-        log.warning("Plugin %s is neither a module, a loader nor a filter object; skipped",
-                    origin)
+    for name in names:
+        tables[name].append(("%s:%s" % (origin, name), getattr(obj, name)))
+    if not names:
+        log.warning("Plugin %s is neither a module, a loader, a filter nor a hook object; "
+                    "skipped", origin)
 
 
 def _tag(loader, origin):

@@ -17,7 +17,8 @@ import traceback
 import zmq
 
 from wsgid import environ as wsgi_environ
-from wsgid import filters, flowcontrol, framing, loaders, message, proctitle, sources, uploads
+from wsgid import (filters, flowcontrol, framing, loaders, message, proctitle, proxies, sources,
+                   uploads)
 from wsgid import log as wsgid_log
 from wsgid.accesslog import AccessLog, record_headers
 from wsgid.contract import BOOT_ERROR, dump_on_signal, report_boot_error, say_ready
@@ -50,7 +51,7 @@ class Worker:
     def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
                  max_requests=0, on_tick=None, on_ready=None, tick=1.0, broker=None,
                  access_log=None, slot=None, mongrel2_sendfile=False, max_rss=0, score=None,
-                 spool=None):
+                 spool=None, max_body_size=0):
         self.app = app
         self.recv_spec = recv
         self.send_spec = send
@@ -60,6 +61,7 @@ class Worker:
         self.access_log = access_log
         self.mongrel2_chroot = mongrel2_chroot
         self.spool = spool  # mongrel2's upload folder (uploads.Spool), None: uploads refused
+        self.max_body_size = max_body_size  # bytes; 0: no limit
         self.mongrel2_sendfile = mongrel2_sendfile  # hand wsgi.file_wrapper files to mongrel2
         self.debug = debug
         self.max_requests = max_requests
@@ -70,6 +72,7 @@ class Worker:
         self.alive = True
         self.due = False  # asked to be replaced (--max-requests, --max-rss)
         self.requests = 0
+        self.status = None  # the status line of the last reply, None: none given
         self.credit_window = 0  # mongrel2's download flow control window, once seen
         self.next_tick = 0.0
         self.ppid = os.getppid()
@@ -179,6 +182,7 @@ class Worker:
         """Serve one message; tell the source when it was work, not a notice."""
         if self.source.front != self.replies.front:  # several front-ends
             self.replies.follow(self.source.front)
+        self.status = None
         request = self.parse(data)
         work = not message.is_notice(data)
         if work:
@@ -188,11 +192,11 @@ class Worker:
             else:
                 self.score.begin(request.headers["METHOD"], request.path)
             if self.max_requests and self.requests >= self.max_requests and not self.due:
-                self._ask_replacement("reached %d requests" % self.requests)
+                self._ask_replacement("reached %d requests" % self.requests, "max-requests")
         if request is not None:
             self.dispatch(request)
         if work:
-            self.score.end()
+            self.score.end(self.source.front, self.status)
             self.source.done(self.replies.outbox)
             if self.max_rss_kib and not self.due:
                 self._check_memory()
@@ -206,16 +210,16 @@ class Worker:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if peak > self.max_rss_kib:
             self._ask_replacement("reached %.1f MiB of resident memory (--max-rss %d)"
-                                  % (peak / 1024.0, self.max_rss_kib // 1024))
+                                  % (peak / 1024.0, self.max_rss_kib // 1024), "max-rss")
 
-    def _ask_replacement(self, why):
+    def _ask_replacement(self, why, reason):
         """--max-requests, --max-rss: ask the master for a replacement and
         serve on; the master retires this worker (TERM: a graceful exit)
         once the replacement is ready -- never while the application cannot
         load, which would leave no one to serve."""
         log.info("Worker %s, asking to be replaced", why)
         self.due = True
-        self.score.ask_replacement()
+        self.score.ask_replacement(reason)
 
     def _reopen_logs(self):
         """After USR1: wsgid.log, the access log, and the traceback dump's
@@ -260,7 +264,8 @@ class Worker:
         except message.MessageError as exc:
             log.warning("Dropped a bad message (%s): %r", exc, data[:120])
             if exc.sender and exc.conn_id:
-                self.replies.refuse(exc.sender, exc.conn_id, "400 Bad Request")
+                self.status = "400 Bad Request"
+                self.replies.refuse(exc.sender, exc.conn_id, self.status)
             return None
         except Exception:  # a parser bug must not kill the worker either
             log.exception("Dropped a message the parser failed on: %r", data[:120])
@@ -287,16 +292,39 @@ class Worker:
             return
         if UPLOAD_DONE in headers:
             self.call_app_with_upload(request)
-        elif UPLOAD_START not in headers:  # an upload's start: its done message is answered
+        elif UPLOAD_START in headers:  # the done message is answered, unless refused now
+            self._stop_upload_over_limit(request)
+        else:
             reason = framing.refusal(headers, len(request.body))
-            if reason is None:
-                self.call_app(request, None)
-            else:
+            if reason is not None:
                 self.refuse(request, "400 Bad Request", reason)
+            elif not self._refused_over_limit(request, len(request.body)):
+                self.call_app(request, None)
+
+    def _refused_over_limit(self, request, size):
+        """--max-body-size: answer 413 to a body of ``size`` bytes over it
+        (the connection closed); True when answered."""
+        if not self.max_body_size or size <= self.max_body_size:
+            return False
+        self.refuse(request, "413 Content Too Large",
+                    "a body of %d bytes, over --max-body-size %d" % (size, self.max_body_size))
+        return True
+
+    def _stop_upload_over_limit(self, request):
+        """An upload starting with a Content-Length over --max-body-size:
+        mongrel2 writes its 413, and the close that follows it shuts the
+        client's socket, so mongrel2's read fails, it stops spooling and
+        deletes the file itself (upload.c, Upload_file's error path). A
+        chunked upload has no length yet: it is measured when done."""
+        self.status = ""  # not a request of its own (scoreboard.Score.end)
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit():  # else refused when done (uploads.py)
+            self._refused_over_limit(request, int(length))
 
     def refuse(self, request, status, reason):
         log.warning("Refused %s %s: %s", request.headers["METHOD"],
                     request.headers.get("URI", request.headers.get("PATH")), reason)
+        self.status = status
         self.replies.refuse(request.sender, request.conn_id, status,
                             request.headers.get("VERSION"))
 
@@ -308,11 +336,13 @@ class Worker:
             return
         try:  # a file mongrel2 spooled: deleted even when its request is refused
             reason = framing.refusal(request.headers, None)
-            if reason is None:
-                self.call_app(request, upload.file)
-            else:
+            if reason is not None:
                 self.refuse(request, "400 Bad Request", reason)
+            elif not self._refused_over_limit(request, os.fstat(upload.file.fileno()).st_size):
+                self.score.uploading(True)
+                self.call_app(request, upload.file)
         finally:
+            self.score.uploading(False)
             upload.remove()
 
     def _pacer(self, request):
@@ -353,6 +383,7 @@ class Worker:
                                 headers.get("connection"), flowcontrol.message_size(pacer.window))
         conn_id = request.conn_id
         result = environ = None
+        gone = False
         started = time.perf_counter()
         reply_headers = []  # the app's, kept when the access log shows some
         try:
@@ -372,6 +403,7 @@ class Worker:
         except ClientGone:
             log.debug("Client of connection %s went away, response stopped", conn_id)
             response.close = False  # mongrel2 has closed it already
+            gone = True
         except Exception as exc:
             filters.run_request_exception(request, exc)
             log.exception("Error in the application for %s %s",
@@ -385,12 +417,14 @@ class Worker:
                                      detail and b"500 Internal Server Error\n\n" + detail))
                 except ClientGone:  # its mongrel2 has gone
                     response.close = False
+                    gone = True
         finally:
             if hasattr(result, "close"):
                 try:
                     result.close()
                 except Exception:
                     log.exception("Error in the application's close()")
+        self.status = None if gone else response.status
         if response.close:
             send(CLOSE)
         elif pacer is not None:
@@ -447,11 +481,12 @@ def run_worker(options, found, proc, ready_fd):
     max_requests = options.max_requests
     if max_requests and options.max_requests_jitter:
         max_requests += random.randint(0, options.max_requests_jitter)
+    wsgi_environ.trust(proxies.proxies(options))
     access_log = (AccessLog(options.access_log, options.access_log_format)
                   if options.access_log else None)
     Worker(app, options.recv, options.send, options.mongrel2_chroot, options.debug,
            max_requests, on_tick=proc.score.beat, broker=proc.broker, slot=proc.slot,
            score=proc.score, access_log=access_log, on_ready=lambda: say_ready(ready_fd),
            mongrel2_sendfile=options.mongrel2_sendfile, max_rss=options.max_rss,
-           spool=uploads.spool(options)).run()
+           spool=uploads.spool(options), max_body_size=options.max_body_size).run()
     return 0

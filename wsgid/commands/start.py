@@ -1,10 +1,12 @@
 """``wsgid [start]``: check the options, leave root's terminal, drop to the
 app folder's owner, read the plugins, run the master."""
 
+import importlib.util
 import logging
 import os
 
-from wsgid import accesslog, appfolder, loaders, log, options as opts, privileges, session, uploads
+from wsgid import (accesslog, appfolder, endpoint, loaders, log, options as opts, privileges,
+                   proxies, session, uploads)
 from wsgid.commands import app_path_given
 from wsgid.master import Master
 from wsgid.worker import run_worker
@@ -22,12 +24,25 @@ def check(options):
         raise opts.OptionError("--workers must be at least 1")
     try:
         uploads.spool(options)
+        proxies.proxies(options)
     except ValueError as exc:
         raise opts.OptionError(str(exc)) from None
+    if options.metrics:
+        _check_metrics(options.metrics)
     if options.access_log_format:
         why = accesslog.check_format(options.access_log_format)
         if why:
             raise opts.OptionError("--access-log-format: %s" % why)
+
+
+def _check_metrics(where):
+    try:
+        endpoint.address(where)
+    except ValueError as exc:
+        raise opts.OptionError(str(exc)) from None
+    if importlib.util.find_spec("prometheus_client") is None:
+        raise opts.OptionError("--metrics needs prometheus_client (pip install "
+                               "'wsgid[metrics]')")
 
 
 def run(given):

@@ -2,7 +2,8 @@
 
 **Plugins** (see :mod:`wsgid.plugins`) are read once by the master with
 :func:`prepare`, before it chroots, drops privileges and forks, and their
-request filters (see :mod:`wsgid.filters`) installed; the workers inherit
+request filters (see :mod:`wsgid.filters`) and lifecycle hooks
+(:mod:`wsgid.hooks`) installed; the workers inherit
 both. Each worker then calls :func:`load` once, after the fork, with the
 resolved options and those plugins, and serves the callable it returns.
 
@@ -103,10 +104,11 @@ def prepare(options):
         found = plugins.discover(options.app_path, getattr(options, "loader_dir", None) or ())
     except NotADirectoryError as exc:
         raise LoaderError(str(exc)) from None
-    for hook, installed in found.filters.items():
-        for name, _ in installed:
-            log.info("Request filter %s: %s", hook, name)
-    found.install_filters()
+    for kind, table in (("Request filter", found.filters), ("Lifecycle hook", found.hooks)):
+        for hook, installed in table.items():
+            for name, _ in installed:
+                log.info("%s %s: %s", kind, hook, name)
+    found.install()
     return found
 
 
@@ -116,7 +118,7 @@ def load(options, found):
     ``found`` is what :func:`prepare` returned: its loaders are asked after
     the built-in ones, and its request filters are (re)installed."""
     _add_code_dir(options.app_path)
-    found.install_filters()
+    found.install()
     loader = choose(options, found.loaders)
     app = loader.load_app(options.app_path, options.wsgi_app)
     if not callable(app):
