@@ -656,7 +656,7 @@ def test_header_injection_refused(name, value):
 def test_repeated_connection_header_with_close():
     from wsgid.response import Response
     response = Response(lambda data: None, "HTTP/1.1", "GET", ["keep-alive", "close"])
-    assert response.close
+    assert response.closes_connection
 
 
 # -- the ends a caller gives a response -------------------------------------------------
