@@ -74,6 +74,7 @@ class RequestHandler:
             return None
 
     def dispatch(self, request):
+        """Answer one parsed request. Never raises for anything it carries."""
         try:
             self.handle_request(request)
         except Exception:  # a bug of ours must not kill the worker either
