@@ -17,7 +17,7 @@ serves what it had been sent. When a worker dies, its slot tells which
 request was in progress (answered ``502``, or closed once its head was
 sent) and which it never started (served by another worker): none is lost,
 none answered twice. Workers reply to mongrel2 directly; the master
-PUBlishes only its own 502/503 answers.
+sends only its own 502/503 answers and closes, on its own XPUB sockets.
 
 Several mongrel2 front-ends (several ``--recv``/``--send`` pairs): the
 master connects to each, and sends a worker the index of the front-end in a

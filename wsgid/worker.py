@@ -1,8 +1,10 @@
 """The serving loop of one worker: socket -> message -> request handler -> socket.
 
-A worker is a unit the master forks: it creates its own ZeroMQ context, PULLs
-requests from mongrel2's send_spec and PUBlishes replies to its recv_spec.
-The loop (signals, poll, ticks, recycling, the requests left at the end) is
+A worker is a unit the master forks: it creates its own ZeroMQ context and
+takes requests from its source (:mod:`wsgid.sources`: a PULL on mongrel2's
+send_spec in direct dispatch, a DEALER to the master's broker in broker
+dispatch), and sends its replies on XPUB sockets to mongrel2's recv_spec
+(:mod:`wsgid.replies`). The loop (signals, poll, ticks, recycling, the requests left at the end) is
 here; each message is answered by a :class:`wsgid.request_handler.RequestHandler`.
 Nothing a request carries can make it exit.
 """
