@@ -4,7 +4,7 @@ The master holds the connections to mongrel2's send_spec (one per worker, so
 that mongrel2's round robin weights wsgid hosts by their number of workers)
 and hands requests to its workers over a private DEALER/ROUTER pair.
 
-Each worker may hold up to WINDOW requests not yet done (a bounded
+Each worker may have up to WINDOW requests sent and not yet answered (a bounded
 prefetch: under load it takes requests in batches, not one round trip each);
 the master sends to the worker with the fewest, never to one that is stalled
 or leaving (the decisions: :mod:`wsgid.scheduler`; the wire both sides

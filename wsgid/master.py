@@ -36,8 +36,8 @@ MAX_BACKOFF = 30.0
 _SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1", "CHLD")
 
 
-class WorkerProc:
-    """The master's record of one forked worker."""
+class Child:
+    """The master's record of one worker process it forked (its child)."""
 
     def __init__(self, pid, generation, fronts=1):
         self.pid = pid
@@ -57,7 +57,7 @@ class WorkerProc:
 
 
 class Master:
-    """``run_worker(worker_proc, ready_fd)`` runs in the forked child and
+    """``run_worker(child, ready_fd)`` runs in the forked child and
     never returns; everything else here runs in the master."""
 
     def __init__(self, options, run_worker):
@@ -299,7 +299,7 @@ class Master:
             notify.ready(self.describe())
 
     def _renewed(self):
-        """Every place held by a ready worker of the last generation."""
+        """Every place filled by a ready worker of the last generation."""
         serving = [w for w in self.workers.values() if not w.retiring]
         return (len(serving) >= self.num_workers and
                 all(w.ready and w.generation == self.generation for w in serving))
@@ -313,7 +313,7 @@ class Master:
         return worker.score.wants_replacement()
 
     def _manage(self):
-        """Keep num_workers places held: a place is held by a worker that is
+        """Keep num_workers places filled: a place is filled by a worker that is
         not retiring and not a replacement still starting. A worker due for
         replacement gets one, and keeps its place until it is ready."""
         if self.stopping:
@@ -341,7 +341,7 @@ class Master:
             self._spawn(pid)
 
     def _spawn(self, replaces=None):
-        worker = WorkerProc(0, self.generation, len(self.options.recv))
+        worker = Child(0, self.generation, len(self.options.recv))
         worker.replaces = replaces
         worker.slot = self.dispatcher.new_slot()
         worker.report_r, worker.report_w = os.pipe2(os.O_CLOEXEC)
@@ -421,7 +421,7 @@ class Master:
             report = read_boot_report(worker.report_r)
             os.close(worker.report_r)
             for other in self.workers.values():
-                if other.replaces == pid:  # gone before it: it holds the place now
+                if other.replaces == pid:  # gone before it: it fills the place now
                     other.replaces = None
             hooks.run("worker_exit", worker, reason)
             if worker.retiring or self.stopping:

@@ -23,13 +23,13 @@ from wsgid.ticker import Ticker
 
 class Source:
     """What a worker takes requests from, and what it tells it. The mode's
-    policy is here: whether requests are read ahead (:attr:`held`), whether
+    policy is here: whether requests are read ahead (:attr:`prefetched`), whether
     a request's answer is reported to anyone (:meth:`done`,
     :meth:`head_sent`, :meth:`answered`), whether credits are paced
     (:attr:`paces`). The defaults are those of a source that tells no one
     (direct dispatch); test fakes start from them too."""
 
-    held = ()        # requests read ahead, not started: served without a poll
+    prefetched = ()  # requests read ahead, not started: served without a poll
     front = 0        # the front-end the last request came from
     stamp = 0        # the generation of the socket it came by (see live)
     version = 0      # changes when a socket to poll is replaced
@@ -201,7 +201,7 @@ def direct(context, specs):
 class BrokerSource(Source):
     """A DEALER to the master's ROUTER (see :mod:`wsgid.broker`).
 
-    Requests arrive ahead, up to the master's window, into :attr:`held`; the
+    Requests arrive ahead, up to the master's window, into :attr:`prefetched`; the
     worker counts in its shared ``slot`` each one it starts and answers,
     and asks for more when half the window is free. While a request runs
     longer than ``reclaim`` seconds, a watchdog thread hands back what has
@@ -225,7 +225,7 @@ class BrokerSource(Source):
         self.reclaim = reclaim
         self.tagged = tagged
         self.lock = threading.Lock()
-        self.held = collections.deque()  # Sent received, not started
+        self.prefetched = collections.deque()  # Sent received, not started
         self.received = 0                # index of the last request received
         self.current = 0                 # index of the request in hand, 0: none
         self.head = 0                    # the last request whose answer was put in an outbox
@@ -265,15 +265,15 @@ class BrokerSource(Source):
 
     def recv_nowait(self):
         """The next request, counted as started; zmq.Again when none. What
-        the master sent is read when nothing is held, else at most every
+        the master sent is read when nothing is prefetched, else at most every
         millisecond: a look at the socket costs about as much as the rest."""
         with self.lock:
-            if not self.held or time.monotonic() - self.looked > 0.001:
+            if not self.prefetched or time.monotonic() - self.looked > 0.001:
                 self._take()
-            if not self.held:
+            if not self.prefetched:
                 raise zmq.Again()
             self.since = time.monotonic()  # before current: the watchdog reads them so
-            self.current, data, self.front = self.held.popleft()  # a Sent
+            self.current, data, self.front = self.prefetched.popleft()  # a Sent
             self.stamp = self.generations.get(self.front, 0)
             self.slot.write(Slot.STARTED, self.current)
             self.ticker.wake()
@@ -288,7 +288,7 @@ class BrokerSource(Source):
         self.current = 0
         self.disconnected.clear()
         self.credits.clear()
-        if not self.asked and len(self.held) <= WINDOW // 2 and self.slot.waiting():
+        if not self.asked and len(self.prefetched) <= WINDOW // 2 and self.slot.waiting():
             with self.lock:
                 self.sock.send(MORE)
             self.asked = True
@@ -329,8 +329,8 @@ class BrokerSource(Source):
     paces = True
 
     def _take(self):
-        """Read what the master sent meanwhile (the lock is held): requests
-        are held; a disconnect drops that connection's held requests and
+        """Read what the master sent meanwhile (the lock is taken): requests
+        are prefetched; a disconnect drops that connection's prefetched ones and
         marks the one in hand; credits are counted."""
         sock = self.sock
         self.looked = time.monotonic()
@@ -340,10 +340,10 @@ class BrokerSource(Source):
                     self.acked = True
                 elif data == GONE:  # what came before from that front-end: no one to answer
                     self.generations[front] = self.generations.get(front, 0) + 1
-                    drop_conn(self.held, front, lambda item: item.front)
+                    drop_conn(self.prefetched, front, lambda item: item.front)
                 elif not message.is_notice(data):
                     self.received += 1
-                    self.held.append(Sent(self.received, data, front))
+                    self.prefetched.append(Sent(self.received, data, front))
                     self.asked = False
                 else:
                     self._notice(data, front)
@@ -356,8 +356,8 @@ class BrokerSource(Source):
         key = (front, notice.conn_id)
         if notice.is_disconnect:
             self.disconnected.add(key)
-            if self.held:  # a request queued before the notice: its client is gone
-                drop_conn(self.held, key,
+            if self.prefetched:  # a request queued before the notice: its client is gone
+                drop_conn(self.prefetched, key,
                           lambda item: (item.front, message.envelope(item.request)[1]))
         elif notice.control().get("type") == "credits":
             granted = notice.headers.get(CREDITS, "")
@@ -394,7 +394,7 @@ class BrokerSource(Source):
         return self.current != 0
 
     def _reclaim(self, now):
-        """Hand back what is held if the request in hand has run past
+        """Hand back what is prefetched if the request in hand has run past
         ``reclaim``."""
         current, since = self.current, self.since
         if not current or now - since < self.reclaim:
@@ -402,9 +402,9 @@ class BrokerSource(Source):
         with self.lock:
             if self.current == current and not self.ticker.stopping:
                 self._take()
-                if self.held:
-                    self.sock.send_multipart(back([item.index for item in self.held]))
-                    self.held.clear()
+                if self.prefetched:
+                    self.sock.send_multipart(back([item.index for item in self.prefetched]))
+                    self.prefetched.clear()
 
     def close(self):
         self.ticker.stop()

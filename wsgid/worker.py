@@ -149,7 +149,7 @@ class Worker:
                 socks = self.source.socks
             timeout = self.tick_ms if wait is None else min(self.tick_ms, int(wait * 1000) + 1)
             events = dict(poller.poll(timeout))
-            if self.source.held or not events.keys().isdisjoint(socks):
+            if self.source.prefetched or not events.keys().isdisjoint(socks):
                 self._serve_available()
             if not events.keys().isdisjoint(pubs):
                 self.replies.count_subscriptions()  # mongrel2 restarting
@@ -250,8 +250,8 @@ def load_app(options, found):
     return loaders.load(options, found)
 
 
-def run_worker(options, found, proc, ready_fd):
-    """The body of a forked worker (``proc``: the master's record of it):
+def run_worker(options, found, child, ready_fd):
+    """The body of a forked worker (``child``: the master's record of it):
     load the app (``found``: the plugins the master read), then serve.
     Returns the exit status (contract.BOOT_ERROR: the app failed to load)."""
     proctitle.set("worker")
@@ -259,7 +259,7 @@ def run_worker(options, found, proc, ready_fd):
     try:
         app = load_app(options, found)
     except Exception as exc:  # LoaderError or the app's own import error: the master logs it
-        report_boot_error(proc.report_w, exc, detail=not isinstance(exc, loaders.LoaderError))
+        report_boot_error(child.report_w, exc, detail=not isinstance(exc, loaders.LoaderError))
         return BOOT_ERROR
     max_requests = options.max_requests
     if max_requests and options.max_requests_jitter:
@@ -267,9 +267,9 @@ def run_worker(options, found, proc, ready_fd):
     wsgi_environ.trust(proxies.proxies(options))
     access_log = (AccessLog(options.access_log, options.access_log_format)
                   if options.access_log else None)
-    Worker(app, options.recv, options.send, max_requests, on_tick=proc.score.beat,
-           on_ready=lambda: say_ready(ready_fd), broker=proc.broker, slot=proc.slot,
-           max_rss=options.max_rss, score=proc.score, access_log=access_log,
+    Worker(app, options.recv, options.send, max_requests, on_tick=child.score.beat,
+           on_ready=lambda: say_ready(ready_fd), broker=child.broker, slot=child.slot,
+           max_rss=options.max_rss, score=child.score, access_log=access_log,
            debug=options.debug, mongrel2_chroot=options.mongrel2_chroot,
            mongrel2_sendfile=options.mongrel2_sendfile, spool=uploads.spool(options),
            max_body_size=options.max_body_size).run()
