@@ -20,12 +20,14 @@ import time
 import zmq
 
 from wsgid import environ as wsgi_environ
-from wsgid import loaders, message, proctitle, proxies, sources, uploads
+from wsgid import loaders, message, proctitle, proxies, uploads
 from wsgid import log as wsgid_log
 from wsgid.accesslog import AccessLog
+from wsgid.direct_source import direct
 from wsgid.contract import BOOT_ERROR, dump_on_signal, report_boot_error, say_ready
 from wsgid.replies import Replies
 from wsgid.request_handler import RequestHandler
+from wsgid.sources import BrokerSource
 from wsgid.scoreboard import Score
 
 log = logging.getLogger("wsgid")
@@ -87,8 +89,11 @@ class Worker:
         wakeup_r, wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._install_signals(wakeup_w)
         context = zmq.Context(1)
-        self.source = sources.create(context, self.recv_spec, self.broker_spec,
-                                     b"%d" % os.getpid(), self.broker_slot, len(self.send_spec))
+        if self.broker_spec:  # the master's broker, as this pid, with its slot
+            self.source = BrokerSource(context, self.broker_spec, b"%d" % os.getpid(),
+                                       self.broker_slot, tagged=len(self.send_spec) > 1)
+        else:  # mongrel2's send_specs, directly
+            self.source = direct(context, self.recv_spec)
         self.replies = Replies([context.socket(zmq.XPUB) for _ in self.send_spec], self.source)
         self.handler = RequestHandler(self.app, self.replies, self.source, self.score,
                                       **self.handling)
