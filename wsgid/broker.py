@@ -52,24 +52,24 @@ _REASONS = {502: "502 Bad Gateway", 503: "503 Service Unavailable"}
 class Broker:
     """The sockets around a :class:`wsgid.scheduler.Scheduler`."""
 
-    def __init__(self, recv_specs, send_specs, connections=1, folder=None):
-        """``recv_specs`` and ``send_specs``: mongrel2's send_spec and
+    def __init__(self, request_specs, reply_specs, connections=1, folder=None):
+        """``request_specs`` and ``reply_specs``: mongrel2's send_spec and
         recv_spec of each front-end; ``connections``: to each send_spec (one
         per worker); ``folder``: where to make the private folder of the
         workers' socket (default: the system's temp folder)."""
         self.context = zmq.Context(1)
         # One socket per mongrel2 start (wsgid.pulls): a request is known to
         # come from the start that sent it.
-        self.pulls = [Pull(self.context, spec, connections) for spec in recv_specs]
+        self.pulls = [Pull(self.context, spec, connections) for spec in request_specs]
         for pull in self.pulls:
             pull.start()
-        self.recv_specs = recv_specs
+        self.request_specs = request_specs
         self.pubs = []
-        for spec in send_specs:
+        for spec in reply_specs:
             self.pubs.append(self.context.socket(zmq.XPUB))
             self.pubs[-1].connect(spec)
-        self.tags = [b"%d" % front for front in range(len(recv_specs))] \
-            if len(recv_specs) > 1 else None  # the frame before each message, if any
+        self.tags = [b"%d" % front for front in range(len(request_specs))] \
+            if len(request_specs) > 1 else None  # the frame before each message, if any
         self.router = self.context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.private = tempfile.mkdtemp(prefix="wsgid-broker-", dir=folder)
@@ -135,7 +135,7 @@ class Broker:
             if pull.check():
                 self.scheduler.front_gone(front)
                 log.info("mongrel2 at %s went: its requests still here are dropped",
-                         self.recv_specs[front])
+                         self.request_specs[front])
 
     def waiting(self):
         """True while requests wait here for room at a worker, or a

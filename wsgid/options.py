@@ -207,13 +207,13 @@ def parse_command_line(argv):
 
 
 def front_ends(options):
-    """The ``(recv, send)`` pair of each mongrel2 front-end: the n-th --recv
-    goes with the n-th --send."""
-    recv, send = options.recv or [], options.send or []
-    if len(recv) != len(send):
+    """The ``(request_spec, reply_spec)`` pair of each mongrel2 front-end
+    (its send_spec and recv_spec): the n-th --recv goes with the n-th --send."""
+    request_specs, reply_specs = options.recv or [], options.send or []
+    if len(request_specs) != len(reply_specs):
         raise OptionError("--recv is given %d time(s) and --send %d: one of each per mongrel2 "
-                          "front-end, in the same order" % (len(recv), len(send)))
-    return list(zip(recv, send))
+                          "front-end, in the same order" % (len(request_specs), len(reply_specs)))
+    return list(zip(request_specs, reply_specs))
 
 
 def json_path(app_path):

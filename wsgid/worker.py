@@ -36,10 +36,10 @@ log = logging.getLogger("wsgid")
 class Worker:
     """Serve ``app`` on the given mongrel2 addresses until told to stop.
 
-    Requests come from mongrel2's send_specs (``recv``, a list: one per
-    front-end), or from the master's broker when ``broker`` is its address;
-    replies go to the recv_spec of the same front-end (``send``, in the same
-    order).
+    Requests come from ``request_specs`` (mongrel2's send_specs, a list:
+    one per front-end), or from the master's broker when ``broker`` is its
+    address; replies go to the ``reply_specs`` of the same front-end
+    (mongrel2's recv_specs, in the same order).
     ``on_tick`` is called at least every ``tick`` seconds and after each
     request (the master's heartbeat hangs on it); ``on_ready`` once, when
     requests start to be taken. ``score`` (a :class:`wsgid.scoreboard.Score`
@@ -48,11 +48,11 @@ class Worker:
     message (``access_log``, ``debug``, ``spool``, ...).
     """
 
-    def __init__(self, app, recv, send, max_requests=0, on_tick=None, on_ready=None, tick=1.0,
+    def __init__(self, app, request_specs, reply_specs, max_requests=0, on_tick=None, on_ready=None, tick=1.0,
                  broker=None, slot=None, max_rss=0, score=None, **handling):
         self.app = app
-        self.recv_spec = recv
-        self.send_spec = send
+        self.request_specs = request_specs
+        self.reply_specs = reply_specs
         self.broker_spec = broker
         self.broker_slot = slot  # shared with the master (wsgid.brokerproto.Slot)
         self.score = score if score is not None else Score()
@@ -91,19 +91,19 @@ class Worker:
         context = zmq.Context(1)
         if self.broker_spec:  # the master's broker, as this pid, with its slot
             self.source = BrokerSource(context, self.broker_spec, b"%d" % os.getpid(),
-                                       self.broker_slot, tagged=len(self.send_spec) > 1)
+                                       self.broker_slot, tagged=len(self.reply_specs) > 1)
         else:  # mongrel2's send_specs, directly
-            self.source = direct(context, self.recv_spec)
-        self.replies = Replies([context.socket(zmq.XPUB) for _ in self.send_spec], self.source)
+            self.source = direct(context, self.request_specs)
+        self.replies = Replies([context.socket(zmq.XPUB) for _ in self.reply_specs], self.source)
         self.handler = RequestHandler(self.app, self.replies, self.source, self.score,
                                       **self.handling)
         try:
-            self.replies.connect(self.send_spec)
+            self.replies.connect(self.reply_specs)
             self._wait_for_subscriber(wakeup_r)
             if self.alive:
                 self.source.start()
                 log.info("Worker ready to serve requests (%s, send %s)",
-                         self.source.describe(), ", ".join(self.send_spec))
+                         self.source.describe(), ", ".join(self.reply_specs))
                 self.on_ready()
                 self.replies.start()
                 self._loop(wakeup_r)
@@ -138,7 +138,7 @@ class Worker:
             self.on_tick()
             waited += 1
             if waited == 5:
-                log.info("Waiting for mongrel2 to connect at %s", ", ".join(self.send_spec))
+                log.info("Waiting for mongrel2 to connect at %s", ", ".join(self.reply_specs))
 
     def _loop(self, wakeup_r):
         pubs = self.replies.pubs
