@@ -21,8 +21,9 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from tests.support.http import get  # noqa: E402
-from tests.support.mongrel2 import Mongrel2, free_port, wait_for  # noqa: E402,F401
+from tests.support.mongrel2 import Mongrel2, free_port  # noqa: E402,F401
 from tests.support.procfs import context_switches, cpu_seconds, machine_cpu  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402,F401
 from tests.support.wsgid import Wsgid, make_app_folder, run  # noqa: E402,F401
 
 BODY = b"Hello, world!\n"

@@ -5,6 +5,7 @@ import socket
 import uuid
 
 import pytest
+import zmq
 
 from tests.support.mongrel2 import Mongrel2
 from tests.support.wsgid import Wsgid
@@ -52,3 +53,11 @@ def notify_socket(tmp_path, monkeypatch):
     monkeypatch.setenv("NOTIFY_SOCKET", path)
     yield sock
     sock.close()
+
+
+@pytest.fixture
+def ctx():
+    """A ZeroMQ context of the test's own, destroyed after it."""
+    context = zmq.Context()
+    yield context
+    context.destroy(linger=0)

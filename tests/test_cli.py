@@ -22,7 +22,7 @@ import wsgid
 from wsgid import appfolder, cli, options as opts
 from wsgid.commands import status as status_command
 from tests.support import ROOT
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.wsgid import AS_ROOT, forge_pid, silent_master, wsgid_command
 
 MAX_PID = 2 ** 31 - 1

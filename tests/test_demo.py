@@ -18,7 +18,8 @@ import pytest
 
 from tests.support import ROOT
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import free_port, wait_for
+from tests.support.mongrel2 import free_port
+from tests.support.waiting import wait_for
 from tests.support.procfs import alive
 from wsgid import appfolder
 

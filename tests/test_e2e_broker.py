@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.http import Load, get
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.wsgid import make_app_folder
 from tests.support.wsgid import run as wsgid
 from tests.test_e2e_process import daemon_wsgid, live_workers

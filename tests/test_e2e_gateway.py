@@ -13,7 +13,8 @@ import pytest
 from tests.support import wire
 from tests.support.http import get
 from tests.support.marks import requires_bind_mount, requires_mongrel2
-from tests.support.mongrel2 import Mongrel2, wait_for
+from tests.support.mongrel2 import Mongrel2
+from tests.support.waiting import wait_for
 from tests.support.wsgid import Wsgid, make_app_folder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]

@@ -109,7 +109,7 @@ def test_prometheus_multiprocess_hooks_example(m2_factory, tmp_path):
     dropped at start, and a killed worker's live gauge leaves the sum."""
     pytest.importorskip("prometheus_client")
     import signal
-    from tests.support.mongrel2 import wait_for
+    from tests.support.waiting import wait_for
     from tests.support.wsgid import Wsgid
     m2 = m2_factory()
     app_path = tmp_path / "site"

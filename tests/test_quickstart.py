@@ -20,7 +20,8 @@ import pytest
 from tests.support import ROOT
 from tests.support.http import get
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import free_port, port_open, wait_for
+from tests.support.mongrel2 import free_port, port_open
+from tests.support.waiting import wait_for
 from tests.support.wsgid import AS_ROOT, wsgid_command
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e,

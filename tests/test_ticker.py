@@ -2,7 +2,7 @@
 
 import threading
 
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from wsgid.ticker import Ticker
 
 
