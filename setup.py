@@ -46,7 +46,7 @@ setup(
         "django": ["Django>=4.2"],
         "pyroutes": ["pyroutes>=0.5"],
         "metrics": ["prometheus_client>=0.17"],
-        "test": ["pytest>=7", "hypothesis>=6", "Django>=4.2", "pyroutes>=0.5", "sphinx>=7",
+        "test": ["pytest>=7", "pytest-xdist>=3", "hypothesis>=6", "Django>=4.2", "pyroutes>=0.5", "sphinx>=7",
                  "gunicorn>=22", "prometheus_client>=0.17"],
         "docs": ["sphinx>=7"],
     },

@@ -14,7 +14,7 @@ from tests.support.http import get
 from tests.support.marks import requires_mongrel2
 from tests.support.mongrel2 import Mongrel2
 
-pytestmark = requires_mongrel2
+pytestmark = [pytest.mark.one_mode, requires_mongrel2]
 
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "examples", "**", "mongrel2.conf*"), recursive=True))
 
