@@ -13,8 +13,7 @@ pytest.importorskip("sphinx", reason="Sphinx is not installed (the 'docs' extra)
 
 from wsgid import options  # noqa: E402
 
-# One process for the module (under xdist): its tests share one build.
-pytestmark = [pytest.mark.one_mode, pytest.mark.xdist_group("docs")]
+pytestmark = pytest.mark.one_mode  # see pyproject.toml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")

@@ -22,8 +22,7 @@ from tests.support.wsgid import Wsgid, wsgid_command
 
 django = pytest.importorskip("django")
 
-# One process for the module (under xdist): its tests share one site.
-pytestmark = [requires_mongrel2, pytest.mark.e2e, pytest.mark.xdist_group("e2e_django")]
+pytestmark = [requires_mongrel2, pytest.mark.e2e]
 
 EXAMPLE = os.path.join(ROOT, "examples", "django")
 CONTENT_LENGTH = 8 * 1024 * 1024   # bodies over this go through mongrel2's temp file

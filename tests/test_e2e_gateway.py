@@ -17,8 +17,7 @@ from tests.support.mongrel2 import Mongrel2
 from tests.support.waiting import wait_for
 from tests.support.wsgid import Wsgid, make_app_folder
 
-# One process for the module (under xdist): its tests share their servers.
-pytestmark = [requires_mongrel2, pytest.mark.e2e, pytest.mark.xdist_group("e2e_gateway")]
+pytestmark = [requires_mongrel2, pytest.mark.e2e]
 
 
 def serve(base, protocol, settings=None, *extra, shared_uploads=None):
