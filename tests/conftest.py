@@ -61,3 +61,13 @@ def ctx():
     context = zmq.Context()
     yield context
     context.destroy(linger=0)
+
+
+# Files that take minutes, scheduled first: under pytest-xdist (files go to the
+# processes in collection order) one then runs beside the others, not alone
+# at the end.
+SLOWEST_FIRST = ("test_demo.py",)
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in SLOWEST_FIRST)

@@ -250,21 +250,22 @@ def check_first_block_comes_before_the_pause(m2, version):
     assert body_of(raw, version) == b"".join(b"data: %.6f\n\n" % y for y, _ in events)
     (yielded, arrived), (yielded2, arrived2) = events
     assert yielded2 - yielded >= 1
-    # Held back until the next yield, a block would arrive a second late.
-    assert arrived - yielded < 0.5, "the first block arrived %.3f s after its yield" % (
+    # Not held back until the next yield, a second later.
+    assert arrived < yielded2, "the first block arrived %.3f s after its yield" % (
         arrived - yielded)
     assert arrived2 - yielded2 < 0.5
 
 
-def check_events_arrive_as_yielded(m2, spacing=0.4):
+def check_events_arrive_as_yielded(m2, spacing=0.5):
     """Server-sent events ``spacing`` s apart: each arrives before the next
-    is yielded (within half the spacing; held back until the next yield, it
-    would be a whole spacing late)."""
+    is yielded, not held back until it (a bound on the delay itself flaked:
+    a loaded machine stalled one by 0.33 s)."""
     raw, events = timed_get(m2.http_port, b"/ticks?5&%g" % spacing, b"HTTP/1.1")
     assert len(events) == 5
     assert body_of(raw, b"HTTP/1.1").count(b"data: ") == 5
     late = ["%.3f" % (arrived - yielded) for yielded, arrived in events]
-    assert all(arrived - yielded < spacing / 2 for yielded, arrived in events), late
+    assert all(arrived < next_yielded for (_, arrived), (next_yielded, _)
+               in zip(events, events[1:])), late
 
 
 @pytest.mark.parametrize("version", [b"HTTP/1.1", b"HTTP/1.0"])
