@@ -138,7 +138,9 @@ def test_prometheus_multiprocess_hooks_example(m2_factory, tmp_path):
         wait_for(lambda: not glob.glob(str(app_path / "prometheus" / ("gauge_live*_%d.db" % pids[0])))
                  or None, 10, what="the dead worker's live gauge dropped")
         proc.wait_workers(2, exclude=pids[:1])
-        assert metric("app_live_workers") == 2  # the new worker's, not the dead one's
+        # The new worker's gauge (not the dead one's), which it may set after
+        # its "ready" line: under load that came first once.
+        wait_for(lambda: metric("app_live_workers") == 2, 10, what="two live workers counted")
     finally:
         proc.stop()
 
