@@ -19,9 +19,10 @@ c. a Django view: the example project's ``/hello/`` (a form rendered from a
    template) loaded with ``wrk -t2 -c32`` for the same duration; req/s and
    p99 of both modes.
 
-Run it from anywhere with the venv's interpreter::
+Run it with the project's venv (.venv, which scripts/test.sh makes), here from
+the repository root::
 
-    /work/venv/bin/python bench/dispatch.py [--workers 2] [--duration 5]
+    .venv/bin/python bench/dispatch.py [--workers 2] [--duration 5]
 
 Exit status: 0 when both targets are met, 1 when one is missed, 2 when
 something failed (wsgid did not answer, wrk errors, a slow request failed,
