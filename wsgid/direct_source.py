@@ -1,9 +1,7 @@
 """Direct dispatch's sources (``--dispatch direct``, wsgid 0.7's way):
 every worker PULLs from mongrel2's send_spec itself, and mongrel2
 round-robins blindly among them. One :class:`wsgid.pulls.Pull` per
-front-end; with several, :class:`FrontEnds` reads them in turn. Nothing is
-told of the answers, and disconnect and credit notices reach a random
-worker: no pacing (the defaults of :class:`wsgid.sources.Source`).
+front-end; with several, :class:`FrontEnds` reads them in turn.
 """
 
 import zmq

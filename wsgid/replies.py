@@ -2,7 +2,7 @@
 per front-end).
 
 Connecting, counting mongrel2's subscriptions (a reply PUBlished before
-mongrel2 has subscribed would reach no one), holding a reply while mongrel2
+mongrel2 has subscribed would reach no one), a reply waiting while mongrel2
 restarts, dropping the replies of a mongrel2 that has gone (see
 :meth:`Replies.sender`), framing each reply for its connection, and the
 outbox that sends them (see wsgid.outbox). The request side is the source (wsgid.sources),
@@ -108,7 +108,7 @@ class Replies:
             self.count_subscriptions()
 
     def await_subscriber(self, front, timeout=5.0):
-        """mongrel2 ``front`` (re)started: hold the reply until it has
+        """mongrel2 ``front`` (re)started: the reply waits until it has
         subscribed, rather than PUBlish it to no one. The other front-ends'
         replies do not wait for it (each has its own socket)."""
         deadline = time.monotonic() + timeout
