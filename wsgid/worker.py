@@ -102,6 +102,7 @@ class Worker:
         self.replies = Replies([context.socket(zmq.XPUB) for _ in self.send_spec], self.source)
         try:
             self.replies.connect(self.send_spec)
+            self.source.connect()
             self._wait_for_subscriber(wakeup_r)
             if self.alive:
                 self.source.start()
