@@ -117,18 +117,14 @@ cdef object _frame(void *sock, bint *more):
 
 
 def recv_all(sock, list out):
-    cdef void *s = handle(sock)
-    cdef bint more = 0
-    cdef int count = 0
-    while True:
-        data = _frame(s, &more)
-        if data is None:
-            return count
-        out.append(data)
-        count += 1
+    return _drain(sock, out, False)
 
 
 def recv_all_multipart(sock, list out):
+    return _drain(sock, out, True)
+
+
+cdef int _drain(sock, list out, bint multipart) except -1:
     cdef void *s = handle(sock)
     cdef bint more = 0
     cdef int count = 0
@@ -136,10 +132,12 @@ def recv_all_multipart(sock, list out):
         data = _frame(s, &more)
         if data is None:
             return count
-        parts = [data]
-        while more:  # the rest of a message is there with its first frame
-            parts.append(_frame(s, &more))
-        out.append(parts)
+        if multipart:
+            parts = [data]
+            while more:  # the rest of a message is there with its first frame
+                parts.append(_frame(s, &more))
+            data = parts
+        out.append(data)
         count += 1
 
 

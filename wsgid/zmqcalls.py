@@ -16,21 +16,17 @@ import zmq
 def recv_all(sock, out):
     """Append to ``out`` every frame waiting on ``sock`` (each mongrel2
     message is one frame); return how many."""
-    count = 0
-    recv = sock.recv
-    try:
-        while True:
-            out.append(recv(zmq.NOBLOCK))
-            count += 1
-    except zmq.Again:
-        return count
+    return _drain(sock.recv, out)
 
 
 def recv_all_multipart(sock, out):
     """Append to ``out`` every message waiting on ``sock``, each a list of
     frames; return how many."""
+    return _drain(sock.recv_multipart, out)
+
+
+def _drain(recv, out):
     count = 0
-    recv = sock.recv_multipart
     try:
         while True:
             out.append(recv(zmq.NOBLOCK))
