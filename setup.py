@@ -7,9 +7,9 @@ from setuptools import find_packages, setup
 # for it): the same modules, about a third faster per request. With
 # WSGID_PURE_PYTHON=1, or without Cython, they install as plain Python.
 COMPILED = ["wsgid/message.py", "wsgid/environ.py", "wsgid/response.py",
-            "wsgid/sources.py", "wsgid/outbox.py", "wsgid/worker.py", "wsgid/filters.py",
-            "wsgid/broker.py", "wsgid/replies.py", "wsgid/brokerproto.py",
-            "wsgid/scheduler.py"]
+            "wsgid/sources.py", "wsgid/outbox.py", "wsgid/worker.py",
+            "wsgid/request_handler.py", "wsgid/filters.py", "wsgid/broker.py",
+            "wsgid/replies.py", "wsgid/brokerproto.py", "wsgid/scheduler.py"]
 # Compiled only, each with a plain Python fallback that serves without it:
 # wsgid/_zmqcalls.pyx calls libzmq from C for wsgid/zmqcalls.py.
 HELPERS = ["wsgid/_zmqcalls.pyx"]
