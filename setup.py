@@ -9,7 +9,8 @@ from setuptools import find_packages, setup
 COMPILED = ["wsgid/message.py", "wsgid/environ.py", "wsgid/response.py",
             "wsgid/sources.py", "wsgid/outbox.py", "wsgid/worker.py",
             "wsgid/request_handler.py", "wsgid/filters.py", "wsgid/broker.py",
-            "wsgid/replies.py", "wsgid/brokerproto.py", "wsgid/scheduler.py"]
+            "wsgid/replies.py", "wsgid/brokerproto.py", "wsgid/scheduler.py",
+            "wsgid/direct_source.py"]
 # Compiled only, each with a plain Python fallback that serves without it:
 # wsgid/_zmqcalls.pyx calls libzmq from C for wsgid/zmqcalls.py.
 HELPERS = ["wsgid/_zmqcalls.pyx"]
