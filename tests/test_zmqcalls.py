@@ -93,3 +93,11 @@ def test_send_parts_is_false_when_the_peer_is_full(context, calls):
     assert push.poll(5000, zmq.POLLOUT)
     results = [calls["send_parts"](push, [b"x"]) for _ in range(20)]
     assert results[0] is True and results[-1] is False
+
+
+@pytest.mark.parametrize("calls", IMPLEMENTATIONS)
+def test_a_closed_socket_is_an_error_not_a_crash(context, calls):
+    sock = context.socket(zmq.PULL)
+    sock.close()
+    with pytest.raises(zmq.ZMQError):
+        calls["recv_all"](sock, [])

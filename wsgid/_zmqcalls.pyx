@@ -44,11 +44,14 @@ cdef errno_t zerrno
 def _library():
     """The path of the one libzmq mapped in this process (pyzmq's)."""
     paths = set()
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            path = line.rstrip("\n").partition("/")[2]
-            if path and path.rpartition("/")[2].startswith("libzmq"):
-                paths.add("/" + path)
+    try:
+        with open("/proc/self/maps") as maps:  # none in a chroot without /proc
+            for line in maps:
+                path = line.rstrip("\n").partition("/")[2]
+                if path and path.rpartition("/")[2].startswith("libzmq"):
+                    paths.add("/" + path)
+    except OSError as exc:
+        raise ImportError("cannot list the mapped files: %s" % exc)
     if len(paths) != 1:
         raise ImportError("not one libzmq mapped: %s" % sorted(paths))
     return paths.pop()
@@ -94,7 +97,10 @@ _load()
 
 
 cdef inline void *handle(sock) except NULL:
-    return <void *><uintptr_t>sock.underlying
+    cdef uintptr_t address = sock.underlying
+    if not address:  # closed, as pyzmq says
+        raise zmq.ZMQError(zmq.ENOTSOCK)
+    return <void *>address
 
 
 cdef object _frame(void *sock, bint *more):

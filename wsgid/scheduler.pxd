@@ -3,7 +3,7 @@
 cimport cython
 
 
-cdef class WorkerState:
+cdef class Window:
     cdef public object slot
     cdef public Py_ssize_t sent
     cdef public object out
@@ -11,7 +11,7 @@ cdef class WorkerState:
     cdef public bint leaving
     cdef public Py_ssize_t waiting
 
-    cpdef Py_ssize_t held(self) except -1
+    cpdef Py_ssize_t unanswered(self) except -1
     cpdef bint moved(self) except -1
 
 
@@ -23,9 +23,9 @@ cdef class Scheduler:
     cdef public bint taking
     cdef public Py_ssize_t _turn
 
-    @cython.locals(worker=WorkerState, room=Py_ssize_t, turn=Py_ssize_t, waiting=Py_ssize_t,
+    @cython.locals(worker=Window, room=Py_ssize_t, turn=Py_ssize_t, waiting=Py_ssize_t,
                    rooms=list, batches=dict, best=list, entry=list)
     cpdef dispatch(self)
 
-    @cython.locals(worker=WorkerState)
-    cpdef _send_batch(self, identity, WorkerState worker, list batch)
+    @cython.locals(worker=Window)
+    cpdef _send_batch(self, identity, Window worker, list batch)
