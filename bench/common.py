@@ -21,38 +21,17 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from tests.support.http import get  # noqa: E402
-from tests.support.mongrel2 import Mongrel2, free_port, wait_for  # noqa: E402,F401
+from tests.support.mongrel2 import Mongrel2, free_port  # noqa: E402,F401
 from tests.support.procfs import context_switches, cpu_seconds, machine_cpu  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402,F401
 from tests.support.wsgid import Wsgid, make_app_folder, run  # noqa: E402,F401
 
-BODY = b"Hello, world!\n"
+from benchapp import BODY  # noqa: E402,F401  (bench/ is on sys.path: see above)
 
-# The hello-world app of the throughput runs (gateway.py, dispatch.py). The
-# /upload path answers the sha256 of the body, read in 64 KiB blocks.
-HELLO_APP = r'''
-import hashlib
-
-BODY = %r
-
-
-def app(environ, start_response):
-    if environ["PATH_INFO"] == "/upload":
-        read = environ["wsgi.input"].read
-        digest = hashlib.sha256()
-        size = 0
-        while True:
-            block = read(65536)
-            if not block:
-                break
-            size += len(block)
-            digest.update(block)
-        out = ("%%s %%d\n" %% (digest.hexdigest(), size)).encode("ascii")
-    else:
-        out = BODY
-    start_response("200 OK", [("Content-Type", "text/plain"),
-                              ("Content-Length", str(len(out)))])
-    return [out]
-''' % BODY
+# The hello-world app (bench/benchapp.py), as the text of a module to put in
+# an app folder.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchapp.py")) as _f:
+    HELLO_APP = _f.read()
 
 
 # -- processes -----------------------------------------------------------------

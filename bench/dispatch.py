@@ -20,9 +20,10 @@ c. a Django view: the example project's ``/hello/`` (a form rendered from a
    p99 of both modes (targets: broker >= 0.97 of direct's req/s, its p99 no
    higher).
 
-Run it from anywhere with the venv's interpreter::
+Run it with the project's venv (.venv, which scripts/test.sh makes), here from
+the repository root::
 
-    /work/venv/bin/python bench/dispatch.py [--workers 2] [--duration 5]
+    .venv/bin/python bench/dispatch.py [--workers 2] [--duration 5]
 
 Exit status: 0 when every target is met, 1 when one is missed, 2 when
 something failed (wsgid did not answer, wrk errors, a slow request failed,

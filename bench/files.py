@@ -28,7 +28,7 @@ against the file's sha256.
 
 ::
 
-    /work/venv/bin/python bench/files.py [--rounds 5] [--mib 100]
+    .venv/bin/python bench/files.py [--rounds 5] [--mib 100]
 
 Exit status: 0 when the hand-off's median busy time is under a tenth of the
 wrapper's, 1 otherwise, 2 when something failed (a wrong body, no answer,

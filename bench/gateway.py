@@ -16,9 +16,10 @@ then a summary: req/s and p99 of the median round, the ratio wsgid/raw
 (target < 10 MiB above idle). Alternating the two sides makes the ratio
 hold up on a machine whose speed drifts during the run.
 
-Run it from anywhere with the venv's interpreter::
+Run it with the project's venv (.venv, which scripts/test.sh makes), here from
+the repository root::
 
-    /work/venv/bin/python bench/gateway.py [--processes N] [--duration 5]
+    .venv/bin/python bench/gateway.py [--processes N] [--duration 5]
 
 Exit status: 0 when both targets are met, 1 when one is missed, 2 when
 something failed (wsgid did not answer, wrong sha256, wrk errors, ...).

@@ -14,9 +14,10 @@ b. requests lost during reloads under load: client threads GET
    ``/sleep?0.01`` in a loop (http.client, a fresh connection each, 2 s
    timeout) while 5 reloads are done one after the other; ok/failed counts.
 
-Run it from anywhere with the venv's interpreter::
+Run it with the project's venv (.venv, which scripts/test.sh makes), here from
+the repository root::
 
-    /work/venv/bin/python bench/reload.py [--workers 3] [--reloads 5] [--clients 8]
+    .venv/bin/python bench/reload.py [--workers 3] [--reloads 5] [--clients 8]
 
 Exit status: 0 when broker dispatch lost no request, 1 when it lost some,
 2 when something failed (wsgid did not start or answer, a reload did not

@@ -16,4 +16,7 @@ else
     export WSGID_EXPECT_COMPILED=1
 fi
 "$VENV/bin/python" tests/test_mode.py
-exec "$VENV/bin/python" -m pytest "$@"
+# The tests run in WSGID_TEST_PROCESSES processes (pytest-xdist), 3 by default
+# on any machine: an end-to-end test mostly waits. 0 runs them in this one
+# (for -s or --pdb).
+exec "$VENV/bin/python" -m pytest -n "${WSGID_TEST_PROCESSES:-3}" "$@"

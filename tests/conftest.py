@@ -5,6 +5,7 @@ import socket
 import uuid
 
 import pytest
+import zmq
 
 from tests.support.mongrel2 import Mongrel2
 from tests.support.wsgid import Wsgid
@@ -52,3 +53,21 @@ def notify_socket(tmp_path, monkeypatch):
     monkeypatch.setenv("NOTIFY_SOCKET", path)
     yield sock
     sock.close()
+
+
+@pytest.fixture
+def ctx():
+    """A ZeroMQ context of the test's own, destroyed after it."""
+    context = zmq.Context()
+    yield context
+    context.destroy(linger=0)
+
+
+# Files that take minutes, scheduled first: under pytest-xdist (files go to the
+# processes in collection order) one then runs beside the others, not alone
+# at the end.
+SLOWEST_FIRST = ("test_demo.py",)
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in SLOWEST_FIRST)

@@ -6,6 +6,8 @@ import pytest
 
 from wsgid.accesslog import AccessLog
 
+pytestmark = pytest.mark.one_mode  # see pyproject.toml
+
 ENVIRON = {"REMOTE_ADDR": "127.0.0.1", "REQUEST_METHOD": "GET", "SERVER_PROTOCOL": "HTTP/1.1",
            "HTTP_USER_AGENT": "tester/1.0"}
 LINE = re.compile(r'^127\.0\.0\.1 - - \[[^]]+\] "GET (.*) HTTP/1\.1" 200 5 "-" "tester/1\.0" 1234$')

@@ -7,16 +7,11 @@ import os
 import pytest
 import zmq
 
-from tests.support.mongrel2 import wait_for
-from tests.support.wire import SENDER, disconnect, request
+from tests.support.waiting import wait_for
+from tests.support.wire import SENDER, disconnect, req
 from wsgid import message, scheduler
 from wsgid.broker import Broker
 from wsgid.brokerproto import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot, unframe
-
-
-def req(conn_id):
-    return request({"METHOD": "GET", "PATH": "/x", "VERSION": "HTTP/1.1"},
-                   sender=SENDER, conn_id=b"%d" % conn_id)
 
 
 class Rig:

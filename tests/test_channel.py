@@ -17,6 +17,8 @@ from tests.support.wsgid import AS_ROOT, silent_master
 from tests.test_cli import app  # noqa: F401 (the fixture: a fresh app folder)
 from wsgid import appfolder, channel, cli
 
+pytestmark = pytest.mark.one_mode  # see pyproject.toml
+
 
 class Answering:
     """A Listener for this process, answered from a thread as the master's
@@ -75,7 +77,7 @@ def test_a_master_that_does_not_answer_in_time(app):
         t0 = time.monotonic()
         assert channel.ask(app, [os.getpid()], timeout=0.3) == {
             os.getpid(): {"error": "no answer within 0.3 s"}}
-        assert 0.3 <= time.monotonic() - t0 < 0.8
+        assert 0.3 <= time.monotonic() - t0 < 3  # it gives up: generous on a loaded machine
     finally:
         listener.close()
 
@@ -83,10 +85,10 @@ def test_a_master_that_does_not_answer_in_time(app):
 def test_silent_masters_cost_the_timeout_once(app):
     with silent_master(app) as first, silent_master(app) as second:
         t0 = time.monotonic()
-        answers = channel.ask(app, [first, second], timeout=0.5)
-        assert time.monotonic() - t0 < 0.9
-    assert answers == {first: {"error": "no answer within 0.5 s"},
-                       second: {"error": "no answer within 0.5 s"}}
+        answers = channel.ask(app, [first, second], timeout=1)
+        assert time.monotonic() - t0 < 2  # the timeout twice would be 2 s
+    assert answers == {first: {"error": "no answer within 1 s"},
+                       second: {"error": "no answer within 1 s"}}
 
 
 def test_a_socket_held_by_another_process_is_not_believed(app):

@@ -18,11 +18,12 @@ import pytest
 
 from tests.support import ROOT
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import free_port, wait_for
+from tests.support.mongrel2 import free_port
+from tests.support.waiting import wait_for
 from tests.support.procfs import alive
 from wsgid import appfolder
 
-pytestmark = [requires_mongrel2, pytest.mark.e2e,
+pytestmark = [pytest.mark.one_mode, requires_mongrel2, pytest.mark.e2e,
               pytest.mark.skipif(shutil.which("git") is None, reason="needs git")]
 
 # Set WSGID_DEMO_TEST_VENV to an existing venv to skip the fresh install (faster
@@ -78,7 +79,9 @@ def run_demo(clone, state, out_path):
     its static files and its handler sockets checked, then stopped as Ctrl-C
     would. The folder wsgid connects to the handler sockets in."""
     port = free_port()
-    env = clean_env(WSGID_DEMO_DIR=str(state), WSGID_DEMO_PORT=str(port))
+    # The demo's install builds the compiled modules: unoptimized here (the
+    # test checks that the demo works, not how fast), in a sixth of the time.
+    env = clean_env(WSGID_DEMO_DIR=str(state), WSGID_DEMO_PORT=str(port), CFLAGS="-O0 -g0")
     if REUSE_VENV:
         env["WSGID_VENV"] = REUSE_VENV
     with open(out_path, "wb") as out:

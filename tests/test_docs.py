@@ -13,6 +13,8 @@ pytest.importorskip("sphinx", reason="Sphinx is not installed (the 'docs' extra)
 
 from wsgid import options  # noqa: E402
 
+pytestmark = pytest.mark.one_mode  # see pyproject.toml
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.wsgid import Wsgid, make_app_folder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]

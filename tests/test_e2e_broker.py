@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.http import Load, get
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.wsgid import make_app_folder
 from tests.support.wsgid import run as wsgid
 from tests.test_e2e_process import daemon_wsgid, live_workers
@@ -118,7 +118,7 @@ def test_fast_requests_not_stuck_behind_slow(broker, tmp_path):
         assert get(d.m2.url, "/fast", timeout=5)[0] == 200
         durations.append(time.monotonic() - t0)
     t.join(10)
-    assert max(durations) < 0.5, durations
+    assert max(durations) < 1.5, durations  # one stuck behind the slow one waits ~3 s
 
 
 def test_stream_stops_when_client_goes(broker, tmp_path):

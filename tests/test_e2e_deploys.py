@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.http import Load, get
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.wsgid import Wsgid, live_pids, make_app_folder
 from tests.support.wsgid import run as wsgid
 

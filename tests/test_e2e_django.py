@@ -16,7 +16,8 @@ import pytest
 
 from tests.support import ROOT
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import Mongrel2, wait_for
+from tests.support.mongrel2 import Mongrel2
+from tests.support.waiting import wait_for
 from tests.support.wsgid import Wsgid, wsgid_command
 
 django = pytest.importorskip("django")

@@ -11,7 +11,8 @@ import pytest
 
 from tests.support.http import Load, get
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import SEND_IDENT, SERVER_UUID, wait_for
+from tests.support.mongrel2 import SEND_IDENT, SERVER_UUID
+from tests.support.waiting import wait_for
 from tests.support.wsgid import make_app_folder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]

@@ -13,7 +13,8 @@ import pytest
 from tests.support import wire
 from tests.support.http import get
 from tests.support.marks import requires_bind_mount, requires_mongrel2
-from tests.support.mongrel2 import Mongrel2, wait_for
+from tests.support.mongrel2 import Mongrel2
+from tests.support.waiting import wait_for
 from tests.support.wsgid import Wsgid, make_app_folder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
@@ -249,18 +250,22 @@ def check_first_block_comes_before_the_pause(m2, version):
     assert body_of(raw, version) == b"".join(b"data: %.6f\n\n" % y for y, _ in events)
     (yielded, arrived), (yielded2, arrived2) = events
     assert yielded2 - yielded >= 1
-    assert arrived - yielded < 0.1, "the first block arrived %.3f s after its yield" % (
+    # Not held back until the next yield, a second later.
+    assert arrived < yielded2, "the first block arrived %.3f s after its yield" % (
         arrived - yielded)
-    assert arrived2 - yielded2 < 0.1
+    assert arrived2 - yielded2 < 0.5
 
 
-def check_events_arrive_as_yielded(m2):
-    """Server-sent events 200 ms apart: each within 50 ms of its yield."""
-    raw, events = timed_get(m2.http_port, b"/ticks?5&0.2", b"HTTP/1.1")
+def check_events_arrive_as_yielded(m2, spacing=0.5):
+    """Server-sent events ``spacing`` s apart: each arrives before the next
+    is yielded, not held back until it (a bound on the delay itself flaked:
+    a loaded machine stalled one by 0.33 s)."""
+    raw, events = timed_get(m2.http_port, b"/ticks?5&%g" % spacing, b"HTTP/1.1")
     assert len(events) == 5
     assert body_of(raw, b"HTTP/1.1").count(b"data: ") == 5
     late = ["%.3f" % (arrived - yielded) for yielded, arrived in events]
-    assert all(arrived - yielded < 0.05 for yielded, arrived in events), late
+    assert all(arrived < next_yielded for (_, arrived), (next_yielded, _)
+               in zip(events, events[1:])), late
 
 
 @pytest.mark.parametrize("version", [b"HTTP/1.1", b"HTTP/1.0"])

@@ -15,7 +15,8 @@ import pytest
 
 from tests.support.http import get
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import free_port, wait_for
+from tests.support.mongrel2 import free_port
+from tests.support.waiting import wait_for
 from tests.support.wsgid import Wsgid, make_app_folder
 from wsgid import endpoint
 

@@ -1,7 +1,7 @@
 """``wsgid status --verbose`` and ``--json`` behind a real mongrel2, in both
 dispatch modes: a worker in a 3 s request shows busy with its method, path
-and age, the other idle; the requests served rise; answered within 1 s while
-a load runs; the plain output unchanged; several masters each answer."""
+and age, the other idle; the requests served rise; the masters answer within
+1 s while a load runs; the plain output unchanged; several masters each answer."""
 
 import grp
 import json
@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.http import Load, get
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.procfs import children, listening_sockets
 from tests.support.wsgid import Wsgid, forge_pid, live_pids, make_app_folder
 from tests.support.wsgid import run as wsgid
@@ -60,7 +60,7 @@ def plain_lines(d):
 
 class Slow:
     """A request of ``seconds`` in a thread; :attr:`started` once a worker
-    has it in hand."""
+    has it in hand; in hand until ``sent + seconds`` at least."""
 
     def __init__(self, d, tmp_path, seconds=3):
         self.mark = tmp_path / ("in-hand-%f" % time.monotonic())
@@ -69,6 +69,7 @@ class Slow:
             r=get(d.m2.url, "/sleep?%s&%s" % (seconds, self.mark), timeout=seconds + 10)))
 
     def __enter__(self):
+        self.sent = time.monotonic()
         self.thread.start()
         wait_for(self.mark.exists, 10, what="the slow request in hand")
         self.started = time.monotonic()
@@ -129,23 +130,29 @@ def test_json_shows_the_busy_worker_its_request_and_the_idle_one(served, tmp_pat
 
 
 def test_answers_within_a_second_under_load(served, tmp_path, capsys):
+    """Each master answers within channel.TIMEOUT (1 s) of the ask, else its
+    entry is an error, which the_master refuses. The command's wall time is
+    printed, not bounded: Python's start-up in it took over 5 s on a loaded
+    machine."""
     d = served
     times = []
+    slow_seconds = 5
     # The load first: in direct dispatch, requests queued behind the slow one
     # would make the load slow to start.
-    with Load(d.m2, threads=4, path="/sleep?0.001") as load, Slow(d, tmp_path, seconds=5):
+    with Load(d.m2, threads=4, path="/sleep?0.001") as load, \
+            Slow(d, tmp_path, seconds=slow_seconds) as slow:
         for _ in range(5):
             wall, out = status(d.app_path, "--json")
             times.append(wall)
             master = the_master(json.loads(out))
             assert sorted(by_pid(master)) == live_workers(d.app_path)
-            assert "busy" in [w["state"] for w in master["workers"]]
+            if time.monotonic() < slow.sent + slow_seconds:  # the slow one still in hand
+                assert "busy" in [w["state"] for w in master["workers"]]
         done = load.ok
         wait_for(lambda: load.ok > done, 10, what="the load still served")
     with capsys.disabled():
         print("\n[%s] status --json under load: %s s" % (d.mode, " ".join("%.2f" % t
                                                                          for t in times)))
-    assert max(times) < 1.0
 
 
 def test_verbose_adds_lines_after_the_unchanged_three(served, tmp_path):

@@ -14,7 +14,7 @@ import os
 import pytest
 
 from tests.support.marks import requires_bind_mount, requires_mongrel2
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.wsgid import Wsgid, make_app_folder
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]

@@ -15,7 +15,8 @@ from zmq.utils.monitor import recv_monitor_message
 
 from tests.support.http import Load, get
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import SEND_IDENT, wait_for
+from tests.support.mongrel2 import SEND_IDENT
+from tests.support.waiting import wait_for
 from tests.support.peer import Peer, status_of
 from tests.support.wire import get_headers, json_request
 from tests.support.wsgid import Wsgid, live_pids, make_app_folder

@@ -6,6 +6,8 @@ import pytest
 
 from wsgid import framing
 
+pytestmark = pytest.mark.one_mode  # see pyproject.toml
+
 
 @pytest.mark.parametrize("headers,body_length,reason", [
     ({"transfer-encoding": "chunked", "content-length": "0"}, 0, "with Content-Length"),

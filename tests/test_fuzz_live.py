@@ -23,7 +23,7 @@ from tests.support import fuzz
 from tests.support.http import get
 from tests.support.inotify import IN_ALL_EVENTS, Inotify, touched, tree
 from tests.support.marks import requires_bind_mount, requires_mongrel2
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.peer import Peer, status_of
 from tests.support.procfs import alive, fd_count, rss_kib
 from tests.support.wire import get_headers, json_request

@@ -9,6 +9,10 @@ import ast
 import os
 import re
 
+import pytest
+
+pytestmark = pytest.mark.one_mode  # see pyproject.toml
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "wsgid")
 CIMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+cimport\s+([\w, ]+?)(?:\s+as\s+\w+)?"

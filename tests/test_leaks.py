@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.procfs import alive, fd_count, fd_targets, rss_kib
 from tests.support.wsgid import live_pids, make_app_folder
 

@@ -31,7 +31,7 @@ from tests.support import ROOT
 from tests.support.http import get
 from tests.support.inotify import IN_OPEN, Inotify
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.procfs import ids, listening_sockets
 from tests.support.wsgid import Wsgid, wsgid_command
 from tests.support.wsgid import run as wsgid_run

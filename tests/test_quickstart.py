@@ -20,10 +20,11 @@ import pytest
 from tests.support import ROOT
 from tests.support.http import get
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import free_port, port_open, wait_for
+from tests.support.mongrel2 import free_port, port_open
+from tests.support.waiting import wait_for
 from tests.support.wsgid import AS_ROOT, wsgid_command
 
-pytestmark = [requires_mongrel2, pytest.mark.e2e,
+pytestmark = [pytest.mark.one_mode, requires_mongrel2, pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="mongrel2 chroots only as root")]
 
 DOCS = os.path.join(ROOT, "docs", "quickstart.rst")

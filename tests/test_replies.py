@@ -8,7 +8,7 @@ import time
 import pytest
 import zmq
 
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.wire import SENDER, Pub
 from wsgid.replies import ClientGone, Replies
 from wsgid.sources import Source as BaseSource
@@ -16,13 +16,6 @@ from wsgid.sources import Source as BaseSource
 
 class Source(BaseSource):
     stamp = 1  # the generation of the request side's socket
-
-
-@pytest.fixture
-def ctx():
-    context = zmq.Context()
-    yield context
-    context.destroy(linger=0)
 
 
 def mongrel2_sub(ctx, spec):

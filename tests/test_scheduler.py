@@ -2,14 +2,9 @@
 scheduler asks to send and to answer is recorded, the workers' counters are
 plain shared-memory slots written by the test."""
 
-from tests.support.wire import SENDER, disconnect, request
+from tests.support.wire import disconnect, req
 from wsgid.brokerproto import GONE, WINDOW, Slot, Waiting, drop_conn
 from wsgid.scheduler import Scheduler, _conn_key
-
-
-def req(conn_id):
-    return request({"METHOD": "GET", "PATH": "/x", "VERSION": "HTTP/1.1"},
-                   sender=SENDER, conn_id=b"%d" % conn_id)
 
 
 def conn(data):

@@ -5,9 +5,13 @@ import os
 import time
 import types
 
+import pytest
+
 from wsgid import scoreboard
 from wsgid.contract import DUMP
 from wsgid.scoreboard import Score
+
+pytestmark = pytest.mark.one_mode  # see pyproject.toml
 
 
 def test_a_new_score_is_idle():

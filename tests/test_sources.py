@@ -7,24 +7,12 @@ import time
 import pytest
 import zmq
 
-from tests.support.mongrel2 import wait_for
-from tests.support.wire import SENDER, Pub, disconnect, request
+from tests.support.waiting import wait_for
+from tests.support.wire import SENDER, Pub, disconnect, req, request
 from wsgid.brokerproto import BACK, BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Slot
 from wsgid.direct_source import DirectSource, FrontEnds, direct
 from wsgid.outbox import Outbox
 from wsgid.sources import BrokerSource
-
-
-def req(conn_id):
-    return request({"METHOD": "GET", "PATH": "/x", "VERSION": "HTTP/1.1"},
-                   sender=SENDER, conn_id=b"%d" % conn_id)
-
-
-@pytest.fixture
-def ctx():
-    context = zmq.Context()
-    yield context
-    context.destroy(linger=0)
 
 
 @pytest.fixture

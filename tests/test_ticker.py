@@ -2,8 +2,12 @@
 
 import threading
 
-from tests.support.mongrel2 import wait_for
+import pytest
+
+from tests.support.waiting import wait_for
 from wsgid.ticker import Ticker
+
+pytestmark = pytest.mark.one_mode  # see pyproject.toml
 
 
 class Owner:

@@ -12,6 +12,8 @@ import pytest
 
 from wsgid import uploads
 
+pytestmark = pytest.mark.one_mode  # see pyproject.toml
+
 TEMPLATE = "/tmp/upload.XXXXXX"
 NAME = "upload.AbC123"
 

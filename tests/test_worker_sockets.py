@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.peer import Peer
 from tests.support.wire import SENDER, Pub, get_headers, json_request
 from tests.support.wsgid import Wsgid, make_app_folder

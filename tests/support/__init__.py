@@ -1,6 +1,7 @@
 """What the tests and the benchmarks (bench/) share, one module a job:
 
-- :mod:`tests.support.mongrel2`: a real mongrel2 on loopback, ports, ``wait_for``;
+- :mod:`tests.support.mongrel2`: a real mongrel2 on loopback, free ports;
+- :mod:`tests.support.waiting`: ``wait_for``, a condition polled with a deadline;
 - :mod:`tests.support.wsgid`: app folders, the ``wsgid`` command and :class:`Wsgid`,
   the one way to start it (foreground, daemonized, behind mongrel2 or a peer), and a
   master that does not answer ``status --verbose``;

@@ -3,7 +3,7 @@
 import http.client
 import threading
 
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 
 
 def get(url_base, path, method="GET", body=None, headers=None, timeout=10):

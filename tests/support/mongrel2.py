@@ -24,8 +24,9 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import uuid as uuids
+
+from tests.support.waiting import wait_for
 
 SENDFILE = "/usr/lib/mongrel2/filters/sendfile.so"  # Debian's sendfile extended reply
 SERVER_UUID = "f400bf85-4538-4f7a-8908-67e313d515c2"
@@ -90,18 +91,6 @@ def free_ports(count):
     finally:
         for s in socks:
             s.close()
-
-
-def wait_for(condition, timeout, interval=0.02, what="condition"):
-    """Poll ``condition`` until it returns a true value or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 def port_open(port):

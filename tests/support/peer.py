@@ -4,7 +4,8 @@ import time
 
 import zmq
 
-from tests.support.mongrel2 import free_ports, wait_for
+from tests.support.mongrel2 import free_ports
+from tests.support.waiting import wait_for
 
 
 class Peer:

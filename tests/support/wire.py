@@ -11,7 +11,7 @@ messages first) into status line, headers and body, decoding a chunked body.
 import tnetstring
 import zmq
 
-__all__ = ["SENDER", "request", "json_request", "get_headers", "control", "disconnect",
+__all__ = ["SENDER", "request", "req", "json_request", "get_headers", "control", "disconnect",
            "json_headers", "parse_response", "decode_chunked", "Response", "Pub"]
 
 SENDER = b"54c6755b-9628-40a4-9a2d-cc82a816345e"  # the mongrel2 the tests play
@@ -109,6 +109,13 @@ def request(headers, body=b"", protocol="json", sender=b"UUID", conn_id=b"7", pa
 
 def json_request(headers, body=b"", conn_id=b"1", sender=SENDER, path=None):
     return request(headers, body, "json", sender=sender, conn_id=conn_id, path=path)
+
+
+def req(conn_id):
+    """A bare ``GET /x`` from :data:`SENDER` on connection ``conn_id`` (an
+    int): the request of the broker's and sources' tests."""
+    return request({"METHOD": "GET", "PATH": "/x", "VERSION": "HTTP/1.1"},
+                   sender=SENDER, conn_id=b"%d" % conn_id)
 
 
 def get_headers(path="/", **extra):

@@ -11,7 +11,7 @@ import sys
 
 from tests.support import APPS, ROOT
 from tests.support.http import get
-from tests.support.mongrel2 import wait_for
+from tests.support.waiting import wait_for
 from tests.support.procfs import alive, children
 from wsgid import appfolder, channel
 
