@@ -11,6 +11,9 @@ COMPILED = ["wsgid/message.py", "wsgid/environ.py", "wsgid/response.py",
             "wsgid/request_handler.py", "wsgid/filters.py", "wsgid/broker.py",
             "wsgid/replies.py", "wsgid/brokerproto.py", "wsgid/scheduler.py",
             "wsgid/direct_source.py"]
+# Compiled only, each with a plain Python fallback that serves without it:
+# wsgid/_zmqcalls.pyx calls libzmq from C for wsgid/zmqcalls.py.
+HELPERS = ["wsgid/_zmqcalls.pyx"]
 
 
 def extensions():
@@ -20,7 +23,7 @@ def extensions():
         from Cython.Build import cythonize
     except ImportError:
         return []
-    modules = cythonize(COMPILED, compiler_directives={"language_level": 3}, quiet=True)
+    modules = cythonize(COMPILED + HELPERS, compiler_directives={"language_level": 3}, quiet=True)
     for module in modules:
         module.optional = True  # no C compiler: the plain Python modules serve
     return modules

@@ -258,3 +258,46 @@ def test_after_a_stop_no_connection_to_mongrel2s_send_spec_stays_while_workers_f
     assert "r" not in result  # the slow request still runs: workers live
     thread.join(20)
     assert result["r"][0] == 200
+
+
+def test_a_direct_wsgid_serves_after_a_broker_one_answered_a_gone_client(m2_factory, tmp_path):
+    """mongrel2 meets a reply to a connection it no longer has with a
+    disconnect notice, sent blocking to its send_spec (PUSH) by the one task
+    that reads the replies: while no handler is connected there, it reads
+    nothing more -- not even a new handler's connection to its recv_spec,
+    which it therefore never subscribes to. A broker wsgid leaves the
+    send_spec before its workers finish, and answers 502 for one killed at
+    the graceful deadline (here: whose client had gone). A direct wsgid
+    started then must connect to the send_spec without waiting for
+    mongrel2's subscription, or neither ever comes."""
+    m2 = m2_factory()
+    broker = daemon_wsgid(m2, make_app_folder(str(tmp_path), "e2e_app.py", name="broker"),
+                          "--wsgi-app", "e2e_app:app", "--workers", "1",
+                          "--graceful-timeout", "1")
+    direct = daemon_wsgid(m2, make_app_folder(str(tmp_path), "e2e_app.py", name="direct"),
+                          "--wsgi-app", "e2e_app:app", "--workers", "1", "--dispatch", "direct")
+    mark = tmp_path / "in-hand"
+    try:
+        broker.start(workers=1)
+        client = socket.create_connection(("127.0.0.1", m2.http_port), timeout=10)
+        client.sendall(b"GET /sleep?30&%s HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                       % str(mark).encode())
+        wait_for(mark.exists, 10, what="the slow request in hand")
+        port = client.getsockname()[1]
+        client.close()
+        wait_for(lambda: not _mongrel2_has_client(port), 5, what="mongrel2 done with the client")
+        os.kill(broker.master, signal.SIGTERM)
+        wait_for(lambda: broker.failed() and not broker.workers(), 15, what="the broker gone")
+        assert "answered 502" in broker.log()
+        direct.start(workers=1)  # answers within 20 s
+        assert get(m2.url, "/sleep?0", timeout=5)[0] == 200
+    finally:
+        broker.stop()
+        direct.stop()
+
+
+def _mongrel2_has_client(port):
+    """Whether mongrel2 still holds the connection of the client at ``port``."""
+    out = subprocess.run(["ss", "-tnp"], capture_output=True, text=True, check=True).stdout
+    return any("mongrel2" in line and line.split()[4] == "127.0.0.1:%d" % port
+               for line in out.splitlines())

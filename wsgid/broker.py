@@ -43,6 +43,7 @@ from wsgid.brokerproto import BACK, BYE, BYE_ACK, MORE, READY, Slot, backed, fra
 from wsgid.pulls import Pull
 from wsgid.response import error_reply
 from wsgid.scheduler import Scheduler
+from wsgid.zmqcalls import recv_all, recv_all_multipart, send_parts
 
 log = logging.getLogger("wsgid")
 
@@ -102,12 +103,14 @@ class Broker:
         """Take everything readable on :attr:`sockets` (``events``: a poll's
         result), then hand out what waits; with requests waiting, the
         workers' counters are looked at even when nothing came."""
-        self._check_fronts()
-        now = time.monotonic()
-        for front, pull in enumerate(self.pulls):
+        pulls = self.pulls
+        if any(pull.monitor in events for pull in pulls):
+            self._check_fronts()
+        for front, pull in enumerate(pulls):
             if pull.sock in events:
                 self._from_mongrel2(front, pull.sock)
-            pull.due(now)
+            if pull.retries:
+                pull.due(time.monotonic())
         if self.router in events:
             self._from_workers()
         for pub in self.pubs:
@@ -117,13 +120,10 @@ class Broker:
 
     # -- mongrel2 -> workers -----------------------------------------------------
     def _from_mongrel2(self, front, pull):
-        recv, scheduler = pull.recv, self.scheduler
-        while True:
-            try:
-                data = recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if message.is_notice(data):
+        scheduler, is_notice, received = self.scheduler, message.is_notice, []
+        recv_all(pull, received)
+        for data in received:
+            if is_notice(data):
                 scheduler.notice(front, data, message.is_disconnect(data))
             else:
                 scheduler.request(front, data)
@@ -151,21 +151,15 @@ class Broker:
 
     def _send(self, identity, items):
         """Send ``items`` (``(front, data)``; front None: the master's own)
-        to worker ``identity`` in one message."""
-        try:
-            self.router.send_multipart([identity] + frames(self.tags, items), zmq.NOBLOCK)
-            return True
-        except zmq.ZMQError:  # gone (ROUTER_MANDATORY) or full: its exit is near
-            return False
+        to worker ``identity`` in one message; False when it cannot take it
+        (gone: ROUTER_MANDATORY, or full: its exit is near)."""
+        return send_parts(self.router, [identity] + frames(self.tags, items))
 
     # -- workers -> broker ---------------------------------------------------------
     def _from_workers(self):
-        scheduler = self.scheduler
-        while True:
-            try:
-                parts = self.router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        scheduler, received = self.scheduler, []
+        recv_all_multipart(self.router, received)
+        for parts in received:
             if len(parts) < 2:
                 continue
             identity, what = parts[0], parts[1]

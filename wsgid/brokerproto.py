@@ -83,19 +83,23 @@ class Slot:
 
     def __init__(self):
         self.mem = mmap.mmap(-1, struct.calcsize(self._FORMAT))
+        # Indexed as 64-bit integers: a few times cheaper than struct's
+        # calls, and the master reads them on every hand-out.
+        self.counters = memoryview(self.mem).cast("q")
 
     def write(self, offset, index):
-        struct.pack_into("q", self.mem, offset * 8, index)
+        self.counters[offset] = index
 
     def read(self):
-        return Counters._make(struct.unpack_from(self._FORMAT, self.mem))
+        return Counters._make(self.counters.tolist())
 
     def get(self, offset):
         """One counter (``Slot.DONE`` ...)."""
-        return struct.unpack_from("q", self.mem, offset * 8)[0]
+        return self.counters[offset]
 
     def waiting(self):
         return self.get(self.WAITING)
 
     def close(self):
+        self.counters.release()  # else the map cannot close
         self.mem.close()

@@ -38,10 +38,18 @@ class DirectSource(Source):
         """What to poll: the sockets, and their monitors (a mongrel2 gone)."""
         return [pull.sock for pull in self.pulls] + [pull.monitor for pull in self.pulls]
 
-    def start(self):
-        for pull in self.pulls:
-            pull.start()
-        self.connected = True
+    def connect(self):
+        """Connect at once, not after mongrel2's subscription: a mongrel2
+        that met a reply to a connection gone while no handler was connected
+        here waits to tell one (a blocking send) in the task that reads the
+        replies, and so subscribes to no one until a handler connects here.
+        Requests queue meanwhile; the worker reads none before it is ready."""
+        if not self.connected:
+            for pull in self.pulls:
+                pull.start()
+            self.connected = True
+
+    start = connect
 
     def describe(self):
         return "recv %s" % ", ".join(self.specs)

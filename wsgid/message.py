@@ -287,9 +287,12 @@ def parse(data):
 def envelope(data):
     """``(sender, conn_id)`` of a raw message without parsing it, or
     ``(None, None)`` for garbage."""
-    parts = data.split(b" ", 2)
-    if len(parts) == 3 and parts[0] and parts[1].isdigit():
-        return parts[0], parts[1]
+    first = data.find(b" ")
+    second = data.find(b" ", first + 1)  # no copy of the body: the broker's hot path
+    if first > 0 and second > 0:
+        conn_id = data[first + 1:second]
+        if conn_id.isdigit():
+            return data[:first], conn_id
     return None, None
 
 

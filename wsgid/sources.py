@@ -47,6 +47,10 @@ class Source:
         called again (None: no hurry)."""
         return None
 
+    def connect(self):
+        """Connect where requests come from, before mongrel2 has subscribed
+        to the replies (nothing is read before :meth:`start`)."""
+
     def start(self):
         """Connect: requests may come from now on."""
 

@@ -99,6 +99,7 @@ class Worker:
                                       **self.handling)
         try:
             self.replies.connect(self.reply_specs)
+            self.source.connect()
             self._wait_for_subscriber(wakeup_r)
             if self.alive:
                 self.source.start()
