@@ -69,10 +69,12 @@ def test_generation_kept_apart_in_the_table():
     assert shared.find(0, 8) == 2
 
 
-def test_lock_of_a_killed_holder_taken_over(monkeypatch):
-    from wsgid import wsshared
-    monkeypatch.setattr(wsshared, "LOCK_SECONDS", 0.05)
+def test_a_process_killed_holding_the_lock_stops_no_one():
     shared = Shared(1)
-    assert _in_child(lambda: shared.lock.acquire()) == 0  # exits holding it
-    shared.opened(0, 1, 9)  # after the wait, not for good
-    assert shared.find(0, 1) == 9 and shared.lock.acquire(timeout=0)
+
+    def die_holding():
+        shared.lock.__enter__()
+        os.kill(os.getpid(), 9)
+    assert _in_child(die_holding) == -9
+    shared.opened(0, 1, 9)  # the kernel released the dead one's lock
+    assert shared.find(0, 1) == 9

@@ -69,7 +69,7 @@ class Master:
         self.num_workers = options.workers
         self.workers = {}
         self.generation = 0
-        self.shared = wsshared.Shared(len(options.recv))  # WebSockets: before any fork
+        self.shared = None  # WebSockets: wsgid.wsshared.Shared, made before the first fork
         self.signals = []
         self.child_exited = False
         self.stopping = False
@@ -347,6 +347,8 @@ class Master:
         worker = WorkerProc(0, self.generation, len(self.options.recv))
         worker.replaces = replaces
         worker.slot = self.dispatcher.new_slot()
+        if self.shared is None:
+            self.shared = wsshared.Shared(len(self.options.recv))
         worker.shared = self.shared
         worker.report_r, worker.report_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()

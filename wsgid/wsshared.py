@@ -27,19 +27,24 @@ it out of the table (a close frame, a server close, mongrel2's disconnect
 notice, or its mongrel2 gone); a disconnect notice for an HTTP connection
 finds nothing. Open addressing, TABLE_SLOTS entries of 16 bytes; when full, a
 socket still works but its close may go unreported (logged).
+
+The memory is a memfd (no file system needed: the master may be chrooted
+already), locked with fcntl: the kernel releases the lock of a process that
+dies holding it, so a SIGKILLed worker stops no one.
 """
 
+import fcntl
 import logging
 import mmap
-import multiprocessing
+import os
 import struct
+import threading
 import time
 
 log = logging.getLogger("wsgid")
 
 SENDER_BYTES = 128  # a send_ident: mongrel2's are UUIDs
 TABLE_SLOTS = 1 << 16
-LOCK_SECONDS = 1.0  # a process killed holding the lock must not stop the others
 _FRONT = struct.Struct("qB%ds" % (SENDER_BYTES - 1))  # stamp, sender length, sender
 _ENTRY = struct.Struct("QQ")  # key (0: empty, 1: removed), stamp
 _EMPTY, _REMOVED = 0, 1
@@ -55,15 +60,15 @@ class Shared:
     def __init__(self, fronts):
         self.fronts = fronts
         self._table_at = _FRONT.size * fronts
-        self.mem = mmap.mmap(-1, self._table_at + _ENTRY.size * TABLE_SLOTS)
-        self.lock = multiprocessing.Lock()
+        size = self._table_at + _ENTRY.size * TABLE_SLOTS
+        self.fd = os.memfd_create("wsgid-websockets")
+        os.ftruncate(self.fd, size)
+        self.mem = mmap.mmap(self.fd, size)
+        self.lock = _Lock(self.fd)
         now = time.time_ns()
         for front in range(fronts):
             _FRONT.pack_into(self.mem, _FRONT.size * front, now + front, 0, b"")
         self._known = [now + front for front in range(fronts)]
-
-    def _locked(self):
-        return _Locked(self.lock)
 
     # -- generations ---------------------------------------------------------------
     def stamp(self, front):
@@ -82,7 +87,7 @@ class Shared:
         """This process saw ``front``'s mongrel2 go: a new generation, unless
         another process has made it already. Returns the stamp of the old
         one's sockets, for :meth:`drop_front`."""
-        with self._locked():
+        with self.lock:
             stamp = self.stamp(front)
             old = self._known[front]
             if stamp == old:
@@ -99,7 +104,7 @@ class Shared:
 
     def set_sender(self, front, sender):
         if self.sender(front) != sender and len(sender) < SENDER_BYTES:
-            with self._locked():
+            with self.lock:
                 stamp = self.stamp(front)
                 _FRONT.pack_into(self.mem, _FRONT.size * front, stamp, len(sender), sender)
 
@@ -124,7 +129,7 @@ class Shared:
     def opened(self, front, conn_id, stamp):
         """Note an accepted socket; False when the table is full."""
         key = _key(front, conn_id)
-        with self._locked():
+        with self.lock:
             slot = self._find(key)
             if slot < 0:
                 log.warning("WebSocket table full: the close of connection %d will not be "
@@ -136,7 +141,7 @@ class Shared:
     def find(self, front, conn_id):
         """The stamp of an open socket, or None when it is not open."""
         key = _key(front, conn_id)
-        with self._locked():
+        with self.lock:
             slot = self._find(key)
             if slot < 0:
                 return None
@@ -147,7 +152,7 @@ class Shared:
         """Remove an open socket: its stamp, or None when it was not there
         (an HTTP connection, or one another process has taken)."""
         key = _key(front, conn_id)
-        with self._locked():
+        with self.lock:
             slot = self._find(key)
             if slot < 0:
                 return None
@@ -163,7 +168,7 @@ class Shared:
         ``stamp`` (it went with them): their ids."""
         taken = []
         low, high = _key(front, 0), _key(front + 1, 0)
-        with self._locked():
+        with self.lock:
             for slot in range(TABLE_SLOTS):
                 at = self._table_at + slot * _ENTRY.size
                 key, found = _ENTRY.unpack_from(self.mem, at)
@@ -174,23 +179,21 @@ class Shared:
 
     def close(self):
         self.mem.close()
+        os.close(self.fd)
 
 
-class _Locked:
-    """The lock, taken over after LOCK_SECONDS: its holder was killed inside
-    (the critical sections are a few microseconds). The release at the end
-    frees it for everyone again; a second one is ignored."""
+class _Lock:
+    """Between processes, fcntl's lock on ``fd``; between the threads of
+    one (fcntl's locks are a process's), a threading lock."""
 
-    def __init__(self, lock):
-        self.lock = lock
+    def __init__(self, fd):
+        self.fd = fd
+        self.threads = threading.Lock()
 
     def __enter__(self):
-        if not self.lock.acquire(timeout=LOCK_SECONDS):
-            log.warning("WebSocket shared lock held for %.0f s (its holder died?): taken over",
-                        LOCK_SECONDS)
+        self.threads.acquire()
+        fcntl.lockf(self.fd, fcntl.LOCK_EX, 1)
 
     def __exit__(self, *exc):
-        try:
-            self.lock.release()
-        except ValueError:  # released already by another that took it over
-            pass
+        fcntl.lockf(self.fd, fcntl.LOCK_UN, 1)
+        self.threads.release()
