@@ -10,7 +10,8 @@ COMPILED = ["wsgid/message.py", "wsgid/environ.py", "wsgid/response.py",
             "wsgid/sources.py", "wsgid/outbox.py", "wsgid/worker.py",
             "wsgid/request_handler.py", "wsgid/filters.py", "wsgid/broker.py",
             "wsgid/replies.py", "wsgid/brokerproto.py", "wsgid/scheduler.py",
-            "wsgid/wsframes.py", "wsgid/wsevents.py", "wsgid/wsshared.py"]
+            "wsgid/direct_source.py", "wsgid/wsframes.py", "wsgid/wsevents.py",
+            "wsgid/wsshared.py"]
 
 
 def extensions():

@@ -52,8 +52,9 @@ RAW_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 
 
 # -- the raw pyzmq handler (run in its own processes) ---------------------------
-def raw_handler(recv_spec, send_spec):
-    """PULL from mongrel2's send_spec, PUB to its recv_spec, canned reply.
+def raw_handler(request_spec, reply_spec):
+    """PULL from mongrel2's send_spec (``request_spec``), PUB to its
+    recv_spec (``reply_spec``), canned reply.
 
     XPUB only to wait for mongrel2's subscription before taking requests
     (as wsgid does), so that no reply of the warm-up is dropped; sending on
@@ -64,10 +65,10 @@ def raw_handler(recv_spec, send_spec):
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     ctx = zmq.Context(1)
     pub = ctx.socket(zmq.XPUB)
-    pub.connect(send_spec)
+    pub.connect(reply_spec)
     pub.recv()  # mongrel2's subscription
     pull = ctx.socket(zmq.PULL)
-    pull.connect(recv_spec)
+    pull.connect(request_spec)
     recv, send = pull.recv, pub.send
     while True:
         msg = recv()
@@ -97,7 +98,7 @@ class RawHandlers:
         for _ in range(self.args.processes):
             self.procs.append(subprocess.Popen(
                 [self.args.python, os.path.abspath(__file__), "--raw-handler",
-                 self.m2.recv_spec, self.m2.send_spec], stderr=subprocess.DEVNULL))
+                 self.m2.request_spec, self.m2.reply_spec], stderr=subprocess.DEVNULL))
         return self
 
     def failed(self):

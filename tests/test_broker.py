@@ -66,14 +66,14 @@ class Rig:
         them all (waiting, or sent to a worker and not yet answered)."""
         for data in messages:
             self.pushes[front].send(data)
-        wait_for(lambda: self.pump() or all((front, data) in self.held() for data in messages),
+        wait_for(lambda: self.pump() or all((front, data) in self.unanswered() for data in messages),
                  5, what="the master to take them")
 
-    def held(self):
-        held = list(self.broker.scheduler.pending)
+    def unanswered(self):
+        unanswered = list(self.broker.scheduler.pending)
         for worker in self.broker.scheduler.workers.values():
-            held += [(item.front, item.request) for item in worker.out]
-        return held
+            unanswered += [(item.front, item.request) for item in worker.out]
+        return unanswered
 
     def got(self, pid):
         """What the fake worker ``pid`` has been sent so far: each message,

@@ -23,7 +23,7 @@ def start_two(m2_factory, wsgid_factory, tmp_path, dispatch, **identity):
     a, b = m2_factory(**identity), m2_factory(**identity)
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
     d = wsgid_factory(a, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
-                      "--dispatch", dispatch, "--recv", b.recv_spec, "--send", b.send_spec)
+                      "--dispatch", dispatch, "--recv", b.request_spec, "--send", b.reply_spec)
     d.wait_workers(2)
     wait_for(lambda: answers(b), 20, what="front-end b to answer")
     return a, b, d

@@ -19,7 +19,7 @@ pytestmark = [requires_mongrel2, pytest.mark.e2e]
 @pytest.mark.parametrize("dispatch", ["direct", "broker"])
 def test_served_over_ipc_handler_sockets(m2_factory, wsgid_factory, tmp_path, dispatch):
     m2 = m2_factory(ipc=True)
-    assert m2.recv_spec == "ipc://%s/run/send.ipc" % m2.chroot
+    assert m2.request_spec == "ipc://%s/run/send.ipc" % m2.chroot
     app_path = make_app_folder(str(tmp_path), "e2e_app.py")
     wsgid_factory(m2, app_path, "--wsgi-app", "e2e_app:app", "--workers", "2",
                   "--dispatch", dispatch)

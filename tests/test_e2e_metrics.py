@@ -113,7 +113,7 @@ def test_prometheus_scrapes_the_master(served, tmp_path):
     prometheus = Prometheus(str(tmp_path / "prometheus"), "127.0.0.1:%d" % port)
     try:
         prometheus.wait('up{job="wsgid"}', 1.0)
-        front = 'front_end="%s"' % m2.recv_spec
+        front = 'front_end="%s"' % m2.request_spec
         prometheus.wait('wsgid_requests_total{status_class="5xx",%s}' % front, 3.0)
         # 5, and wsgid's start asked for / at least once.
         assert prometheus.query('wsgid_requests_total{status_class="2xx"}') >= 5

@@ -248,7 +248,7 @@ def start_fails(app_path, prefix, m2, *extra):
     """``wsgid start`` in the foreground: (exit status, stderr), expected to fail."""
     proc = subprocess.run(prefix + wsgid_command(
         "--no-daemon", "--app-path", app_path, "--wsgi-app", "tiny:app",
-        "--recv", m2.recv_spec, "--send", m2.send_spec, *extra),
+        "--recv", m2.request_spec, "--send", m2.reply_spec, *extra),
         cwd=ROOT, capture_output=True, text=True, timeout=30)
     return proc.returncode, proc.stderr
 
@@ -711,7 +711,7 @@ def test_plugin_types_nothing_into_roots_terminal(m2_factory, base, nobody, mode
     os.chown(plugin, *nobody)
     prefix = interpreter_prefix(base, nobody[0])
     argv = prefix + wsgid_command("--app-path", app_path, "--wsgi-app", "tiny:app",
-                                  "--recv", m2.recv_spec, "--send", m2.send_spec,
+                                  "--recv", m2.request_spec, "--send", m2.reply_spec,
                                   *(["--no-daemon"] if mode == "no-daemon" else []))
     result = os.path.join(base, "shell.json")
     log = os.path.join(app_path, "logs", "wsgid.log")

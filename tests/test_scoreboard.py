@@ -146,11 +146,11 @@ def test_describe_idle_and_busy():
 # -- the heartbeat (--timeout) ---------------------------------------------------------
 
 def _master_with_one_worker(timeout=5):
-    from wsgid import master
+    from wsgid import children, master
     options = types.SimpleNamespace(app_path="/nonexistent", workers=1, timeout=timeout,
                                     graceful_timeout=5)
     m = master.Master(options, run_worker=None)
-    proc = master.WorkerProc(4242, 0)
+    proc = children.Child(4242, 0)
     m.workers = {proc.pid: proc}
     m.killed = []
     m._kill = lambda pid, sig: m.killed.append((pid, sig))

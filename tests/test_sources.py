@@ -10,8 +10,9 @@ import zmq
 from tests.support.mongrel2 import wait_for
 from tests.support.wire import SENDER, Pub, disconnect, request
 from wsgid.brokerproto import BACK, BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Slot
+from wsgid.direct_source import DirectSource, FrontEnds, direct
 from wsgid.outbox import Outbox
-from wsgid.sources import BrokerSource, DirectSource, FrontEnds, direct
+from wsgid.sources import BrokerSource
 
 
 def req(conn_id):

@@ -4,7 +4,7 @@ The master holds the connections to mongrel2's send_spec (one per worker, so
 that mongrel2's round robin weights wsgid hosts by their number of workers)
 and hands requests to its workers over a private DEALER/ROUTER pair.
 
-Each worker may hold up to WINDOW requests not yet done (a bounded
+Each worker may have up to WINDOW requests sent and not yet answered (a bounded
 prefetch: under load it takes requests in batches, not one round trip each);
 the master sends to the worker with the fewest, never to one that is stalled
 or leaving (the decisions: :mod:`wsgid.scheduler`; the wire both sides
@@ -17,7 +17,7 @@ serves what it had been sent. When a worker dies, its slot tells which
 request was in progress (answered ``502``, or closed once its head was
 sent) and which it never started (served by another worker): none is lost,
 none answered twice. Workers reply to mongrel2 directly; the master
-PUBlishes only its own 502/503 answers.
+sends only its own 502/503 answers and closes, on its own XPUB sockets.
 
 Several mongrel2 front-ends (several ``--recv``/``--send`` pairs): the
 master connects to each, and sends a worker the index of the front-end in a
@@ -60,24 +60,24 @@ def _websocket_frame(data):
 class Broker:
     """The sockets around a :class:`wsgid.scheduler.Scheduler`."""
 
-    def __init__(self, recv_specs, send_specs, connections=1, folder=None):
-        """``recv_specs`` and ``send_specs``: mongrel2's send_spec and
+    def __init__(self, request_specs, reply_specs, connections=1, folder=None):
+        """``request_specs`` and ``reply_specs``: mongrel2's send_spec and
         recv_spec of each front-end; ``connections``: to each send_spec (one
         per worker); ``folder``: where to make the private folder of the
         workers' socket (default: the system's temp folder)."""
         self.context = zmq.Context(1)
         # One socket per mongrel2 start (wsgid.pulls): a request is known to
         # come from the start that sent it.
-        self.pulls = [Pull(self.context, spec, connections) for spec in recv_specs]
+        self.pulls = [Pull(self.context, spec, connections) for spec in request_specs]
         for pull in self.pulls:
             pull.start()
-        self.recv_specs = recv_specs
+        self.request_specs = request_specs
         self.pubs = []
-        for spec in send_specs:
+        for spec in reply_specs:
             self.pubs.append(self.context.socket(zmq.XPUB))
             self.pubs[-1].connect(spec)
-        self.tags = [b"%d" % front for front in range(len(recv_specs))] \
-            if len(recv_specs) > 1 else None  # the frame before each message, if any
+        self.tags = [b"%d" % front for front in range(len(request_specs))] \
+            if len(request_specs) > 1 else None  # the frame before each message, if any
         self.router = self.context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.private = tempfile.mkdtemp(prefix="wsgid-broker-", dir=folder)
@@ -143,7 +143,7 @@ class Broker:
             if pull.check():
                 self.scheduler.front_gone(front)
                 log.info("mongrel2 at %s went: its requests still here are dropped",
-                         self.recv_specs[front])
+                         self.request_specs[front])
 
     def waiting(self):
         """True while requests wait here for room at a worker, or a

@@ -19,10 +19,10 @@ import mmap
 import struct
 
 READY, MORE, BACK, BYE, BYE_ACK, GONE = b"READY", b"MORE", b"BACK", b"BYE", b"BYE-ACK", b"GONE"
-#: Requests a worker may hold not yet answered (a bounded prefetch).
+#: Requests a worker may have been sent and not answered (a bounded prefetch).
 WINDOW = 16
 
-#: A request at the master that no worker holds.
+#: A request waiting at the master, sent to no worker.
 Waiting = collections.namedtuple("Waiting", "front request")
 #: A request sent to a worker: ``index`` counts what that worker was sent, from 1.
 Sent = collections.namedtuple("Sent", "index request front")

@@ -60,8 +60,8 @@ Example plugin, ``<app>/plugins/timing.py``::
     def request_exception(request, exc):
         _started.pop(request.conn_id, None)
 
-Filters run in the worker process, once per request, in the worker's only
-thread; keep them quick.
+Filters run in the worker process, once per request, in the worker's main
+thread (the one that calls the application); keep them quick.
 """
 
 import functools

@@ -24,7 +24,7 @@ functions (an entry-point object: methods):
 
 ``master`` is the :class:`wsgid.master.Master` (``.pid``, ``.options``,
 ``.app_path``, ``.generation``, ``.workers``); ``worker`` the master's
-record of the worker (:class:`wsgid.master.WorkerProc`: ``.pid``,
+record of the worker (:class:`wsgid.children.Child`: ``.pid``,
 ``.generation``). Master hooks run in the master's loop: keep them quick.
 
 A hook that raises is logged with its traceback and the others run on: it

@@ -30,7 +30,7 @@ FRESH_SECONDS = 0.001
 
 class Replies:
     """Owns ``socks`` (XPUBs, one per mongrel2 front-end, in the order of
-    the send_specs) from now on; ``source`` is the worker's.
+    the reply specs) from now on; ``source`` is the worker's.
 
     mongrel2 subscribes to everything its recv_spec gets and writes each
     reply to its own connection of that id: a reply must reach only the

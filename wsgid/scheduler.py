@@ -6,7 +6,7 @@ callables it gives: ``send(identity, items)`` (to a worker, in one message,
 each item ``(front, data)``; False when it cannot take it) and ``answer(front, data, status, why)`` (the
 master's own 502/503, or a close).
 
-Each worker may hold up to WINDOW requests not yet done; a request goes to
+Each worker may have up to WINDOW requests sent and not yet answered; a request goes to
 the worker with the most room, never to one that is stalled or leaving; the
 workers' counters (:class:`wsgid.brokerproto.Slot`) say what they started
 and answered.
@@ -24,8 +24,9 @@ SERVING_MIN = 1024
 SOCKETS_MAX = 1 << 16
 
 
-class WorkerState:
-    """The scheduler's view of one worker."""
+class Window:
+    """One worker's window, as the scheduler sees it: the requests sent to
+    it and not known answered, and whether it may be sent more."""
 
     def __init__(self, slot):
         self.slot = slot
@@ -35,8 +36,8 @@ class WorkerState:
         self.leaving = False
         self.waiting = 0                    # told that requests wait at the master
 
-    def held(self):
-        """Forget what the worker has answered; return how many it holds."""
+    def unanswered(self):
+        """Forget what the worker has answered; return how many are left."""
         out = self.out
         if out:
             done = self.slot.get(Slot.DONE)
@@ -59,7 +60,7 @@ def _conn_key(item):
 class Scheduler:
     def __init__(self, send, answer):
         self.send, self.answer = send, answer
-        self.workers = {}                  # identity -> WorkerState, once READY
+        self.workers = {}                  # identity -> Window, once READY
         self.slots = {}                    # identity -> Slot, from the fork on
         self.pending = collections.deque()  # Waiting
         self.serving = {}                  # (front, conn id) -> (identity, index) of its last request
@@ -75,7 +76,7 @@ class Scheduler:
 
     def ready(self, identity):
         if identity not in self.workers and identity in self.slots:
-            self.workers[identity] = WorkerState(self.slots[identity])
+            self.workers[identity] = Window(self.slots[identity])
 
     def bye(self, identity):
         """The worker leaves: nothing more goes to it."""
@@ -93,7 +94,7 @@ class Scheduler:
         slot = self.slots.pop(identity, None)
         worker = self.workers.pop(identity, None)
         if worker is not None:
-            worker.held()
+            worker.unanswered()
             counters = slot.read()
             again = []  # first: a connection's later requests may wait here already
             for item in worker.out:
@@ -138,7 +139,7 @@ class Scheduler:
         so nothing of the old one's may be answered. Its requests waiting
         here, or sent to a worker and not answered, are forgotten (no 502
         for them either); each worker is told GONE after them, and drops
-        those it holds (wsgid.sources)."""
+        those it has prefetched (wsgid.sources)."""
         drop_conn(self.pending, front, lambda item: item.front)
         for table in (self.serving, self.sockets):
             for key in [key for key in table if key[0] == front]:
@@ -177,7 +178,7 @@ class Scheduler:
         self._turn = turn = (self._turn + 1) % max(1, len(workers))
         for identity, worker in workers[turn:] + workers[:turn]:  # equals take turns
             if not worker.leaving and (not worker.stalled or worker.moved()):
-                room = WINDOW - worker.held()
+                room = WINDOW - worker.unanswered()
                 if room > 0:
                     rooms.append([room, identity, worker])
         batches = {}  # identity -> [Waiting]: one message each

@@ -1,10 +1,12 @@
 """Where a worker takes its requests from: a :class:`Source`.
 
 ``direct`` (wsgid 0.7's way): every worker PULLs from mongrel2's
-send_spec, and mongrel2 round-robins blindly among them. ``broker``: the
-master holds the connections to mongrel2 and hands requests to its workers
-over a private DEALER/ROUTER pair (the default); see :mod:`wsgid.broker`.
-The worker asks its source, never which mode it is in.
+send_spec, and mongrel2 round-robins blindly among them
+(:mod:`wsgid.direct_source`). ``broker`` (the default): the master holds
+the connections to mongrel2 and hands requests to its workers over a
+private DEALER/ROUTER pair; the worker's side is :class:`BrokerSource`,
+here, the master's :mod:`wsgid.broker`. The worker asks its source, never
+which mode it is in.
 """
 
 import collections
@@ -17,19 +19,18 @@ from wsgid import message
 from wsgid.brokerproto import (BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Sent, Slot, back,
                                drop_conn, unframe)
 from wsgid.flowcontrol import CREDITS
-from wsgid.pulls import Pull
 from wsgid.ticker import Ticker
 
 
 class Source:
     """What a worker takes requests from, and what it tells it. The mode's
-    policy is here: whether requests are read ahead (:attr:`held`), whether
+    policy is here: whether requests are read ahead (:attr:`prefetched`), whether
     a request's answer is reported to anyone (:meth:`done`,
     :meth:`head_sent`, :meth:`answered`), whether credits are paced
     (:attr:`paces`). The defaults are those of a source that tells no one
     (direct dispatch); test fakes start from them too."""
 
-    held = ()        # requests read ahead, not started: served without a poll
+    prefetched = ()  # requests read ahead, not started: served without a poll
     front = 0        # the front-end the last request came from
     stamp = 0        # the generation of the socket it came by (see live)
     version = 0      # changes when a socket to poll is replaced
@@ -91,120 +92,10 @@ class Source:
         pass
 
 
-class DirectSource(Source):
-    """PULL from mongrel2's send_spec: one :class:`wsgid.pulls.Pull` per
-    front-end (``specs``); :attr:`front` is the index of the one the last
-    request came from, :attr:`stamp` the generation of its socket (see
-    :meth:`current`)."""
-
-    def __init__(self, context, specs):
-        self.pulls = [Pull(context, spec) for spec in specs]
-        self.specs = specs
-        self.connected = False
-
-    @property
-    def socks(self):
-        return [pull.sock for pull in self.pulls]
-
-    @property
-    def sock(self):
-        return self.pulls[0].sock
-
-    @property
-    def version(self):
-        """Changes when a socket is replaced (a poller must be made anew)."""
-        return sum(pull.generation for pull in self.pulls)
-
-    def pollables(self):
-        """What to poll: the sockets, and their monitors (a mongrel2 gone)."""
-        return [pull.sock for pull in self.pulls] + [pull.monitor for pull in self.pulls]
-
-    def start(self):
-        for pull in self.pulls:
-            pull.start()
-        self.connected = True
-
-    def describe(self):
-        return "recv %s" % ", ".join(self.specs)
-
-    def maintain(self, now):
-        """Read the monitors, try failed connections again; the seconds
-        until the next try (None: none waits)."""
-        soonest = None
-        for pull in self.pulls:
-            pull.check()
-            wait = pull.due(now)
-            if wait is not None and (soonest is None or wait < soonest):
-                soonest = wait
-        return soonest
-
-    def recv_nowait(self):
-        pull = self.pulls[0]
-        pull.check()  # before: what a gone mongrel2 sent is not even read
-        data = pull.sock.recv(zmq.NOBLOCK)
-        self.stamp = pull.generation
-        return data
-
-    def live(self, front, generation):
-        """Whether the mongrel2 that sent a request ``front``'s socket
-        received at ``generation`` is still there: its replies go only then."""
-        return self.pulls[front].current(generation)
-
-    def leave(self):
-        """Disconnect now, so that mongrel2 queues nothing more here."""
-        if self.connected:
-            for pull in self.pulls:
-                pull.leave()
-            self.connected = False
-
-    def leftovers(self):
-        """After :meth:`leave`: what was already queued here (else lost)."""
-        self.leave()
-        for front, pull in enumerate(self.pulls):
-            while pull.sock.poll(50):
-                self.front, self.stamp = front, pull.generation
-                yield pull.sock.recv()
-
-    # Nothing to tell on answers (mongrel2 pushes regardless); disconnect
-    # and credit notices reach a random worker: no pacing (Source's defaults).
-
-    def close(self):
-        for pull in self.pulls:
-            pull.close()
-
-
-class FrontEnds(DirectSource):
-    """Direct dispatch from several mongrel2 front-ends: their sockets are
-    read in turn, so that a busy one does not starve the others."""
-
-    _next = 0
-
-    def recv_nowait(self):
-        pulls = self.pulls
-        count = len(pulls)
-        for step in range(count):
-            front = (self._next + step) % count
-            pull = pulls[front]
-            pull.check()
-            try:
-                data = pull.sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                continue
-            self._next = (front + 1) % count
-            self.front, self.stamp = front, pull.generation
-            return data
-        raise zmq.Again()
-
-
-def direct(context, specs):
-    """The direct source for mongrel2's send_specs (one per front-end)."""
-    return (DirectSource if len(specs) == 1 else FrontEnds)(context, specs)
-
-
 class BrokerSource(Source):
     """A DEALER to the master's ROUTER (see :mod:`wsgid.broker`).
 
-    Requests arrive ahead, up to the master's window, into :attr:`held`; the
+    Requests arrive ahead, up to the master's window, into :attr:`prefetched`; the
     worker counts in its shared ``slot`` each one it starts and answers,
     and asks for more when half the window is free. While a request runs
     longer than ``reclaim`` seconds, a watchdog thread hands back what has
@@ -228,7 +119,7 @@ class BrokerSource(Source):
         self.reclaim = reclaim
         self.tagged = tagged
         self.lock = threading.Lock()
-        self.held = collections.deque()  # Sent received, not started
+        self.prefetched = collections.deque()  # Sent received, not started
         self.received = 0                # index of the last request received
         self.current = 0                 # index of the request in hand, 0: none
         self.head = 0                    # the last request whose answer was put in an outbox
@@ -268,15 +159,15 @@ class BrokerSource(Source):
 
     def recv_nowait(self):
         """The next request, counted as started; zmq.Again when none. What
-        the master sent is read when nothing is held, else at most every
+        the master sent is read when nothing is prefetched, else at most every
         millisecond: a look at the socket costs about as much as the rest."""
         with self.lock:
-            if not self.held or time.monotonic() - self.looked > 0.001:
+            if not self.prefetched or time.monotonic() - self.looked > 0.001:
                 self._take()
-            if not self.held:
+            if not self.prefetched:
                 raise zmq.Again()
             self.since = time.monotonic()  # before current: the watchdog reads them so
-            self.current, data, self.front = self.held.popleft()  # a Sent
+            self.current, data, self.front = self.prefetched.popleft()  # a Sent
             self.stamp = self.generations.get(self.front, 0)
             self.slot.write(Slot.STARTED, self.current)
             self.ticker.wake()
@@ -291,7 +182,7 @@ class BrokerSource(Source):
         self.current = 0
         self.disconnected.clear()
         self.credits.clear()
-        if not self.asked and len(self.held) <= WINDOW // 2 and self.slot.waiting():
+        if not self.asked and len(self.prefetched) <= WINDOW // 2 and self.slot.waiting():
             with self.lock:
                 self.sock.send(MORE)
             self.asked = True
@@ -332,8 +223,8 @@ class BrokerSource(Source):
     paces = True
 
     def _take(self):
-        """Read what the master sent meanwhile (the lock is held): requests
-        are held; a disconnect drops that connection's held requests and
+        """Read what the master sent meanwhile (the lock is taken): requests
+        are prefetched; a disconnect drops that connection's prefetched ones and
         marks the one in hand; credits are counted."""
         sock = self.sock
         self.looked = time.monotonic()
@@ -343,13 +234,13 @@ class BrokerSource(Source):
                     self.acked = True
                 elif data == GONE:  # what came before from that front-end: no one to answer
                     self.generations[front] = self.generations.get(front, 0) + 1
-                    drop_conn(self.held, front, lambda item: item.front)
+                    drop_conn(self.prefetched, front, lambda item: item.front)
                     # nor are its notices about the next one's clients of the same ids
                     self.disconnected = {key for key in self.disconnected if key[0] != front}
                     self.credits = {key: n for key, n in self.credits.items() if key[0] != front}
                 elif not message.is_notice(data):
                     self.received += 1
-                    self.held.append(Sent(self.received, data, front))
+                    self.prefetched.append(Sent(self.received, data, front))
                     self.asked = False
                 else:
                     self._notice(data, front)
@@ -364,8 +255,8 @@ class BrokerSource(Source):
             self.disconnected.add(key)
             if self.departed is not None:
                 self.departed.append(key)
-            if self.held:  # a request queued before the notice: its client is gone
-                drop_conn(self.held, key,
+            if self.prefetched:  # a request queued before the notice: its client is gone
+                drop_conn(self.prefetched, key,
                           lambda item: (item.front, message.envelope(item.request)[1]))
         elif notice.control().get("type") == "credits":
             granted = notice.headers.get(CREDITS, "")
@@ -402,7 +293,7 @@ class BrokerSource(Source):
         return self.current != 0
 
     def _reclaim(self, now):
-        """Hand back what is held if the request in hand has run past
+        """Hand back what is prefetched if the request in hand has run past
         ``reclaim``."""
         current, since = self.current, self.since
         if not current or now - since < self.reclaim:
@@ -410,19 +301,10 @@ class BrokerSource(Source):
         with self.lock:
             if self.current == current and not self.ticker.stopping:
                 self._take()
-                if self.held:
-                    self.sock.send_multipart(back([item.index for item in self.held]))
-                    self.held.clear()
+                if self.prefetched:
+                    self.sock.send_multipart(back([item.index for item in self.prefetched]))
+                    self.prefetched.clear()
 
     def close(self):
         self.ticker.stop()
         self.sock.close()
-
-
-def create(context, recv, broker, identity, slot, fronts):
-    """The source of a worker: the master's broker at ``broker`` (as
-    ``identity``, with its ``slot``), or mongrel2's send_specs ``recv``
-    directly when there is no broker; ``fronts``: how many front-ends."""
-    if broker:
-        return BrokerSource(context, broker, identity, slot, tagged=fronts > 1)
-    return direct(context, recv)

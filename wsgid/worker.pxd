@@ -8,7 +8,7 @@ from wsgid cimport message
 
 
 cdef class Worker:
-    cdef public object app, recv_spec, send_spec, broker_spec
+    cdef public object app, request_specs, reply_specs, broker_spec
     cdef public object on_tick, on_ready, source, replies, broker_slot, score
     cdef public object websocket_handler, websockets, shared
     cdef public dict handling

@@ -1,8 +1,10 @@
 """The serving loop of one worker: socket -> message -> request handler -> socket.
 
-A worker is a unit the master forks: it creates its own ZeroMQ context, PULLs
-requests from mongrel2's send_spec and PUBlishes replies to its recv_spec.
-The loop (signals, poll, ticks, recycling, the requests left at the end) is
+A worker is a unit the master forks: it creates its own ZeroMQ context and
+takes requests from its source (:mod:`wsgid.sources`: a PULL on mongrel2's
+send_spec in direct dispatch, a DEALER to the master's broker in broker
+dispatch), and sends its replies on XPUB sockets to mongrel2's recv_spec
+(:mod:`wsgid.replies`). The loop (signals, poll, ticks, recycling, the requests left at the end) is
 here; each message is answered by a :class:`wsgid.request_handler.RequestHandler`.
 Nothing a request carries can make it exit.
 """
@@ -19,12 +21,14 @@ import time
 import zmq
 
 from wsgid import environ as wsgi_environ
-from wsgid import loaders, message, proctitle, proxies, sources, uploads, wsevents, wsshared
+from wsgid import loaders, message, proctitle, proxies, uploads, wsevents, wsshared
 from wsgid import log as wsgid_log
 from wsgid.accesslog import AccessLog
+from wsgid.direct_source import direct
 from wsgid.contract import BOOT_ERROR, dump_on_signal, report_boot_error, say_ready
 from wsgid.replies import Replies
 from wsgid.request_handler import RequestHandler
+from wsgid.sources import BrokerSource
 from wsgid.scoreboard import Score
 
 log = logging.getLogger("wsgid")
@@ -33,10 +37,10 @@ log = logging.getLogger("wsgid")
 class Worker:
     """Serve ``app`` on the given mongrel2 addresses until told to stop.
 
-    Requests come from mongrel2's send_specs (``recv``, a list: one per
-    front-end), or from the master's broker when ``broker`` is its address;
-    replies go to the recv_spec of the same front-end (``send``, in the same
-    order).
+    Requests come from ``request_specs`` (mongrel2's send_specs, a list:
+    one per front-end), or from the master's broker when ``broker`` is its
+    address; replies go to the ``reply_specs`` of the same front-end
+    (mongrel2's recv_specs, in the same order).
     ``on_tick`` is called at least every ``tick`` seconds and after each
     request (the master's heartbeat hangs on it); ``on_ready`` once, when
     requests start to be taken. ``score`` (a :class:`wsgid.scoreboard.Score`
@@ -47,12 +51,12 @@ class Worker:
     the memory ``shared`` with the other workers (wsgid.wsshared).
     """
 
-    def __init__(self, app, recv, send, max_requests=0, on_tick=None, on_ready=None, tick=1.0,
-                 broker=None, slot=None, max_rss=0, score=None, websocket_handler=None,
-                 websocket_max_message=0, shared=None, **handling):
+    def __init__(self, app, request_specs, reply_specs, max_requests=0, on_tick=None,
+                 on_ready=None, tick=1.0, broker=None, slot=None, max_rss=0, score=None,
+                 websocket_handler=None, websocket_max_message=0, shared=None, **handling):
         self.app = app
-        self.recv_spec = recv
-        self.send_spec = send
+        self.request_specs = request_specs
+        self.reply_specs = reply_specs
         self.broker_spec = broker
         self.broker_slot = slot  # shared with the master (wsgid.brokerproto.Slot)
         self.score = score if score is not None else Score()
@@ -93,25 +97,28 @@ class Worker:
         wakeup_r, wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._install_signals(wakeup_w)
         context = zmq.Context(1)
-        self.source = sources.create(context, self.recv_spec, self.broker_spec,
-                                     b"%d" % os.getpid(), self.broker_slot, len(self.send_spec))
-        self.replies = Replies([context.socket(zmq.XPUB) for _ in self.send_spec], self.source)
+        if self.broker_spec:  # the master's broker, as this pid, with its slot
+            self.source = BrokerSource(context, self.broker_spec, b"%d" % os.getpid(),
+                                       self.broker_slot, tagged=len(self.reply_specs) > 1)
+        else:  # mongrel2's send_specs, directly
+            self.source = direct(context, self.request_specs)
+        self.replies = Replies([context.socket(zmq.XPUB) for _ in self.reply_specs], self.source)
         self.handler = RequestHandler(self.app, self.replies, self.source, self.score,
                                       **self.handling)
         if self.websocket_handler is not None:
             self.websockets = wsevents.Events(
                 self.websocket_handler, self.replies,
-                self.shared or wsshared.Shared(len(self.send_spec)), self.websocket_max_message)
+                self.shared or wsshared.Shared(len(self.reply_specs)), self.websocket_max_message)
             self.handler.websockets = self.websockets
             self.replies.on_gone = self.websockets.front_gone
             self.source.departed = collections.deque()
         try:
-            self.replies.connect(self.send_spec)
+            self.replies.connect(self.reply_specs)
             self._wait_for_subscriber(wakeup_r)
             if self.alive:
                 self.source.start()
                 log.info("Worker ready to serve requests (%s, send %s)",
-                         self.source.describe(), ", ".join(self.send_spec))
+                         self.source.describe(), ", ".join(self.reply_specs))
                 self.on_ready()
                 self.replies.start()
                 self._loop(wakeup_r)
@@ -146,7 +153,7 @@ class Worker:
             self.on_tick()
             waited += 1
             if waited == 5:
-                log.info("Waiting for mongrel2 to connect at %s", ", ".join(self.send_spec))
+                log.info("Waiting for mongrel2 to connect at %s", ", ".join(self.reply_specs))
 
     def _loop(self, wakeup_r):
         pubs = self.replies.pubs
@@ -162,7 +169,7 @@ class Worker:
                 socks = self.source.socks
             timeout = self.tick_ms if wait is None else min(self.tick_ms, int(wait * 1000) + 1)
             events = dict(poller.poll(timeout))
-            if self.source.held or not events.keys().isdisjoint(socks):
+            if self.source.prefetched or not events.keys().isdisjoint(socks):
                 self._serve_available()
             if not events.keys().isdisjoint(pubs):
                 self.replies.count_subscriptions()  # mongrel2 restarting
@@ -268,8 +275,8 @@ def load_app(options, found):
     return loaders.load(options, found)
 
 
-def run_worker(options, found, proc, ready_fd):
-    """The body of a forked worker (``proc``: the master's record of it):
+def run_worker(options, found, child, ready_fd):
+    """The body of a forked worker (``child``: the master's record of it):
     load the app (``found``: the plugins the master read), then serve.
     Returns the exit status (contract.BOOT_ERROR: the app failed to load)."""
     proctitle.set("worker")
@@ -278,7 +285,7 @@ def run_worker(options, found, proc, ready_fd):
         app = load_app(options, found)
         websocket_handler = loaders.websocket_handler(options)
     except Exception as exc:  # LoaderError or the app's own import error: the master logs it
-        report_boot_error(proc.report_w, exc, detail=not isinstance(exc, loaders.LoaderError))
+        report_boot_error(child.report_w, exc, detail=not isinstance(exc, loaders.LoaderError))
         return BOOT_ERROR
     max_requests = options.max_requests
     if max_requests and options.max_requests_jitter:
@@ -286,12 +293,12 @@ def run_worker(options, found, proc, ready_fd):
     wsgi_environ.trust(proxies.proxies(options))
     access_log = (AccessLog(options.access_log, options.access_log_format)
                   if options.access_log else None)
-    Worker(app, options.recv, options.send, max_requests, on_tick=proc.score.beat,
-           on_ready=lambda: say_ready(ready_fd), broker=proc.broker, slot=proc.slot,
-           max_rss=options.max_rss, score=proc.score, access_log=access_log,
+    Worker(app, options.recv, options.send, max_requests, on_tick=child.score.beat,
+           on_ready=lambda: say_ready(ready_fd), broker=child.broker, slot=child.slot,
+           max_rss=options.max_rss, score=child.score, access_log=access_log,
            debug=options.debug, mongrel2_chroot=options.mongrel2_chroot,
            mongrel2_sendfile=options.mongrel2_sendfile, spool=uploads.spool(options),
            max_body_size=options.max_body_size, websocket_handler=websocket_handler,
            websocket_max_message=options.websocket_max_message,
-           shared=proc.shared).run()
+           shared=child.shared).run()
     return 0

@@ -76,11 +76,11 @@ def default(setting):
 
 
 def value_text(setting):
-    """What the value is, from the option kinds of :data:`wsgid.options.KINDS`;
+    """What the value is, from the option kinds of :data:`wsgid.optionkinds.KINDS`;
     None for a plain string (the metavar says it all)."""
-    from wsgid import options
+    from wsgid import optionkinds
 
-    kind = options.KINDS[setting.kind]
+    kind = optionkinds.KINDS[setting.kind]
     if setting.choices:
         return "one of " + ", ".join("``%s``" % c for c in setting.choices)
     if kind.doc and kind.action == "append" and setting.flags:

@@ -147,13 +147,13 @@ class Mongrel2:
         return "tcp://%s:%d" % (self.tcp_host, port)
 
     @property
-    def recv_spec(self):
-        """Where wsgid PULLs from (mongrel2's send_spec)."""
+    def request_spec(self):
+        """Where wsgid PULLs requests from (mongrel2's send_spec, --recv)."""
         return self._spec("send", self.send_port, self.chroot)
 
     @property
-    def send_spec(self):
-        """Where wsgid PUBlishes to (mongrel2's recv_spec)."""
+    def reply_spec(self):
+        """Where wsgid sends replies to (mongrel2's recv_spec, --send)."""
         return self._spec("recv", self.recv_port, self.chroot)
 
     @property

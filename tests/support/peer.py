@@ -32,11 +32,11 @@ class Peer:
         self.received = []   # (conn_id bytes, body) in arrival order
 
     @property
-    def recv_spec(self):
+    def request_spec(self):
         return "tcp://127.0.0.1:%d" % self.push_port
 
     @property
-    def send_spec(self):
+    def reply_spec(self):
         return "tcp://127.0.0.1:%d" % self.sub_port
 
     def wsgid_args(self):

@@ -134,7 +134,7 @@ class Wsgid:
         logs_there = stdout and not daemon
         self.log_path = self.out_path if logs_there else os.path.join(app_path, "logs",
                                                                         "wsgid.log")
-        args = ["--app-path", app_path, "--recv", m2.recv_spec, "--send", m2.send_spec,
+        args = ["--app-path", app_path, "--recv", m2.request_spec, "--send", m2.reply_spec,
                 *m2.wsgid_args()]
         if wsgi_app is not None:
             args += ["--wsgi-app", wsgi_app]
