@@ -228,7 +228,7 @@ class Scheduler:
         if entry is None:
             return None
         worker = self.workers.get(entry[0])
-        if worker is None or not worker.held() or worker.out[0].index > entry[1]:
+        if worker is None or not worker.unanswered() or worker.out[0].index > entry[1]:
             return None
         for sent in worker.out:  # it may have handed that request back
             if sent.front == key[0] and message.envelope(sent.request)[1] == key[1]:
