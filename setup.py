@@ -10,7 +10,8 @@ COMPILED = ["wsgid/message.py", "wsgid/environ.py", "wsgid/response.py",
             "wsgid/sources.py", "wsgid/outbox.py", "wsgid/worker.py",
             "wsgid/request_handler.py", "wsgid/filters.py", "wsgid/broker.py",
             "wsgid/replies.py", "wsgid/brokerproto.py", "wsgid/scheduler.py",
-            "wsgid/direct_source.py"]
+            "wsgid/direct_source.py", "wsgid/wsframes.py", "wsgid/wsevents.py",
+            "wsgid/wsshared.py"]
 # Compiled only, each with a plain Python fallback that serves without it:
 # wsgid/_zmqcalls.pyx calls libzmq from C for wsgid/zmqcalls.py.
 HELPERS = ["wsgid/_zmqcalls.pyx"]
@@ -51,7 +52,7 @@ setup(
         "pyroutes": ["pyroutes>=0.5"],
         "metrics": ["prometheus_client>=0.17"],
         "test": ["pytest>=7", "pytest-xdist>=3", "hypothesis>=6", "Django>=4.2", "pyroutes>=0.5",
-                 "sphinx>=7", "gunicorn>=22", "prometheus_client>=0.17"],
+                 "sphinx>=7", "gunicorn>=22", "prometheus_client>=0.17", "websockets>=12"],
         "docs": ["sphinx>=7"],
     },
     entry_points={"console_scripts": ["wsgid = wsgid.cli:main"]},

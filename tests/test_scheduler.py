@@ -162,3 +162,15 @@ def test_a_batch_for_one_worker_goes_in_one_message():
     assert sorted(rig.messages) == [b"a", b"b"]
     assert sorted(rig.to(b"a") + rig.to(b"b")) == list(range(6))
     assert [item.index for item in rig.s.workers[b"a"].out] == [1, 2, 3]
+
+
+def test_a_connections_next_request_goes_to_the_worker_holding_its_previous_one():
+    rig = Rig(b"a", b"b")
+    rig.feed(7)
+    holder = rig.sent[-1][0]
+    for _ in range(3):  # the other worker has more room, but 7 is in hand here
+        rig.feed(7)
+    assert rig.to(holder) == [7, 7, 7, 7]
+    rig.slots[holder].write(Slot.DONE, rig.s.workers[holder].sent)  # all answered
+    rig.feed(7, 8)
+    assert len(rig.to(b"a")) + len(rig.to(b"b")) == 6

@@ -15,7 +15,7 @@ import random
 import signal
 import time
 
-from wsgid import appfolder, hooks, inherited, notify, scoreboard
+from wsgid import appfolder, hooks, inherited, notify, scoreboard, wsshared
 from wsgid import log as wsgid_log
 from wsgid.contract import BOOT_ERROR, DUMP, DUMP_GRACE, read_boot_report
 
@@ -41,6 +41,7 @@ class Child:
         self.report_r = self.report_w = None  # its boot error report (contract)
         self.kill_at = 0.0              # stuck: SIGKILL then, once its traceback is out
         self.slot = None                # broker dispatch: counters shared with the worker
+        self.shared = None              # WebSockets: wsgid.wsshared.Shared, the master's
         self.broker = None              # broker dispatch: the master's address (in the child)
         self.retire_deadline = 0.0      # retiring: killed past it (--graceful-timeout)
         self.score = scoreboard.Score(fronts)  # what it is doing, its heartbeat, its counts
@@ -54,6 +55,9 @@ class Children:
         worker = Child(0, self.generation, len(self.options.recv))
         worker.replaces = replaces
         worker.slot = self.dispatcher.new_slot()
+        if self.shared is None:  # made before the first fork: every worker shares it
+            self.shared = wsshared.Shared(len(self.options.recv))
+        worker.shared = self.shared
         worker.report_r, worker.report_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:

@@ -62,6 +62,7 @@ class Master(Children):
         self.ready_r = self.ready_w = None  # workers say they are ready here
         self.wake_r = self.wake_w = None    # signals wake the loop here
         self.dispatcher = None        # wsgid.dispatch: direct, or the broker
+        self.shared = None            # WebSockets: wsgid.wsshared.Shared, at the first fork
         self.poller = self.watched = None  # and the dispatcher's version it polls (_watch)
 
     # -- set-up ------------------------------------------------------------------

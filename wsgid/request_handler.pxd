@@ -11,6 +11,7 @@ from wsgid cimport filters
 
 cdef class RequestHandler:
     cdef public object app, replies, source, score, access_log, mongrel2_chroot, spool, status
+    cdef public object websockets
     cdef public bint debug, mongrel2_sendfile
     cdef public Py_ssize_t max_body_size, credit_window
 

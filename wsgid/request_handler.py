@@ -56,6 +56,7 @@ class RequestHandler:
         self.max_body_size = max_body_size  # bytes; 0: no limit
         self.status = None
         self.credit_window = 0  # mongrel2's download flow control window, once seen
+        self.websockets = None  # wsgid.wsevents.Events, set by a worker with a WebSocket handler
 
     def parse(self, data):
         """The parsed request, or None for a bad message (answered 400 when
@@ -87,6 +88,8 @@ class RequestHandler:
     def handle_request(self, request):
         headers = request.headers
         if request.is_notice:  # disconnect, credits: the source has read them
+            if self.websockets is not None and request.is_disconnect:
+                self.websockets.disconnected(self.source.front, request.conn_id)
             return
         if headers["METHOD"] in _WEBSOCKET:
             self.handle_websocket(request)
@@ -103,7 +106,10 @@ class RequestHandler:
 
     def handle_websocket(self, request):
         """A WebSocket handshake or frame (mongrel2's METHOD says which):
-        not served, answered 501."""
+        the WebSocket handler's (wsgid.wsevents), or without one answered 501."""
+        if self.websockets is not None:
+            self.status = self.websockets.handle(request, self.source.front)
+            return
         log.debug("Refused a WebSocket message on connection %s", request.conn_id)
         self.replies.refuse(request.sender, request.conn_id, "501 Not Implemented")
 

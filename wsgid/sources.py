@@ -37,6 +37,9 @@ class Source:
     socks = ()       # the sockets whose readiness means a request may wait
     #: Whether credit notices reach the worker serving their connection.
     paces = False
+    #: With WebSockets served (the worker sets a deque): ``(front, conn_id)``
+    #: of the disconnect notices a source reads itself (a broker's).
+    departed = None
 
     def pollables(self):
         """What to poll (:attr:`socks`, and anything else that needs a look)."""
@@ -236,6 +239,9 @@ class BrokerSource(Source):
                 elif data == GONE:  # what came before from that front-end: no one to answer
                     self.generations[front] = self.generations.get(front, 0) + 1
                     drop_conn(self.prefetched, front, lambda item: item.front)
+                    # nor are its notices about the next one's clients of the same ids
+                    self.disconnected = {key for key in self.disconnected if key[0] != front}
+                    self.credits = {key: n for key, n in self.credits.items() if key[0] != front}
                 elif not message.is_notice(data):
                     self.received += 1
                     self.prefetched.append(Sent(self.received, data, front))
@@ -251,6 +257,8 @@ class BrokerSource(Source):
         key = (front, notice.conn_id)
         if notice.is_disconnect:
             self.disconnected.add(key)
+            if self.departed is not None:
+                self.departed.append(key)
             if self.prefetched:  # a request queued before the notice: its client is gone
                 drop_conn(self.prefetched, key,
                           lambda item: (item.front, message.envelope(item.request)[1]))

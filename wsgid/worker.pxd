@@ -10,10 +10,11 @@ from wsgid cimport message
 cdef class Worker:
     cdef public object app, request_specs, reply_specs, broker_spec
     cdef public object on_tick, on_ready, source, replies, broker_slot, score
+    cdef public object websocket_handler, websockets, shared
     cdef public dict handling
     cdef public RequestHandler handler
     cdef public bint alive, due
-    cdef public Py_ssize_t max_requests, max_rss_kib, requests, tick_ms, ppid
+    cdef public Py_ssize_t websocket_max_message, max_requests, max_rss_kib, requests, tick_ms, ppid
     cdef public double next_tick
 
     @cython.locals(request=Request, handler=RequestHandler)

@@ -9,6 +9,7 @@ here; each message is answered by a :class:`wsgid.request_handler.RequestHandler
 Nothing a request carries can make it exit.
 """
 
+import collections
 import logging
 import os
 import random
@@ -20,7 +21,7 @@ import time
 import zmq
 
 from wsgid import environ as wsgi_environ
-from wsgid import loaders, message, proctitle, proxies, uploads
+from wsgid import loaders, message, proctitle, proxies, uploads, wsevents, wsshared
 from wsgid import log as wsgid_log
 from wsgid.accesslog import AccessLog
 from wsgid.direct_source import direct
@@ -45,11 +46,14 @@ class Worker:
     requests start to be taken. ``score`` (a :class:`wsgid.scoreboard.Score`
     the master reads) says which request is in hand. ``handling``: the
     keyword arguments of the :class:`RequestHandler` that answers each
-    message (``access_log``, ``debug``, ``spool``, ...).
+    message (``access_log``, ``debug``, ``spool``, ...). With a
+    ``websocket_handler``, WebSocket messages are its (wsgid.wsevents), in
+    the memory ``shared`` with the other workers (wsgid.wsshared).
     """
 
-    def __init__(self, app, request_specs, reply_specs, max_requests=0, on_tick=None, on_ready=None, tick=1.0,
-                 broker=None, slot=None, max_rss=0, score=None, **handling):
+    def __init__(self, app, request_specs, reply_specs, max_requests=0, on_tick=None,
+                 on_ready=None, tick=1.0, broker=None, slot=None, max_rss=0, score=None,
+                 websocket_handler=None, websocket_max_message=0, shared=None, **handling):
         self.app = app
         self.request_specs = request_specs
         self.reply_specs = reply_specs
@@ -57,6 +61,10 @@ class Worker:
         self.broker_slot = slot  # shared with the master (wsgid.brokerproto.Slot)
         self.score = score if score is not None else Score()
         self.handling = handling
+        self.websocket_handler = websocket_handler  # None: WebSocket messages answered 501
+        self.websocket_max_message = websocket_max_message
+        self.shared = shared  # the master's wsgid.wsshared.Shared (None: this worker's own)
+        self.websockets = None  # wsgid.wsevents.Events, once running with a handler
         self.source = self.replies = self.handler = None  # made by run(), in the worker
         self.max_requests = max_requests
         self.max_rss_kib = max_rss * 1024  # getrusage counts KiB
@@ -97,6 +105,13 @@ class Worker:
         self.replies = Replies([context.socket(zmq.XPUB) for _ in self.reply_specs], self.source)
         self.handler = RequestHandler(self.app, self.replies, self.source, self.score,
                                       **self.handling)
+        if self.websocket_handler is not None:
+            self.websockets = wsevents.Events(
+                self.websocket_handler, self.replies,
+                self.shared or wsshared.Shared(len(self.reply_specs)), self.websocket_max_message)
+            self.handler.websockets = self.websockets
+            self.replies.on_gone = self.websockets.front_gone
+            self.source.departed = collections.deque()
         try:
             self.replies.connect(self.reply_specs)
             self.source.connect()
@@ -174,6 +189,9 @@ class Worker:
                 break
             self._serve(data)
             self._tick()
+        departed = self.source.departed
+        while departed:  # WebSockets gone, told the broker's way
+            self.websockets.disconnected(*departed.popleft())
         self.replies.outbox.flush()
 
     def _serve(self, data):
@@ -233,6 +251,8 @@ class Worker:
             self.next_tick = now + self.tick_ms / 2000.0
             self._check_parent()
             self.on_tick()
+            if self.websockets is not None:
+                self.websockets.tick()
 
     @staticmethod
     def _drain(fd):
@@ -264,6 +284,7 @@ def run_worker(options, found, child, ready_fd):
     dump_on_signal()
     try:
         app = load_app(options, found)
+        websocket_handler = loaders.websocket_handler(options)
     except Exception as exc:  # LoaderError or the app's own import error: the master logs it
         report_boot_error(child.report_w, exc, detail=not isinstance(exc, loaders.LoaderError))
         return BOOT_ERROR
@@ -278,5 +299,7 @@ def run_worker(options, found, child, ready_fd):
            max_rss=options.max_rss, score=child.score, access_log=access_log,
            debug=options.debug, mongrel2_chroot=options.mongrel2_chroot,
            mongrel2_sendfile=options.mongrel2_sendfile, spool=uploads.spool(options),
-           max_body_size=options.max_body_size).run()
+           max_body_size=options.max_body_size, websocket_handler=websocket_handler,
+           websocket_max_message=options.websocket_max_message,
+           shared=child.shared).run()
     return 0
