@@ -47,7 +47,7 @@ setup(
         "pyroutes": ["pyroutes>=0.5"],
         "metrics": ["prometheus_client>=0.17"],
         "test": ["pytest>=7", "hypothesis>=6", "Django>=4.2", "pyroutes>=0.5", "sphinx>=7",
-                 "gunicorn>=22", "prometheus_client>=0.17"],
+                 "gunicorn>=22", "prometheus_client>=0.17", "websockets>=12", "selenium>=4.11"],
         "docs": ["sphinx>=7"],
     },
     entry_points={"console_scripts": ["wsgid = wsgid.cli:main"]},
