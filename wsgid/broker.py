@@ -38,7 +38,7 @@ import time
 
 import zmq
 
-from wsgid import message
+from wsgid import message, wsframes
 from wsgid.brokerproto import BACK, BYE, BYE_ACK, MORE, READY, Slot, backed, frames
 from wsgid.pulls import Pull
 from wsgid.response import error_reply
@@ -47,6 +47,14 @@ from wsgid.scheduler import Scheduler
 log = logging.getLogger("wsgid")
 
 _REASONS = {502: "502 Bad Gateway", 503: "503 Service Unavailable"}
+
+
+def _websocket_frame(data):
+    """Whether a request is a WebSocket frame (rare here: its worker died)."""
+    try:
+        return message.parse(data).headers["METHOD"] == "WEBSOCKET"
+    except message.MessageError:
+        return False
 
 
 class Broker:
@@ -201,6 +209,11 @@ class Broker:
         pub = self.pubs[front]
         if status is None:
             log.warning("%s connection %s: closed", why, conn_id.decode())
+        elif _websocket_frame(data):  # no HTTP reply on a WebSocket: a close frame
+            log.warning("%s connection %s: WebSocket closed 1011", why, conn_id.decode())
+            pub.send(message.reply(sender, conn_id, wsframes.close_frame(
+                wsframes.INTERNAL_ERROR, "worker lost")))
+            self.scheduler.notice(front, message.disconnect_notice(sender, conn_id), True)
         else:
             log.warning("%s connection %s: answered %d", why, conn_id.decode(), status)
             self.answered[status] += 1

@@ -26,7 +26,8 @@ import time
 
 import zmq
 
-from wsgid import appfolder, channel, dispatch, hooks, inherited, notify, proctitle, scoreboard
+from wsgid import (appfolder, channel, dispatch, hooks, inherited, notify, proctitle, scoreboard,
+                   wsshared)
 from wsgid import log as wsgid_log
 from wsgid.contract import BOOT_ERROR, DUMP, DUMP_GRACE, read_boot_report, ready_pids
 
@@ -51,6 +52,7 @@ class WorkerProc:
         self.report_r = self.report_w = None  # its boot error report (contract)
         self.kill_at = 0.0              # stuck: SIGKILL then, once its traceback is out
         self.slot = None                # broker dispatch: counters shared with the worker
+        self.shared = None              # WebSockets: wsgid.wsshared.Shared, the master's
         self.score = scoreboard.Score(fronts)  # what it is doing, its heartbeat, its counts
 
 
@@ -65,6 +67,7 @@ class Master:
         self.num_workers = options.workers
         self.workers = {}
         self.generation = 0
+        self.shared = wsshared.Shared(len(options.recv))  # WebSockets: before any fork
         self.signals = []
         self.child_exited = False
         self.stopping = False
@@ -335,6 +338,7 @@ class Master:
         worker = WorkerProc(0, self.generation, len(self.options.recv))
         worker.replaces = replaces
         worker.slot = self.dispatcher.new_slot()
+        worker.shared = self.shared
         worker.report_r, worker.report_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:

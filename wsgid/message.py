@@ -307,6 +307,19 @@ def is_disconnect(data):
     return b'"disconnect"' in data or b"disconnect," in data
 
 
+def is_handshake(data):
+    """For a request: whether it is a WebSocket handshake, without parsing
+    it (its body is mongrel2's 28-byte accept key: a cheap test first)."""
+    return data[-31:-28] == b"28:" and b"WEBSOCKET_HANDSHAKE" in data
+
+
+def disconnect_notice(sender, conn_id):
+    """A disconnect notice as mongrel2 sends it (JSON protocol), for a
+    connection closed for want of a worker."""
+    return b'%s %s %s 17:{"METHOD":"JSON"},21:{"type":"disconnect"},' % (
+        sender, conn_id, NOTICE_PATH)
+
+
 def reply(sender, conn_ids, body):
     """Frame ``body`` for mongrel2, addressed to one or several connections.
 

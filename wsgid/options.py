@@ -238,6 +238,15 @@ SETTINGS = [
             "under --mongrel2-chroot): async uploads are taken only from files so named "
             "in that folder, owned by its owner (mongrel2's account). Without it they "
             "are refused (see uploads).", "TEMPLATE"),
+    Setting("websocket_handler", ["--websocket-handler"], "str", None,
+            "The WebSocket handler, as pkg.mod:object (its open, message and close are "
+            "called per event; a Django project may name it in its settings as "
+            "WSGID_WEBSOCKET_HANDLER instead). Without one, WebSocket handshakes are "
+            "answered 501 (see websockets).", "NAME", section="Loading"),
+    Setting("websocket_max_message", ["--websocket-max-message"], "size", 1114112,
+            "The largest WebSocket message a client may send; a larger one closes its "
+            "socket with code 1009 (mongrel2 has read it whole by then: see websockets).",
+            "SIZE"),
     Setting("max_body_size", ["--max-body-size"], "size", 0,
             "Answer 413 to a request whose body is larger, without calling the "
             "application; an async upload is stopped at its start, mongrel2 deleting "

@@ -61,6 +61,7 @@ class Replies:
         self.checked = 0.0  # when the counts were last read (time.monotonic)
         self.front = 0
         self.pub, self.outbox = self.pubs[0], self.outboxes[0]
+        self.on_gone = None  # on_gone(front): a mongrel2 went (wsgid.wsevents), under the lock
 
     def connect(self, specs):
         for pub, spec in zip(self.pubs, specs):
@@ -94,6 +95,8 @@ class Replies:
             while True:
                 monitor.recv_multipart(zmq.NOBLOCK)
                 self.generation[front] += 1
+                if self.on_gone is not None:
+                    self.on_gone(front)
         except zmq.Again:
             pass
         pub = self.pubs[front]

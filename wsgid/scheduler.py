@@ -20,6 +20,8 @@ from wsgid.brokerproto import GONE, WINDOW, Sent, Slot, Waiting, drop_conn
 # The connection -> worker map is swept of what no notice matters to any more
 # once it has doubled since the last sweep, and not below this size.
 SERVING_MIN = 1024
+# WebSockets remembered for their disconnect notice (oldest forgotten first).
+SOCKETS_MAX = 1 << 16
 
 
 class WorkerState:
@@ -61,6 +63,7 @@ class Scheduler:
         self.slots = {}                    # identity -> Slot, from the fork on
         self.pending = collections.deque()  # Waiting
         self.serving = {}                  # (front, conn id) -> (identity, index) of its last request
+        self.sockets = {}                  # (front, conn id) of WebSockets, oldest first
         self._sweep_at = SERVING_MIN       # len(serving) that calls for a sweep
         self.taking = True
         self._turn = 0                     # which worker the next dispatch looks at first
@@ -92,27 +95,41 @@ class Scheduler:
         if worker is not None:
             worker.held()
             counters = slot.read()
+            again = []  # first: a connection's later requests may wait here already
             for item in worker.out:
                 if item.index > counters.started:
-                    self.pending.append(Waiting(item.front, item.request))
+                    again.append(Waiting(item.front, item.request))
                 elif item.index == counters.head:
                     self.answer(item.front, item.request, None, why + " answering")
                 else:  # in hand, or its reply still in the worker (or its client gone)
                     self.answer(item.front, item.request, 502, why + " serving")
+            self.pending.extendleft(reversed(again))
             self.dispatch()
         return slot
 
     # -- what comes in ---------------------------------------------------------------
     def request(self, front, data):
         self.pending.append(Waiting(front, data))
+        if message.is_handshake(data):
+            sockets = self.sockets
+            sockets[(front, message.envelope(data)[1])] = True
+            if len(sockets) > SOCKETS_MAX:  # closed by wsgid: no notice came for them
+                del sockets[next(iter(sockets))]
 
     def notice(self, front, data, disconnect):
         """A notice goes to the worker sent that connection's last request; a
-        disconnect also drops the connection's requests still waiting here."""
+        disconnect also drops the connection's requests still waiting here.
+        A WebSocket's disconnect goes to some worker when that one has gone
+        (a reload): the handler must hear of it."""
         key = (front, message.envelope(data)[1])
         entry = self.serving.pop(key, None) if disconnect else self.serving.get(key)
+        socket = disconnect and self.sockets.pop(key, False)
         if entry is not None and entry[0] in self.workers:
             self.send(entry[0], [(front, data)])
+        elif socket:
+            for identity, worker in self.workers.items():
+                if not worker.leaving and self.send(identity, [(front, data)]):
+                    break
         if disconnect and self.pending:
             drop_conn(self.pending, key, _conn_key)
 
@@ -123,8 +140,9 @@ class Scheduler:
         for them either); each worker is told GONE after them, and drops
         those it holds (wsgid.sources)."""
         drop_conn(self.pending, front, lambda item: item.front)
-        for key in [key for key in self.serving if key[0] == front]:
-            del self.serving[key]
+        for table in (self.serving, self.sockets):
+            for key in [key for key in table if key[0] == front]:
+                del table[key]
         for identity, worker in self.workers.items():
             drop_conn(worker.out, front, lambda item: item.front)
             self.send(identity, [(front, GONE)])
@@ -163,16 +181,31 @@ class Scheduler:
                 if room > 0:
                     rooms.append([room, identity, worker])
         batches = {}  # identity -> [Waiting]: one message each
+        room_of = {entry[1]: entry for entry in rooms}
+        owners = {}  # connection -> worker, for what this dispatch hands out
+        later = []   # waits for the worker that holds its connection's previous request
         while pending and rooms:
-            best = rooms[0]
-            for entry in rooms:
-                if entry[0] > best[0]:
-                    best = entry
-            batches.setdefault(best[1], []).append(pending.popleft())
+            item = pending.popleft()
+            key = _conn_key(item)
+            owner = owners.get(key) or self._owner(key)
+            if owner is None:
+                best = rooms[0]
+                for entry in rooms:
+                    if entry[0] > best[0]:
+                        best = entry
+            else:
+                best = room_of.get(owner)
+                if best is None or best[0] == 0:
+                    later.append(item)
+                    continue
+            owners[key] = best[1]
+            batches.setdefault(best[1], []).append(item)
             if best[0] == 1:
+                best[0] = 0
                 rooms.remove(best)
             else:
                 best[0] -= 1
+        pending.extendleft(reversed(later))
         for identity, batch in batches.items():
             self._send_batch(identity, self.workers[identity], batch)
         if len(self.serving) > self._sweep_at:
@@ -185,6 +218,21 @@ class Scheduler:
             if worker.waiting != waiting:
                 worker.waiting = waiting
                 worker.slot.write(Slot.WAITING, waiting)
+
+    def _owner(self, key):
+        """The worker holding an unfinished request of connection ``key``
+        (its next one must go there too: a WebSocket's frames are served
+        in order), or None."""
+        entry = self.serving.get(key)
+        if entry is None:
+            return None
+        worker = self.workers.get(entry[0])
+        if worker is None or not worker.held() or worker.out[0].index > entry[1]:
+            return None
+        for sent in worker.out:  # it may have handed that request back
+            if sent.front == key[0] and message.envelope(sent.request)[1] == key[1]:
+                return entry[0]
+        return None
 
     def _send_batch(self, identity, worker, batch):
         """Send ``batch`` to one worker in one message; back to the head of

@@ -11,10 +11,10 @@ from wsgid cimport filters
 
 cdef class Worker:
     cdef public object app, recv_spec, send_spec, broker_spec, access_log, mongrel2_chroot
-    cdef public object spool, status
+    cdef public object spool, status, websocket_handler, websockets, shared
     cdef public object on_tick, on_ready, source, replies, broker_slot, score
     cdef public bint debug, alive, due, mongrel2_sendfile
-    cdef public Py_ssize_t max_body_size, max_requests, max_rss_kib, requests, credit_window, tick_ms, ppid
+    cdef public Py_ssize_t websocket_max_message, max_body_size, max_requests, max_rss_kib, requests, credit_window, tick_ms, ppid
     cdef public double next_tick
 
     @cython.locals(request=Request)

@@ -18,7 +18,7 @@ import zmq
 
 from wsgid import environ as wsgi_environ
 from wsgid import (filters, flowcontrol, framing, loaders, message, proctitle, proxies, sources,
-                   uploads)
+                   uploads, wsevents, wsshared)
 from wsgid import log as wsgid_log
 from wsgid.accesslog import AccessLog, record_headers
 from wsgid.contract import BOOT_ERROR, dump_on_signal, report_boot_error, say_ready
@@ -51,7 +51,8 @@ class Worker:
     def __init__(self, app, recv, send, mongrel2_chroot=None, debug=False,
                  max_requests=0, on_tick=None, on_ready=None, tick=1.0, broker=None,
                  access_log=None, slot=None, mongrel2_sendfile=False, max_rss=0, score=None,
-                 spool=None, max_body_size=0):
+                 spool=None, max_body_size=0, websocket_handler=None, websocket_max_message=0,
+                 shared=None):
         self.app = app
         self.recv_spec = recv
         self.send_spec = send
@@ -62,6 +63,10 @@ class Worker:
         self.mongrel2_chroot = mongrel2_chroot
         self.spool = spool  # mongrel2's upload folder (uploads.Spool), None: uploads refused
         self.max_body_size = max_body_size  # bytes; 0: no limit
+        self.websocket_handler = websocket_handler  # None: WebSocket messages answered 501
+        self.websocket_max_message = websocket_max_message
+        self.shared = shared  # the master's wsgid.wsshared.Shared (None: this worker's own)
+        self.websockets = None  # wsgid.wsevents.Events, once running with a handler
         self.mongrel2_sendfile = mongrel2_sendfile  # hand wsgi.file_wrapper files to mongrel2
         self.debug = debug
         self.max_requests = max_requests
@@ -100,6 +105,11 @@ class Worker:
         self.source = sources.create(context, self.recv_spec, self.broker_spec,
                                      b"%d" % os.getpid(), self.broker_slot, len(self.send_spec))
         self.replies = Replies([context.socket(zmq.XPUB) for _ in self.send_spec], self.source)
+        if self.websocket_handler is not None:
+            self.websockets = wsevents.Events(
+                self.websocket_handler, self.replies,
+                self.shared or wsshared.Shared(len(self.send_spec)), self.websocket_max_message)
+            self.replies.on_gone = self.websockets.front_gone
         try:
             self.replies.connect(self.send_spec)
             self._wait_for_subscriber(wakeup_r)
@@ -235,6 +245,8 @@ class Worker:
             self.next_tick = now + self.tick_ms / 2000.0
             self._check_parent()
             self.on_tick()
+            if self.websockets is not None:
+                self.websockets.tick()
 
     @staticmethod
     def _drain(fd):
@@ -284,9 +296,14 @@ class Worker:
     def handle_request(self, request):
         headers = request.headers
         if request.is_notice:  # disconnect, credits: the source has read them
+            if self.websockets is not None and request.is_disconnect:
+                self.websockets.disconnected(self.source.front, request.conn_id)
             return
         method = headers["METHOD"]
         if method in _WEBSOCKET:
+            if self.websockets is not None:
+                self.status = self.websockets.handle(request, self.source.front)
+                return
             log.debug("Refused a WebSocket message on connection %s", request.conn_id)
             self.replies.refuse(request.sender, request.conn_id, "501 Not Implemented")
             return
@@ -475,6 +492,7 @@ def run_worker(options, found, proc, ready_fd):
     dump_on_signal()
     try:
         app = load_app(options, found)
+        websocket_handler = loaders.websocket_handler(options)
     except Exception as exc:  # LoaderError or the app's own import error: the master logs it
         report_boot_error(proc.report_w, exc, detail=not isinstance(exc, loaders.LoaderError))
         return BOOT_ERROR
@@ -488,5 +506,8 @@ def run_worker(options, found, proc, ready_fd):
            max_requests, on_tick=proc.score.beat, broker=proc.broker, slot=proc.slot,
            score=proc.score, access_log=access_log, on_ready=lambda: say_ready(ready_fd),
            mongrel2_sendfile=options.mongrel2_sendfile, max_rss=options.max_rss,
-           spool=uploads.spool(options), max_body_size=options.max_body_size).run()
+           spool=uploads.spool(options), max_body_size=options.max_body_size,
+           websocket_handler=websocket_handler,
+           websocket_max_message=options.websocket_max_message,
+           shared=getattr(proc, "shared", None)).run()
     return 0

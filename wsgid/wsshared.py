@@ -133,6 +133,16 @@ class Shared:
             _ENTRY.pack_into(self.mem, self._table_at + slot * _ENTRY.size, key, stamp)
         return True
 
+    def find(self, front, conn_id):
+        """The stamp of an open socket, or None when it is not open."""
+        key = _key(front, conn_id)
+        with self._locked():
+            slot = self._find(key)
+            if slot < 0:
+                return None
+            found, stamp = _ENTRY.unpack_from(self.mem, self._table_at + slot * _ENTRY.size)
+        return stamp if found == key else None
+
     def take(self, front, conn_id):
         """Remove an open socket: its stamp, or None when it was not there
         (an HTTP connection, or one another process has taken)."""

@@ -56,7 +56,7 @@ from wsgid import plugins
 from wsgid.loaders.base import Loader, LoaderError
 from wsgid.loaders.django import DjangoLoader
 from wsgid.loaders.pyroutes import PyRoutesLoader
-from wsgid.loaders.wsgiapp import WsgiAppLoader
+from wsgid.loaders.wsgiapp import WsgiAppLoader, find_object
 
 __all__ = ["Loader", "LoaderError", "builtin_loaders", "choose", "load", "prepare"]
 
@@ -125,6 +125,23 @@ def load(options, found):
         raise LoaderError("%s returned %r, not a WSGI callable" % (describe(loader), app))
     log.info("Application loaded by %s", describe(loader))
     return app
+
+
+def websocket_handler(options):
+    """The WebSocket handler (see wsgid.wsevents) after :func:`load`:
+    ``--websocket-handler``, else a Django project's WSGID_WEBSOCKET_HANDLER
+    setting; None when neither names one."""
+    name, origin = getattr(options, "websocket_handler", None), "--websocket-handler"
+    if not name and "django.conf" in sys.modules:
+        settings = sys.modules["django.conf"].settings
+        if settings.configured:
+            name, origin = getattr(settings, "WSGID_WEBSOCKET_HANDLER", None), \
+                "WSGID_WEBSOCKET_HANDLER"
+    if not name:
+        return None
+    handler = find_object(name, origin)
+    log.info("WebSocket handler: %s", name)
+    return handler
 
 
 def _add_code_dir(app_path):
