@@ -3,6 +3,7 @@ real mongrel2, wsgid with 2 workers (broker dispatch), Django's auth through
 the session cookie on the WebSocket handshake, the open sockets kept in the
 database, a real WebSocket client (the ``websockets`` library)."""
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -151,8 +152,8 @@ def test_binary_message_closes_1003(site):
 def test_broadcast_reaches_every_socket_once(site):
     """Fifty sockets of three users: one message reaches each of them once."""
     users = ["alice", "bob", "carol"] * 17
-    sockets = [connect(site, user) for user in users[:50]]
-    try:
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(connect(site, user)) for user in users[:50]]
         wait_for(lambda: len(open_sockets(site)) == 50, 20, what="50 open sockets")
         sockets[7].send("to everyone")
         for ws in sockets:
@@ -160,9 +161,6 @@ def test_broadcast_reaches_every_socket_once(site):
         for ws in sockets:     # nothing more: each got it once
             with pytest.raises(TimeoutError):
                 ws.recv(timeout=0.05)
-    finally:
-        for ws in sockets:
-            ws.close()
     wait_for(lambda: open_sockets(site) == [], 20, what="every row removed")
 
 
