@@ -69,6 +69,8 @@ if [ ! -s "$PASSWORD_FILE" ]; then
         manage createsuperuser --noinput --username admin --email admin@localhost >/dev/null 2>&1 \
         || manage shell -c "from django.contrib.auth.models import User; u = User.objects.get(username='admin'); u.set_password(open('$PASSWORD_FILE').read().strip()); u.save()"
 fi
+# The chat's demo users (/chat/), with the same password.
+manage chatusers --password "$(cat "$PASSWORD_FILE")" alice bob >/dev/null
 
 # -- 3. the port, the handler sockets and the mongrel2 config -----------------------------------
 free_port() {
@@ -182,6 +184,7 @@ cat <<EOF
 
   The demo is up:  $URL
   Admin:           ${URL}admin/  (user admin, password $(cat "$PASSWORD_FILE"))
+  Chat:            ${URL}chat/  (users alice and bob, the same password; two browsers)
   Logs:            $APP/logs/wsgid.log, $APP/logs/access.log
 
   Press Ctrl-C to stop.
