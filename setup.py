@@ -9,7 +9,7 @@ from setuptools import find_packages, setup
 COMPILED = ["wsgid/message.py", "wsgid/environ.py", "wsgid/response.py",
             "wsgid/sources.py", "wsgid/outbox.py", "wsgid/worker.py", "wsgid/filters.py",
             "wsgid/broker.py", "wsgid/replies.py", "wsgid/brokerproto.py",
-            "wsgid/scheduler.py"]
+            "wsgid/scheduler.py", "wsgid/wsframes.py", "wsgid/wsevents.py", "wsgid/wsshared.py"]
 
 
 def extensions():

@@ -310,7 +310,7 @@ def is_disconnect(data):
 def is_handshake(data):
     """For a request: whether it is a WebSocket handshake, without parsing
     it (its body is mongrel2's 28-byte accept key: a cheap test first)."""
-    return data[-31:-28] == b"28:" and b"WEBSOCKET_HANDSHAKE" in data
+    return data[-32:-29] == b"28:" and b"WEBSOCKET_HANDSHAKE" in data
 
 
 def disconnect_notice(sender, conn_id):

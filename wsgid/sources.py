@@ -36,6 +36,9 @@ class Source:
     socks = ()       # the sockets whose readiness means a request may wait
     #: Whether credit notices reach the worker serving their connection.
     paces = False
+    #: With WebSockets served (the worker sets a deque): ``(front, conn_id)``
+    #: of the disconnect notices a source reads itself (a broker's).
+    departed = None
 
     def pollables(self):
         """What to poll (:attr:`socks`, and anything else that needs a look)."""
@@ -356,6 +359,8 @@ class BrokerSource(Source):
         key = (front, notice.conn_id)
         if notice.is_disconnect:
             self.disconnected.add(key)
+            if self.departed is not None:
+                self.departed.append(key)
             if self.held:  # a request queued before the notice: its client is gone
                 drop_conn(self.held, key,
                           lambda item: (item.front, message.envelope(item.request)[1]))

@@ -5,6 +5,7 @@ requests from mongrel2's send_spec and PUBlishes replies to its recv_spec.
 Nothing a request carries can make it exit.
 """
 
+import collections
 import logging
 import os
 import random
@@ -110,6 +111,7 @@ class Worker:
                 self.websocket_handler, self.replies,
                 self.shared or wsshared.Shared(len(self.send_spec)), self.websocket_max_message)
             self.replies.on_gone = self.websockets.front_gone
+            self.source.departed = collections.deque()
         try:
             self.replies.connect(self.send_spec)
             self._wait_for_subscriber(wakeup_r)
@@ -186,6 +188,9 @@ class Worker:
                 break
             self._serve(data)
             self._tick()
+        departed = self.source.departed
+        while departed:  # WebSockets gone, told the broker's way
+            self.websockets.disconnected(*departed.popleft())
         self.replies.outbox.flush()
 
     def _serve(self, data):

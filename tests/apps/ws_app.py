@@ -45,8 +45,10 @@ class Handler:
         if path == "/boom":
             raise RuntimeError("open failed")
         query = parse_qs(environ["QUERY_STRING"])
-        self.last_environ = {key: environ.get(key) for key in (
+        seen = {key: environ.get(key) for key in (
             "REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "HTTP_COOKIE", "REMOTE_ADDR")}
+        with open(os.path.join(HERE, "environ-%s.json" % conn.conn_id), "w") as f:
+            json.dump(seen, f)  # any worker may serve the next message
         _append(CONNS, conn)
         if "protocol" in query:
             offered = environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL", "").split(",")
@@ -62,7 +64,8 @@ class Handler:
         if name == "whoami":
             websocket.send(conn, conn)
         elif name == "environ":
-            websocket.send(conn, json.dumps(self.last_environ))
+            with open(os.path.join(HERE, "environ-%s.json" % conn.conn_id)) as f:
+                websocket.send(conn, f.read())
         elif name == "close":
             websocket.close(conn, int(arg), "bye")
         elif name == "broadcast":
@@ -72,11 +75,14 @@ class Handler:
             websocket.send(websocket.Connection(target), text)
         elif name == "boom":
             raise RuntimeError("message failed")
-        elif name == "hold":  # hold:MARKFILE: say so, then take long
-            open(arg, "w").close()
+        elif name == "hold":  # hold:MARKFILE: say so (this pid), then take long
+            with open(arg + ".tmp", "w") as f:
+                f.write(str(os.getpid()))
+            os.rename(arg + ".tmp", arg)
             time.sleep(30)
             websocket.send(conn, "held")
-        elif name == "seq":  # seq:N, answered with the order seen
+        elif name == "seq":  # seq:N: the order seen, kept in seq-CONN_ID.txt
+            _append(os.path.join(HERE, "seq-%d.txt" % conn.conn_id), arg)
             websocket.send(conn, "seq:%s:%d" % (arg, os.getpid()))
 
     def close(self, conn, code):
@@ -88,7 +94,9 @@ handler = Handler()
 
 def app(environ, start_response):
     path = environ["PATH_INFO"]
-    if path == "/closes":
+    if path.startswith("/seq/"):  # /seq/CONN_ID: what the handler saw, in order
+        body = " ".join(_lines(os.path.join(HERE, "seq-%s.txt" % path[5:])))
+    elif path == "/closes":
         body = "\n".join(" ".join(pair) for pair in zip(_lines(CLOSES)[::2], _lines(CLOSES)[1::2]))
     elif path == "/broadcast":  # from an ordinary view
         websocket.send(_lines(CONNS), environ["QUERY_STRING"])
