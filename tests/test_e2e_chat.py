@@ -219,3 +219,20 @@ def test_slow_view_does_not_delay_chat_messages(site, tmp_path):
         # take seconds; each took a small fraction of the slow view's time.
         assert max(busy) < SLOW_SECONDS / 4, (max(busy), statistics.median(quiet))
         assert statistics.median(busy) < max(0.2, 20 * statistics.median(quiet))
+
+
+def test_rows_of_a_gone_generation_removed_at_open(site):
+    """A row left by a mongrel2 or wsgid since restarted (its close could not
+    be reported): the next handshake on that front-end removes it."""
+    wait_for(lambda: open_sockets(site) == [], 10, what="the earlier tests' rows removed")
+    db = sqlite3.connect(os.path.join(site.app_path, "db.sqlite3"), timeout=20)
+    with db:
+        db.execute("INSERT INTO chat_socket (conn, user_id, opened) SELECT '0:1:5', id, "
+                   "'2026-01-01 00:00:00' FROM auth_user WHERE username = 'alice'")
+    db.close()
+    assert open_sockets(site) == [("0:1:5", "alice")]
+    with connect(site, "bob"):
+        rows = wait_for(lambda: open_sockets(site), 10, what="bob's row")
+        assert [user for _, user in rows] == ["bob"]
+        assert rows[0][0].startswith("0:") and rows[0][0] != "0:1:5"
+    wait_for(lambda: open_sockets(site) == [], 10, what="every row removed")

@@ -65,6 +65,11 @@ class ChatHandler:
                 raise websocket.Refuse(403) from None
             if not user.is_authenticated:
                 raise websocket.Refuse(403)
+            # Rows of an earlier generation of this front-end (a mongrel2 or a
+            # wsgid since restarted, which could not report their closes) name
+            # sockets that are gone: send() would drop them anyway.
+            Socket.objects.filter(conn__startswith="%d:" % conn.front).exclude(
+                conn__startswith="%d:%d:" % (conn.front, conn.generation)).delete()
             Socket.objects.create(conn=conn, user=user)
 
     def message(self, conn, data):
