@@ -366,7 +366,8 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     p.add_argument("--connections", type=int, default=8, help="(a) echo sockets (default 8)")
     p.add_argument("--window", type=int, default=16,
-                   help="(a) messages in flight a socket (default 16)")
+                   help="(a) messages in flight a socket (default 16, at most 16: mongrel2 "
+                        "drops a connection with more replies queued for it)")
     p.add_argument("--size", type=int, default=32, help="(a) message bytes (default 32)")
     p.add_argument("--duration", type=float, default=5, help="(a) seconds (default 5)")
     p.add_argument("--sockets", type=int, default=1000,
