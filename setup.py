@@ -7,9 +7,10 @@ from setuptools import find_packages, setup
 # for it): the same modules, about a third faster per request. With
 # WSGID_PURE_PYTHON=1, or without Cython, they install as plain Python.
 COMPILED = ["wsgid/message.py", "wsgid/environ.py", "wsgid/response.py",
-            "wsgid/sources.py", "wsgid/outbox.py", "wsgid/worker.py", "wsgid/filters.py",
-            "wsgid/broker.py", "wsgid/replies.py", "wsgid/brokerproto.py",
-            "wsgid/scheduler.py", "wsgid/wsframes.py", "wsgid/wsevents.py", "wsgid/wsshared.py"]
+            "wsgid/sources.py", "wsgid/outbox.py", "wsgid/worker.py",
+            "wsgid/request_handler.py", "wsgid/filters.py", "wsgid/broker.py",
+            "wsgid/replies.py", "wsgid/brokerproto.py", "wsgid/scheduler.py",
+            "wsgid/wsframes.py", "wsgid/wsevents.py", "wsgid/wsshared.py"]
 
 
 def extensions():

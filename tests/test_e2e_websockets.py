@@ -4,6 +4,7 @@ library will not send what RFC 6455 forbids)."""
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -258,8 +259,19 @@ def test_broadcast_to_300_sockets_reaches_each_once(served):
 
 def test_worker_killed_while_handling_a_frame(served, tmp_path):
     m2, w, url = served()
-    others = [connect(url + "/other/%d" % i, open_timeout=10) for i in range(4)]
-    mark = str(tmp_path / "holding")
+    with contextlib.ExitStack() as stack:
+        others = [stack.enter_context(connect(url + "/other/%d" % i, open_timeout=10))
+                  for i in range(4)]
+        conn = _kill_while_handling(w, url, str(tmp_path / "holding"))
+        for i, ws in enumerate(others):
+            ws.send("still %d" % i)
+            assert ws.recv(timeout=20) == "still %d" % i
+    wait_for(lambda: closes(m2).get(conn) == 1006, 10, what="the victim's close reported")
+
+
+def _kill_while_handling(w, url, mark):
+    """SIGKILL the worker handling a frame of a new socket: it must be
+    closed with 1011; its connection."""
     with connect(url + "/victim", open_timeout=10) as victim:
         victim.send("cmd:whoami")
         conn = victim.recv(timeout=10)
@@ -269,11 +281,7 @@ def test_worker_killed_while_handling_a_frame(served, tmp_path):
         with open(mark) as f:
             os.kill(int(f.read()), signal.SIGKILL)
         assert closed_code(victim) == 1011
-    for i, ws in enumerate(others):
-        ws.send("still %d" % i)
-        assert ws.recv(timeout=20) == "still %d" % i
-        ws.close()
-    wait_for(lambda: closes(m2).get(conn) == 1006, 10, what="the victim's close reported")
+    return conn
 
 
 def test_reload_with_100_sockets_open_loses_none(served):
@@ -308,30 +316,20 @@ def test_stored_connection_not_delivered_after_mongrel2_restart(served):
         m2.start()
         with pytest.raises(ConnectionClosed):
             old.recv(timeout=10)
-    wait_for(lambda: _answers(m2), 20, what="wsgid serving the new mongrel2")
-    new = None
-    for _ in range(50):  # until a client of the new mongrel2 has the old one's id
-        ws = connect(url + "/new", open_timeout=10)
-        ws.send("cmd:whoami")
-        mine = ws.recv(timeout=10)
-        if mine.split(":")[2] == stored.split(":")[2]:
-            new = ws
-            break
-        ws.close()
-    assert new is not None, "no new client got id %s" % stored
-    with new:
+    with contextlib.ExitStack() as stack:
+        for _ in range(50):  # until a client of the new mongrel2 has the old one's id
+            new = stack.enter_context(connect(url + "/new", open_timeout=10))
+            new.send("cmd:whoami")
+            mine = new.recv(timeout=10)
+            if mine.split(":")[2] == stored.split(":")[2]:
+                break
+        else:
+            raise AssertionError("no new client got id %s" % stored)
         assert mine != stored  # another generation
         new.send("cmd:send:%s meant-for-the-old-client" % stored)
         new.send("cmd:send:%s marker" % mine)
         assert new.recv(timeout=10) == "marker"
     wait_for(lambda: closes(m2).get(stored) == 1006, 10, what="the old socket's close")
-
-
-def _answers(m2):
-    try:
-        return get(m2.url, "/", timeout=2)[0] == 200
-    except OSError:
-        return False
 
 
 def test_direct_mode_serves_websockets(served):

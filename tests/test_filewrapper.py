@@ -6,9 +6,11 @@ import os
 import pytest
 
 from tests.support import wire
+from wsgid import message
 from wsgid.filewrapper import BLOCK, FileWrapper, handoff_path
+from wsgid.request_handler import RequestHandler
 from wsgid.response import Response
-from wsgid.worker import Worker
+from wsgid.sources import Source
 
 
 class Closing(io.BytesIO):
@@ -71,8 +73,9 @@ def chroot(tmp_path):
 def test_a_regular_file_inside_the_chroot_is_handed_off(chroot):
     resp = response()
     with open(chroot / "files" / "blob.bin", "rb") as f:
-        assert handoff_path(FileWrapper(f), resp, str(chroot)) == "/files/blob.bin"
-    assert resp.length == 10  # the Content-Length mongrel2's bytes need
+        # the path as mongrel2 sees it, and the Content-Length its bytes need
+        assert handoff_path(FileWrapper(f), resp, str(chroot)) == ("/files/blob.bin", 10)
+    assert resp.length is None  # a query: the response is left as it was
 
 
 def test_the_apps_content_length_must_be_the_files_size(chroot):
@@ -80,7 +83,7 @@ def test_the_apps_content_length_must_be_the_files_size(chroot):
         assert handoff_path(FileWrapper(f), response(headers=[("Content-Length", "4")]),
                             str(chroot)) is None
         assert handoff_path(FileWrapper(f), response(headers=[("Content-Length", "10")]),
-                            str(chroot)) == "/files/blob.bin"
+                            str(chroot)) == ("/files/blob.bin", 10)
 
 
 def test_not_handed_off(chroot, tmp_path):
@@ -108,10 +111,10 @@ def test_not_handed_off(chroot, tmp_path):
         assert handoff_path(FileWrapper(f), response(), "/") is None           # not regular
 
 
-# -- through a worker ------------------------------------------------------------
+# -- through the request handler ------------------------------------------------
 
 class Replies:
-    """The worker's reply side, recorded: messages and sendfile hand-offs."""
+    """The handler's reply side, recorded: messages and sendfile hand-offs."""
 
     def __init__(self):
         self.sent, self.handed = [], []
@@ -124,12 +127,13 @@ class Replies:
 
 
 def serve(app, chroot=None, sendfile=False, method="GET"):
-    worker = Worker(app, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2", mongrel2_chroot=chroot,
-                    mongrel2_sendfile=sendfile)
-    worker.replies = Replies()
-    worker.handle(wire.request({"PATH": "/", "METHOD": method, "VERSION": "HTTP/1.1",
-                                "URI": "/", "PATTERN": "/", "host": "localhost"}))
-    return worker.replies
+    replies = Replies()
+    handler = RequestHandler(app, replies, Source(), mongrel2_chroot=chroot,
+                             mongrel2_sendfile=sendfile)
+    handler.dispatch(message.parse(wire.request({
+        "PATH": "/", "METHOD": method, "VERSION": "HTTP/1.1", "URI": "/", "PATTERN": "/",
+        "host": "localhost"})))
+    return replies
 
 
 def file_app(path, headers=()):

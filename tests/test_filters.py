@@ -5,8 +5,9 @@ import logging
 import pytest
 
 from tests.support import wire
-from wsgid import filters
-from wsgid.worker import Worker
+from wsgid import filters, message
+from wsgid.request_handler import RequestHandler
+from wsgid.sources import Source
 
 
 @pytest.fixture(autouse=True)
@@ -146,20 +147,20 @@ def test_register_checks():
     assert filters.registered() == {h: [] for h in filters.HOOKS}
 
 
-# -- through the worker ---------------------------------------------------------------------
+# -- through the request handler ------------------------------------------------------------
 
 def serve(app, path="/"):
-    """Run one request through Worker.call_app; return the parsed response."""
+    """Run one request through RequestHandler.call_app; return the parsed response."""
     sent = []
 
     class Recording:
         def sender(self, sender, conn_id):
             return lambda data, hold=False, limit=0: sent.append(data)
 
-    worker = Worker(app, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
-    worker.replies = Recording()
-    worker.handle(wire.request({"PATH": path, "METHOD": "GET", "VERSION": "HTTP/1.1",
-                                "URI": path, "PATTERN": "/", "host": "localhost"}))
+    handler = RequestHandler(app, Recording(), Source())
+    handler.dispatch(message.parse(wire.request({
+        "PATH": path, "METHOD": "GET", "VERSION": "HTTP/1.1", "URI": path, "PATTERN": "/",
+        "host": "localhost"})))
     return wire.parse_response([s for s in sent if s])
 
 

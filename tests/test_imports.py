@@ -96,8 +96,8 @@ def test_the_graph_sees_the_modules_and_their_imports():
     assert "wsgid.loaders.base" in edges["wsgid.loaders.django"]   # from ... import
     assert "wsgid.loaders.django" in edges["wsgid.loaders"]        # from package import module
     assert "wsgid.plugins" in edges["wsgid.loaders"]               # from package import module
-    assert imports("wsgid.worker", os.path.join(PACKAGE, "worker.pxd"), edges) == {
-        "wsgid.message", "wsgid.response", "wsgid.environ", "wsgid.filters"}
+    assert imports("wsgid.request_handler", os.path.join(PACKAGE, "request_handler.pxd"),
+                   edges) == {"wsgid.message", "wsgid.response", "wsgid.environ", "wsgid.filters"}
 
 
 def test_a_cycle_is_found():

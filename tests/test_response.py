@@ -68,7 +68,7 @@ def test_small_body_one_message_with_content_length():
     assert len(sent) == 1
     assert sent[0] == (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
                        b"X-Wsgid: " + VERSION.encode() + b"\r\n\r\nhello")
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_several_small_chunks_joined_in_one_chunked_message():
@@ -83,7 +83,7 @@ def test_several_small_chunks_joined_in_one_chunked_message():
     assert "Content-Length" not in r
     assert "Connection" not in r
     assert r.body == b"".join(chunks)
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_one_block_iterable_measured_even_if_not_a_list():
@@ -110,7 +110,7 @@ def test_empty_body_gets_content_length_zero():
     r = wire.parse_response(sent)
     assert r.get_all("Content-Length") == ["0"]
     assert r.raw_body == b""
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_write_callable_and_iterable_both_count():
@@ -151,7 +151,7 @@ def test_app_content_length_not_duplicated(name):
     r = wire.parse_response(sent)
     assert r.get_all("Content-Length") == ["5"]
     assert r.body == b"hello"
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_bytes_beyond_app_content_length_not_sent():
@@ -162,7 +162,7 @@ def test_bytes_beyond_app_content_length_not_sent():
     r = wire.parse_response(sent)
     assert r.raw_body == b"hello"
     assert r.get_all("Content-Length") == ["5"]
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_fewer_bytes_than_app_content_length_closes():
@@ -170,7 +170,7 @@ def test_fewer_bytes_than_app_content_length_closes():
     r = wire.parse_response(sent)
     assert r.get_all("Content-Length") == ["10"]
     assert r.raw_body == b"hello"
-    assert resp.close is True
+    assert resp.closes_connection is True
 
 
 def test_large_body_with_app_content_length_is_not_chunked():
@@ -183,7 +183,7 @@ def test_large_body_with_app_content_length_is_not_chunked():
     assert r.get_all("Content-Length") == [str(total)]
     assert r.raw_body == b"".join(chunks)
     assert 2 <= len(sent) <= total // FLUSH_BYTES + 1
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 # -- streamed bodies --------------------------------------------------------------------
@@ -211,7 +211,7 @@ def test_large_streamed_body_is_chunked_in_few_messages():
         assert decoded and rest == b""
     decoded, rest = wire.decode_chunked(sent[-1])
     assert rest == b""
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_chunked_terminator_sent_exactly_once():
@@ -246,7 +246,7 @@ def test_http10_unknown_length_is_close_delimited():
     assert "Transfer-Encoding" not in r
     assert r.get_all("Connection") == ["close"]
     assert r.raw_body == b"".join(chunks)
-    assert resp.close is True
+    assert resp.closes_connection is True
 
 
 def test_http10_small_body_without_keep_alive_closes():
@@ -255,7 +255,7 @@ def test_http10_small_body_without_keep_alive_closes():
     assert r.get_all("Content-Length") == ["2"]
     assert r.get_all("Connection") == ["close"]
     assert r.body == b"hi"
-    assert resp.close is True
+    assert resp.closes_connection is True
 
 
 @pytest.mark.parametrize("connection", ["keep-alive", "Keep-Alive"])
@@ -266,7 +266,7 @@ def test_http10_keep_alive_with_known_length_stays_open(connection):
     assert r.get_all("Connection") == ["keep-alive"]
     assert r.get_all("Content-Length") == ["5"]
     assert r.body == b"hello"
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_http10_keep_alive_with_app_content_length_and_large_body():
@@ -278,7 +278,7 @@ def test_http10_keep_alive_with_app_content_length_and_large_body():
     assert r.get_all("Connection") == ["keep-alive"]
     assert r.get_all("Content-Length") == [str(total)]
     assert r.raw_body == b"".join(chunks)
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_http10_keep_alive_but_unknown_length_closes():
@@ -288,7 +288,7 @@ def test_http10_keep_alive_but_unknown_length_closes():
     assert r.get_all("Connection") == ["close"]
     assert "Content-Length" not in r and "Transfer-Encoding" not in r
     assert r.raw_body == b"".join(chunks)
-    assert resp.close is True
+    assert resp.closes_connection is True
 
 
 @pytest.mark.parametrize("connection", ["close", "Close", "CLOSE"])
@@ -299,7 +299,7 @@ def test_connection_close_request_header(connection):
     assert r.get_all("Connection") == ["close"]
     assert r.get_all("Content-Length") == ["3"]
     assert r.body == b"bye"
-    assert resp.close is True
+    assert resp.closes_connection is True
 
 
 def test_connection_close_request_with_chunked_body():
@@ -309,14 +309,14 @@ def test_connection_close_request_with_chunked_body():
     assert r.get_all("Connection") == ["close"]
     assert r.get_all("Transfer-Encoding") == ["chunked"]
     assert r.body == b"".join(chunks)
-    assert resp.close is True
+    assert resp.closes_connection is True
 
 
 def test_app_connection_close_header():
     resp, sent = run(simple_app([b"x"], headers=[("Connection", "close")]))
     r = wire.parse_response(sent)
     assert r.get_all("Connection") == ["close"]
-    assert resp.close is True
+    assert resp.closes_connection is True
 
 
 def test_app_connection_keep_alive_header_is_not_echoed_twice():
@@ -324,7 +324,7 @@ def test_app_connection_keep_alive_header_is_not_echoed_twice():
     r = wire.parse_response(sent)
     assert len(r.get_all("Connection")) <= 1
     assert "close" not in [v.lower() for v in r.get_all("Connection")]
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_app_transfer_encoding_header_is_replaced_by_ours():
@@ -344,7 +344,7 @@ def test_head_sends_no_body_but_computed_content_length():
     r = wire.parse_response(sent, head=True)
     assert r.get_all("Content-Length") == ["13"]
     assert r.raw_body == b""
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_head_with_large_body_still_one_message_no_body():
@@ -355,7 +355,7 @@ def test_head_with_large_body_still_one_message_no_body():
     assert r.get_all("Content-Length") == [str(65536 * 40)]
     assert "Transfer-Encoding" not in r
     assert r.raw_body == b""
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_head_with_app_content_length_and_no_body():
@@ -363,7 +363,7 @@ def test_head_with_app_content_length_and_no_body():
     r = wire.parse_response(sent, head=True)
     assert r.get_all("Content-Length") == ["1234"]
     assert r.raw_body == b""
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_head_sends_the_head_once_the_body_is_known():
@@ -390,7 +390,7 @@ def test_no_body_status(status, body):
     assert "Content-Length" not in r
     assert "Transfer-Encoding" not in r
     assert r.get("ETag") == '"x"'
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_no_body_status_with_large_body_sends_nothing_of_it():
@@ -399,7 +399,7 @@ def test_no_body_status_with_large_body_sends_nothing_of_it():
     assert raw.endswith(b"\r\n\r\n")
     assert b"n" not in raw.partition(b"\r\n\r\n")[2]
     assert b"nnn" not in raw
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 def test_304_with_app_content_length_keeps_connection():
@@ -408,7 +408,7 @@ def test_304_with_app_content_length_keeps_connection():
     r = wire.parse_response(sent)
     assert "Content-Length" not in r
     assert r.raw_body == b""
-    assert resp.close is False
+    assert resp.closes_connection is False
 
 
 # -- X-Wsgid ----------------------------------------------------------------------------------
@@ -544,7 +544,7 @@ def test_http10_stream_is_handed_over_close_delimited():
     r = wire.parse_response(send.messages())
     assert r.raw_body == b"onetwo"
     assert r.get_all("Connection") == ["close"] and "Content-Length" not in r
-    assert resp.close is True
+    assert resp.closes_connection is True
 
 
 def test_first_block_completing_the_app_content_length_goes_whole():
@@ -555,7 +555,7 @@ def test_first_block_completing_the_app_content_length_goes_whole():
     assert send.calls[0][0].endswith(b"Content-Length: 5\r\nX-Wsgid: %s\r\n\r\nhello"
                                      % VERSION.encode())
     resp.finish()
-    assert len(send.calls) == 1 and resp.close is False
+    assert len(send.calls) == 1 and resp.closes_connection is False
 
 
 def test_app_content_length_body_in_blocks_streams_with_that_length():
@@ -656,4 +656,63 @@ def test_header_injection_refused(name, value):
 def test_repeated_connection_header_with_close():
     from wsgid.response import Response
     response = Response(lambda data: None, "HTTP/1.1", "GET", ["keep-alive", "close"])
-    assert response.close
+    assert response.closes_connection
+
+
+# -- the ends a caller gives a response -------------------------------------------------
+
+def test_abort_before_the_head_gives_the_error_reply_in_its_place():
+    resp, send = make("HTTP/1.0")
+    resp.start_response("200 OK", [])
+    assert resp.abort("500 Internal Server Error", b"detail") == error_reply(
+        "500 Internal Server Error", "HTTP/1.0", b"detail")
+    assert resp.status == "500 Internal Server Error" and resp.closes_connection is True
+    assert send.calls == []  # the caller sends it
+
+
+def test_abort_after_the_head_only_closes():
+    resp, send = make()
+    resp.start_response("200 OK", [])
+    resp.write(b"part")  # streamed: the head has gone
+    assert resp.abort("500 Internal Server Error") is None
+    assert resp.status == "200 OK" and resp.closes_connection is True
+
+
+def test_client_gone_wants_no_close():
+    resp, _ = make(connection="close")
+    resp.start_response("200 OK", [])
+    resp.client_gone()
+    assert resp.closes_connection is False  # mongrel2 has closed it already
+
+
+def test_force_close_says_so_in_the_head():
+    resp, send = make()
+    resp.start_response("200 OK", [("Content-Length", "2")])
+    resp.force_close()
+    resp.write(b"ok")
+    r = wire.parse_response(send.messages())
+    assert r.get_all("Connection") == ["close"] and resp.closes_connection is True
+
+
+def test_finish_without_body_sends_the_head_of_the_length_announced():
+    """A HEAD of known length: the body counted as written (the access log's
+    size), no close for bytes that never come."""
+    resp, send = make(method="HEAD")
+    resp.start_response("200 OK", [("Content-Length", "1000")])
+    resp.finish_without_body()
+    r = wire.parse_response(send.messages(), head=True)
+    assert r.get_all("Content-Length") == ["1000"] and r.raw_body == b""
+    assert (resp.written, resp.closes_connection) == (1000, False)
+
+
+def test_finish_without_body_of_a_length_found_later():
+    """A file mongrel2 sends itself: its size is the body's length."""
+    resp, send = make()
+    resp.start_response("200 OK", [])
+    resp.force_close()
+    resp.finish_without_body(10)
+    sent = send.messages()
+    assert len(sent) == 1
+    r = wire.parse_response(sent, head=True)
+    assert r.get_all("Content-Length") == ["10"] and r.get_all("Connection") == ["close"]
+    assert (resp.written, resp.length) == (10, 10)

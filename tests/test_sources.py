@@ -311,3 +311,18 @@ def test_gone_from_the_master_drops_what_it_sent_before(master):
     assert next_request(source) == req(2)
     assert source.live(0, source.stamp)
     assert _try(source.recv_nowait) is None  # the first req(2) was dropped
+
+
+def test_gone_forgets_the_notices_of_the_mongrel2_that_went(master):
+    """A disconnect notice the old mongrel2 sent for its client 2 as it
+    stopped must not stop the reply to the next one's client 2."""
+    router, source, slot = master
+    router.send_multipart([b"42", req(2)])
+    assert next_request(source) == req(2)
+    source.done(Outbox(Pub(), on_sent=source.answered))
+    router.send_multipart([b"42", disconnect(sender=SENDER, conn_id=b"2")])
+    wait_for(lambda: source.gone((0, b"2")), 5, what="the notice")
+    router.send_multipart([b"42", GONE])
+    router.send_multipart([b"42", req(2)])  # the next mongrel2's connection 2
+    assert next_request(source) == req(2)
+    assert not source.gone((0, b"2"))

@@ -122,17 +122,18 @@ def test_upload_inside_chroot_served_and_removed(fake_m2, tmp_path):
 def test_internal_error_closes_the_connection(tmp_path):
     """A bug of wsgid's own (simulated: handle_request raises) is logged and
     the client's connection closed, not left hanging."""
+    from wsgid import message
     from wsgid.replies import Replies
+    from wsgid.request_handler import RequestHandler
     from wsgid.sources import Source
-    from wsgid.worker import Worker
 
-    class Buggy(Worker):
+    class Buggy(RequestHandler):
         def handle_request(self, request):
             raise RuntimeError("a wsgid bug")
 
-    worker = Buggy(lambda environ, start_response: [], "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
-    worker.source = Source()
-    worker.replies = Replies([Pub()], worker.source)
-    worker.replies.subscribed = [True]
-    worker.handle(request(get_headers("/x"), conn_id=b"77"))
-    assert worker.replies.pub.sent == [SENDER + b" 2:77, "]
+    source = Source()
+    replies = Replies([Pub()], source)
+    replies.subscribed = [True]
+    Buggy(lambda environ, start_response: [], replies, source).dispatch(
+        message.parse(request(get_headers("/x"), conn_id=b"77")))
+    assert replies.pub.sent == [SENDER + b" 2:77, "]

@@ -121,7 +121,8 @@ def test_handshake_refused_and_its_frames_dropped(rig, result, status):
     assert replies.sent[0][1].startswith(b"HTTP/1.1 %d " % status)
     assert replies.sent[1] == (7, message.CLOSE)
     events.handle(frame(7, "0x81", b"sneaked in"), 0)
-    assert calls(handler, "message") == [] and len(replies.sent) == 2
+    assert calls(handler, "message") == [] and calls(handler, "close") == []
+    assert replies.sent[2:] == [(7, wsframes.close_frame(1011, "not open")), (7, message.CLOSE)]
 
 
 def test_other_version_gets_426(rig):
@@ -168,7 +169,7 @@ def test_client_close_echoed_and_reported(rig):
     events.handle(handshake(7), 0)
     events.handle(frame(7, "0x88", b"\x0f\xa1bye"), 0)
     assert replies.sent[-2:] == [(7, wsframes.close_frame(4001)), (7, message.CLOSE)]
-    events.handle(frame(8, "0x88", b""), 0)  # never opened: nothing
+    events.handle(frame(8, "0x88", b""), 0)  # never opened: not the handler's
     assert [code for _, code in calls(handler, "close")] == [4001]
 
 

@@ -67,3 +67,12 @@ def test_generation_kept_apart_in_the_table():
     shared.opened(0, 8, 2)
     assert shared.drop_front(0, 1) == [7]
     assert shared.find(0, 8) == 2
+
+
+def test_lock_of_a_killed_holder_taken_over(monkeypatch):
+    from wsgid import wsshared
+    monkeypatch.setattr(wsshared, "LOCK_SECONDS", 0.05)
+    shared = Shared(1)
+    assert _in_child(lambda: shared.lock.acquire()) == 0  # exits holding it
+    shared.opened(0, 1, 9)  # after the wait, not for good
+    assert shared.find(0, 1) == 9 and shared.lock.acquire(timeout=0)

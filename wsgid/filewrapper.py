@@ -40,12 +40,12 @@ class FileWrapper:
 
 def handoff_path(wrapper, response, mongrel2_chroot):
     """The path, as mongrel2 sees it, of the file ``wrapper`` would send in
-    full -- or None when mongrel2 cannot send exactly that: the file must be
-    a regular file read from its start, inside ``mongrel2_chroot`` (after
-    symlinks), the very file its name names now, and the response must send
-    all of it and nothing else (no body sent yet, a body to send, the app's
-    Content-Length, if any, equal to the file's size). On success the
-    response's length is the file's size."""
+    full, and its size (the response's Content-Length) -- or None when
+    mongrel2 cannot send exactly that: the file must be a regular file read
+    from its start, inside ``mongrel2_chroot`` (after symlinks), the very
+    file its name names now, and the response must send all of it and
+    nothing else (no body sent yet, a body to send, the app's
+    Content-Length, if any, equal to the file's size)."""
     filelike = wrapper.filelike
     name = getattr(filelike, "name", None)
     if (not isinstance(name, str) or response.headers_sent or response.written
@@ -68,5 +68,4 @@ def handoff_path(wrapper, response, mongrel2_chroot):
     root = os.path.realpath(mongrel2_chroot)
     if os.path.commonpath((root, real)) != root or real == root:
         return None
-    response.length = opened.st_size
-    return "/" + os.path.relpath(real, root)
+    return "/" + os.path.relpath(real, root), opened.st_size

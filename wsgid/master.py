@@ -53,6 +53,8 @@ class WorkerProc:
         self.kill_at = 0.0              # stuck: SIGKILL then, once its traceback is out
         self.slot = None                # broker dispatch: counters shared with the worker
         self.shared = None              # WebSockets: wsgid.wsshared.Shared, the master's
+        self.broker = None              # broker dispatch: the master's address (in the child)
+        self.retire_deadline = 0.0      # retiring: killed past it (--graceful-timeout)
         self.score = scoreboard.Score(fronts)  # what it is doing, its heartbeat, its counts
 
 
@@ -80,6 +82,13 @@ class Master:
         self.channel = None           # wsgid status --verbose asks here
         self.metrics = None           # --metrics (wsgid.metrics.Metrics)
         self.exits = collections.Counter()  # workers exited, by reason (hooks.EXIT_REASONS)
+        # Set by run(), in the master process:
+        self.pid = self.pid_fd = None
+        self.given = ()               # the sockets it was started with (wsgid.inherited)
+        self.ready_r = self.ready_w = None  # workers say they are ready here
+        self.wake_r = self.wake_w = None    # signals wake the loop here
+        self.dispatcher = None        # wsgid.dispatch: direct, or the broker
+        self.poller = self.watched = None  # and the dispatcher's version it polls (_watch)
 
     # -- set-up ------------------------------------------------------------------
     def run(self):

@@ -13,7 +13,7 @@ cdef class Response:
     cdef public bint chunked
     cdef public bint no_body
     cdef bint _bodiless
-    cdef public bint close
+    cdef public bint closes_connection
     cdef public bint http10
     cdef public bint head
     cdef public Py_ssize_t max_message
@@ -23,6 +23,10 @@ cdef class Response:
     cdef bytes _block
     cpdef write(self, data)
     cpdef finish(self)
+    cpdef finish_without_body(self, length=*)
+    cpdef force_close(self)
+    cpdef client_gone(self)
+    cpdef bytes abort(self, status, body=*)
     cdef bytes _head(self)
     cdef _frame(self, data)
     cdef _stream(self, bytes head, data)

@@ -58,9 +58,10 @@ class Response:
     """The response to one request; ``send(bytes)`` delivers to its client.
 
     Usage: ``start_response`` is given to the app, each body chunk goes to
-    :meth:`write`, then :meth:`finish`. :attr:`close` tells the caller
-    whether to close the connection afterwards; :attr:`one_block` tells
-    the response that the app's iterable has a single block.
+    :meth:`write`, then :meth:`finish` (or :meth:`finish_without_body`, or
+    :meth:`abort`). :attr:`closes_connection` tells the caller whether to
+    close the connection afterwards; :attr:`one_block` tells the response
+    that the app's iterable has a single block.
 
     ``send(data, hold=False, limit=0)``: ``hold``, the message may wait a
     moment to leave with others; ``limit``, it is a streamed piece, which
@@ -85,12 +86,13 @@ class Response:
         self.http10 = version == "HTTP/1.0"
         self.head = method == "HEAD"
         if connection is None:
-            self.close = self.http10
+            self.closes_connection = self.http10
         else:
             if isinstance(connection, list):  # the header repeated
                 connection = ",".join(connection)
             connection = connection.lower() if isinstance(connection, str) else ""
-            self.close = "keep-alive" not in connection if self.http10 else "close" in connection
+            self.closes_connection = ("keep-alive" not in connection if self.http10
+                                      else "close" in connection)
 
     # -- the WSGI side -----------------------------------------------------
     def start_response(self, status, headers, exc_info=None):
@@ -124,7 +126,7 @@ class Response:
                     if length < 0:
                         raise ValueError(value)
                 elif framing == "connection" and "close" in value.lower():
-                    self.close = True
+                    self.closes_connection = True
             block = "".join(parts)
             # Only the separators may be CR or LF: no response splitting.
             lines = len(parts) // 4
@@ -180,7 +182,37 @@ class Response:
         elif self.chunked:
             self._send(b"0\r\n\r\n", True, self.max_message)
         if self.length is not None and self.written < self.length and not self.no_body:
-            self.close = True  # the client waits for bytes that never come
+            self.closes_connection = True  # the client waits for bytes that never come
+
+    def finish_without_body(self, length=None):
+        """Send the head only, its body sent another way (mongrel2 sends a
+        file itself) or never (HEAD): counted as written, for the access log
+        and so that no close follows. ``length``: the body's size, when the
+        app gave no Content-Length."""
+        if length is not None:
+            self.length = length
+        self.written = self.length
+        self.finish()
+
+    def force_close(self):
+        """Close the connection after this reply (the head, if still to go,
+        says so)."""
+        self.closes_connection = True
+
+    def client_gone(self):
+        """The client went away: mongrel2 has closed its connection already."""
+        self.closes_connection = False
+
+    def abort(self, status, body=None):
+        """The reply cannot be completed (the application failed): the
+        connection closes. When nothing was sent yet, returns the error
+        reply to send in its place (``status``, then the reply's, and
+        ``body``, see :func:`error_reply`); else None."""
+        self.closes_connection = True
+        if self.headers_sent:
+            return None
+        self.status = status
+        return error_reply(status, "HTTP/1.0" if self.http10 else "HTTP/1.1", body)
 
     # -- framing -------------------------------------------------------------
     def _head(self):
@@ -191,11 +223,11 @@ class Response:
         elif self.length is not None:
             framing = b"\r\nContent-Length: %d" % self.length
         elif self.http10:
-            self.close = True  # close-delimited body
+            self.closes_connection = True  # close-delimited body
         else:
             self.chunked = True
             framing = b"\r\nTransfer-Encoding: chunked"
-        if self.close:
+        if self.closes_connection:
             framing += b"\r\nConnection: close"
         elif self.http10:
             framing += b"\r\nConnection: keep-alive"

@@ -344,6 +344,9 @@ class BrokerSource(Source):
                 elif data == GONE:  # what came before from that front-end: no one to answer
                     self.generations[front] = self.generations.get(front, 0) + 1
                     drop_conn(self.held, front, lambda item: item.front)
+                    # nor are its notices about the next one's clients of the same ids
+                    self.disconnected = {key for key in self.disconnected if key[0] != front}
+                    self.credits = {key: n for key, n in self.credits.items() if key[0] != front}
                 elif not message.is_notice(data):
                     self.received += 1
                     self.held.append(Sent(self.received, data, front))

@@ -115,6 +115,7 @@ class Upload:
             raise _bad_request("upload done message with a body")
         size = expected_size(headers)
         self.name = spool.name_of(done)
+        self.inode = None  # (st_dev, st_ino) of the file opened: what remove() deletes
         try:
             self.folder = os.open(spool.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:

@@ -57,12 +57,17 @@ class Events:
         """Serve one WEBSOCKET_HANDSHAKE or WEBSOCKET message; the status line
         for the scoreboard ("" for a frame: not a request)."""
         self.tick()
+        # A mongrel2 gone is known before the sender is made (a generation
+        # change after it drops its replies) and before a stamp is read.
+        self.replies.count_subscriptions()
         send = self.replies.sender(request.sender, request.conn_id)
         try:
             if request.headers["METHOD"] == "WEBSOCKET_HANDSHAKE":
                 return self._handshake(request, front, send)
             self._frame(request, front, send)
-        except ClientGone:
+        except ClientGone:  # its mongrel2 went meanwhile (see Replies.sender)
+            log.info("WebSocket message of connection %s dropped: its mongrel2 went",
+                     request.conn_id.decode())
             self.context.closed(front, int(request.conn_id), wsframes.ABNORMAL)
         return ""
 
@@ -81,11 +86,10 @@ class Events:
                 b"\r\n\r\n", b"\r\nSec-WebSocket-Version: 13\r\n\r\n", 1))
             send(CLOSE)
             return "426 Upgrade Required"
-        self.replies.count_subscriptions()  # a mongrel2 gone: known before the stamp is read
         self.shared.set_sender(front, request.sender)
         stamp = self.shared.known(front)
         conn = Connection.make(front, stamp, request.conn_id)
-        environ = wsgi_environ.build(request)  # the body is mongrel2's accept key: not the client's
+        environ = wsgi_environ.build(request)  # its body: mongrel2's accept key, not the client's
         environ["REQUEST_METHOD"] = "GET"
         environ["wsgi.input"] = io.BytesIO(b"")
         environ.pop("CONTENT_LENGTH", None)
@@ -114,8 +118,10 @@ class Events:
     def _frame(self, request, front, send):
         conn_id = int(request.conn_id)
         stamp = self.shared.find(front, conn_id)
-        if stamp is None:  # refused, closed, or of a mongrel2 gone: no one to tell
-            log.debug("Dropped a WebSocket frame of connection %d, not open", conn_id)
+        if stamp is None:  # refused, closed, or taken for a mongrel2 gone's: not left hanging
+            log.debug("WebSocket frame of connection %d, not open: closed", conn_id)
+            send(wsframes.close_frame(wsframes.INTERNAL_ERROR, "not open"))
+            send(CLOSE)
             return
         conn = Connection.make(front, stamp, conn_id)
         body = request.body

@@ -177,19 +177,20 @@ class Shared:
 
 
 class _Locked:
-    """The lock, given up waiting after LOCK_SECONDS (a process SIGKILLed
-    while holding it): a race then, rather than every worker stuck."""
+    """The lock, taken over after LOCK_SECONDS: its holder was killed inside
+    (the critical sections are a few microseconds). The release at the end
+    frees it for everyone again; a second one is ignored."""
 
     def __init__(self, lock):
         self.lock = lock
-        self.held = False
 
     def __enter__(self):
-        self.held = self.lock.acquire(timeout=LOCK_SECONDS)
-        if not self.held:
-            log.warning("WebSocket shared lock not released in %.0f s: going on",
+        if not self.lock.acquire(timeout=LOCK_SECONDS):
+            log.warning("WebSocket shared lock held for %.0f s (its holder died?): taken over",
                         LOCK_SECONDS)
 
     def __exit__(self, *exc):
-        if self.held:
+        try:
             self.lock.release()
+        except ValueError:  # released already by another that took it over
+            pass
