@@ -145,10 +145,14 @@ if [ "$(printf %s "$HANDLERS/send.ipc" | wc -c)" -gt 107 ]; then
     say "$APP/handlers is too deep for a unix socket's path: wsgid connects through $HANDLERS"
 fi
 
+# The chat's WebSocket handler is named in its settings too (the workers would
+# find it there); named here, the master knows of it and holds one connection
+# to mongrel2, so a socket's frames reach the handler in order.
 say "starting wsgid ($WORKERS workers); log: $APP/logs/wsgid.log"
 setsid env -u DJANGO_SETTINGS_MODULE "$PY" -m wsgid --app-path "$APP" \
     --recv "ipc://$HANDLERS/send.ipc" --send "ipc://$HANDLERS/recv.ipc" \
     --mongrel2-chroot "$APP" --mongrel2-upload-dir /tmp/upload.XXXXXX --workers "$WORKERS" \
+    --websocket-handler chat.websocket:handler \
     --no-daemon "${AS_ROOT[@]}" \
     >"$STATE/wsgid.out" 2>&1 &
 WSGID_PID=$!
