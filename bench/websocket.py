@@ -130,8 +130,6 @@ while True:
         if opcode == 8:
             reply(sender, [conn], frame(8, body[:2]))
             reply(sender, [conn], b"")
-        elif opcode == 9:
-            reply(sender, [conn], frame(10, body))
         elif body == b"whoami":
             reply(sender, [conn], frame(1, conn))
         elif body.startswith(b"bcast "):
@@ -241,11 +239,11 @@ async def echo(side, args):
     state["stop"] = True
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    failed = [r for r in await asyncio.gather(*tasks, return_exceptions=True)
+              if isinstance(r, Exception)]   # (a cancellation is not one)
     await close_all(sockets)
-    for task in tasks:
-        if not task.cancelled() and task.exception():
-            raise task.exception()
+    if failed:
+        raise failed[0]
     return {"rate": count / wall, "cpu": cpu}
 
 
