@@ -231,27 +231,29 @@ def test_frames_of_a_connection_served_in_order(served):
     assert seen == list(range(600))
 
 
-async def _open_many(url, count):
-    sockets = []
-    for i in range(count):
-        sockets.append(await aconnect("%s/many/%d" % (url, i), open_timeout=20))
-    return sockets
+def with_sockets(url, count, body):
+    """``await body(sockets)`` with ``count`` sockets open (closed after),
+    its result."""
+    async def run():
+        sockets = []
+        try:
+            for i in range(count):
+                sockets.append(await aconnect("%s/many/%d" % (url, i), open_timeout=20))
+            return await body(sockets)
+        finally:
+            await asyncio.gather(*(ws.close() for ws in sockets))
+    return asyncio.run(asyncio.wait_for(run(), 120))
 
 
 def test_broadcast_to_300_sockets_reaches_each_once(served):
     m2, _, url = served()
 
-    async def run():
-        sockets = await _open_many(url, 300)
-        try:
-            await sockets[0].send("cmd:broadcast:hello")
-            got = await asyncio.gather(*(ws.recv() for ws in sockets))
-            status = get(m2.url, "/broadcast?end", timeout=10)[0]  # from a WSGI view
-            after = await asyncio.gather(*(ws.recv() for ws in sockets))
-            return got, status, after
-        finally:
-            await asyncio.gather(*(ws.close() for ws in sockets))
-    got, status, after = asyncio.run(asyncio.wait_for(run(), 120))
+    async def broadcast(sockets):
+        await sockets[0].send("cmd:broadcast:hello")
+        got = await asyncio.gather(*(ws.recv() for ws in sockets))
+        status = get(m2.url, "/broadcast?end", timeout=10)[0]  # from a WSGI view
+        return got, status, await asyncio.gather(*(ws.recv() for ws in sockets))
+    got, status, after = with_sockets(url, 300, broadcast)
     assert got == ["hello"] * 300
     assert status == 200
     assert after == ["end"] * 300  # not a second hello
@@ -287,20 +289,21 @@ def _kill_while_handling(w, url, mark):
 def test_reload_with_100_sockets_open_loses_none(served):
     m2, w, url = served()
 
-    async def run():
-        sockets = await _open_many(url, 100)
-        try:
-            before = set(w.workers())
-            os.kill(w.master, signal.SIGHUP)
-            await asyncio.get_running_loop().run_in_executor(
-                None, lambda: w.wait_workers(2, exclude=before))
-            for i, ws in enumerate(sockets):
-                await ws.send("after reload %d" % i)
-            return await asyncio.gather(*(ws.recv() for ws in sockets))
-        finally:
-            await asyncio.gather(*(ws.close() for ws in sockets))
-    got = asyncio.run(asyncio.wait_for(run(), 120))
-    assert got == ["after reload %d" % i for i in range(100)]
+    async def echo(sockets, text):
+        for i, ws in enumerate(sockets):
+            await ws.send("%s %d" % (text, i))
+        return await asyncio.gather(*(ws.recv() for ws in sockets))
+
+    async def reload(sockets):
+        before_reload = await echo(sockets, "before reload")
+        old = set(w.workers())
+        os.kill(w.master, signal.SIGHUP)
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: w.wait_workers(2, exclude=old))
+        return before_reload, await echo(sockets, "after reload")
+    before, after = with_sockets(url, 100, reload)
+    assert before == ["before reload %d" % i for i in range(100)]
+    assert after == ["after reload %d" % i for i in range(100)]
 
 
 def test_stored_connection_not_delivered_after_mongrel2_restart(served):

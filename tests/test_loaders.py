@@ -701,3 +701,20 @@ def test_pyroutes_missing_package(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyroutes", None)   # import fails
     with pytest.raises(LoaderError, match="pyroutes package cannot be imported"):
         load(options(app))
+
+
+def test_websocket_handler_from_the_option_else_the_django_setting(tmp_path, monkeypatch):
+    import os.path
+    monkeypatch.delitem(sys.modules, "django.conf", raising=False)
+    assert loaders.websocket_handler(options(str(tmp_path))) is None
+    named = options(str(tmp_path), websocket_handler="os.path:join")
+    assert loaders.websocket_handler(named) is os.path.join
+    settings = types.SimpleNamespace(configured=True, WSGID_WEBSOCKET_HANDLER="os.path:split")
+    monkeypatch.setitem(sys.modules, "django.conf", types.SimpleNamespace(settings=settings))
+    assert loaders.websocket_handler(options(str(tmp_path))) is os.path.split
+    assert loaders.websocket_handler(named) is os.path.join  # the option first
+    settings.WSGID_WEBSOCKET_HANDLER = "os.path:nothing_here"
+    with pytest.raises(LoaderError, match="WSGID_WEBSOCKET_HANDLER os.path:nothing_here"):
+        loaders.websocket_handler(options(str(tmp_path)))
+    settings.configured = False
+    assert loaders.websocket_handler(options(str(tmp_path))) is None

@@ -143,7 +143,8 @@ def _many(conns):
 def send(conns, data):
     """Send a message to one connection or to many: ``str`` as a text
     message, ``bytes`` as binary. Connections of a mongrel2 that has gone are
-    dropped."""
+    dropped. (Not to a connection from its own ``open``: its 101 has not
+    gone yet.)"""
     frame = wsframes.message(data)
     context = _bound()
     context.deliver(context.live(conns), frame)
