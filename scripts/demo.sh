@@ -69,6 +69,8 @@ if [ ! -s "$PASSWORD_FILE" ]; then
         manage createsuperuser --noinput --username admin --email admin@localhost >/dev/null 2>&1 \
         || manage shell -c "from django.contrib.auth.models import User; u = User.objects.get(username='admin'); u.set_password(open('$PASSWORD_FILE').read().strip()); u.save()"
 fi
+# The chat's demo users (/chat/), with the same password.
+manage chatusers --password "$(cat "$PASSWORD_FILE")" alice bob >/dev/null
 
 # -- 3. the port, the handler sockets and the mongrel2 config -----------------------------------
 free_port() {
@@ -143,10 +145,14 @@ if [ "$(printf %s "$HANDLERS/send.ipc" | wc -c)" -gt 107 ]; then
     say "$APP/handlers is too deep for a unix socket's path: wsgid connects through $HANDLERS"
 fi
 
+# The chat's WebSocket handler is named in its settings too (the workers would
+# find it there); named here, the master knows of it and holds one connection
+# to mongrel2, so a socket's frames reach the handler in order.
 say "starting wsgid ($WORKERS workers); log: $APP/logs/wsgid.log"
 setsid env -u DJANGO_SETTINGS_MODULE "$PY" -m wsgid --app-path "$APP" \
     --recv "ipc://$HANDLERS/send.ipc" --send "ipc://$HANDLERS/recv.ipc" \
     --mongrel2-chroot "$APP" --mongrel2-upload-dir /tmp/upload.XXXXXX --workers "$WORKERS" \
+    --websocket-handler chat.websocket:handler \
     --no-daemon "${AS_ROOT[@]}" \
     >"$STATE/wsgid.out" 2>&1 &
 WSGID_PID=$!
@@ -182,6 +188,7 @@ cat <<EOF
 
   The demo is up:  $URL
   Admin:           ${URL}admin/  (user admin, password $(cat "$PASSWORD_FILE"))
+  Chat:            ${URL}chat/  (users alice and bob, the same password; two browsers)
   Logs:            $APP/logs/wsgid.log, $APP/logs/access.log
 
   Press Ctrl-C to stop.

@@ -111,6 +111,8 @@ def run_demo(clone, state, out_path):
         assert b"<title>Django on mongrel2 + wsgid</title>" in body
         status, headers, css = fetch(port, "/static/admin/css/base.css")
         assert status == 200 and "x-wsgid" not in headers and css
+        status, headers, _ = fetch(port, "/chat/")   # the chat, for logged-in users
+        assert status == 302 and headers["location"] == "/accounts/login/?next=/chat/"
 
         app = str(state / "site")
         with open(os.path.join(app, "run", "mongrel2.pid")) as f:
@@ -123,6 +125,7 @@ def run_demo(clone, state, out_path):
         with open(os.path.join(app, "logs", "wsgid.log")) as f:
             log = f.read()
         assert "Application loaded by DjangoLoader" in log
+        assert "WebSocket handler: chat.websocket:handler" in log
 
         # The handler sockets: unix sockets in <app>/handlers/ (mode 0700),
         # which wsgid connects to (through a link when the path is too long).

@@ -3,28 +3,22 @@ mongrel2 and wsgid, with the Django loader finding the project on its own
 (no --wsgi-app). One mongrel2 + wsgid serves the whole module."""
 
 import hashlib
-import http.client
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import urllib.parse
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import djangosite
+from tests.support.djangosite import clean_env, csrf_token, header, manage, set_cookies
 from tests.support.marks import requires_mongrel2
-from tests.support.mongrel2 import Mongrel2
 from tests.support.waiting import wait_for
-from tests.support.wsgid import Wsgid, wsgid_command
 
 django = pytest.importorskip("django")
 
 pytestmark = [requires_mongrel2, pytest.mark.e2e]
 
-EXAMPLE = os.path.join(ROOT, "examples", "django")
 CONTENT_LENGTH = 8 * 1024 * 1024   # bodies over this go through mongrel2's temp file
 MB = 1024 * 1024
 ADMIN_PASSWORD = "wsgid-e2e-Secret-42"
@@ -45,61 +39,6 @@ def post_request(request, status, headers):
 '''
 
 
-def clean_env():
-    env = dict(os.environ)
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    return env
-
-
-def manage(app_path, *args, env=None):
-    proc = subprocess.run([sys.executable, os.path.join("app", "manage.py"), *args],
-                          cwd=app_path, env=env or clean_env(), capture_output=True,
-                          text=True, timeout=180)
-    assert proc.returncode == 0, "manage.py %s: %s%s" % (args, proc.stdout, proc.stderr)
-    return proc
-
-
-class Site:
-    def __init__(self, m2, app_path, proc):
-        self.m2, self.app_path, self.proc = m2, app_path, proc
-        self.port = m2.http_port
-
-    def request(self, method, path, body=None, headers=None, cookies=None, timeout=60):
-        """(status, [(name, value), ...], body)"""
-        headers = dict(headers or {})
-        if cookies:
-            headers["Cookie"] = "; ".join("%s=%s" % kv for kv in cookies.items())
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            return resp.status, resp.getheaders(), resp.read()
-        finally:
-            conn.close()
-
-    def log(self):
-        with open(os.path.join(self.app_path, "logs", "wsgid.log")) as f:
-            return f.read()
-
-
-def header(headers, name):
-    values = [v for k, v in headers if k.lower() == name.lower()]
-    return values[0] if values else None
-
-
-def set_cookies(headers):
-    found = {}
-    for name, value in headers:
-        if name.lower() == "set-cookie":
-            key, _, rest = value.partition("=")
-            found[key.strip()] = rest.split(";")[0]
-    return found
-
-
-def csrf_token(html):
-    return re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1).decode()
-
-
 def multipart(fields, files, boundary="wsgid-e2e-boundary-7MA4YWxkTrZu0gW"):
     parts = []
     for name, value in fields.items():
@@ -117,44 +56,15 @@ def multipart(fields, files, boundary="wsgid-e2e-boundary-7MA4YWxkTrZu0gW"):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    base = tmp_path_factory.mktemp("django-e2e")
-    # The app folder lives inside mongrel2's chroot, so that mongrel2's
-    # /static/ Dir route serves the output of collectstatic.
-    m2 = Mongrel2(str(base / "m2"), content_length=CONTENT_LENGTH, static_base="site/static/")
-    app_path = os.path.join(m2.chroot, "site")
-    subprocess.run(wsgid_command("init", "--app-path", app_path), cwd=ROOT, check=True,
-                   capture_output=True, timeout=30)
-    shutil.copytree(os.path.join(EXAMPLE, "app"), os.path.join(app_path, "app"),
-                    dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(os.path.join(EXAMPLE, "django.json"), app_path)
-    shutil.copy(os.path.join(EXAMPLE, "plugins", "timing.py"), os.path.join(app_path, "plugins"))
+    m2, app_path = djangosite.prepare(tmp_path_factory.mktemp("django-e2e"),
+                                      content_length=CONTENT_LENGTH, users=())
     with open(os.path.join(app_path, "plugins", "probe.py"), "w") as f:
         f.write(PROBE_PLUGIN)
-    manage(app_path, "migrate", "--noinput")
-    manage(app_path, "collectstatic", "--noinput")
     manage(app_path, "createsuperuser", "--noinput", "--username", "admin",
            "--email", "admin@example.org",
-           env=dict(clean_env(), DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD))
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("DJANGO_SETTINGS_MODULE", raising=False)
-        m2.start()
-        # No --wsgi-app, no --django: the loader must find the project itself.
-        # No --stdout: the log goes to <app>/logs/wsgid.log.
-        proc = Wsgid(m2, app_path, "--workers", "2", stdout=False)
-        try:
-            try:
-                proc.start(ready_path="/")
-                wait_for(lambda: Site(m2, app_path, proc).log().count("ready to serve") >= 2,
-                         30, what="both workers ready")
-            except (RuntimeError, TimeoutError) as exc:
-                log = os.path.join(app_path, "logs", "wsgid.log")
-                raise RuntimeError("%s\n%s" % (exc, open(log).read() if os.path.exists(log)
-                                               else "")) from None
-            yield Site(m2, app_path, proc)
-        finally:
-            proc.stop()
-            m2.stop()
+           env=clean_env(DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD))
+    with djangosite.serving(m2, app_path) as site:
+        yield site
 
 
 def test_home_page_through_the_django_loader(site):

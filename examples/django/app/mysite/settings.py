@@ -4,7 +4,9 @@ The project lives in a wsgid app folder::
 
     <app>/app/manage.py
     <app>/app/mysite/settings.py   (this file)
-    <app>/db.sqlite3               sessions, users (created by ``manage.py migrate``)
+    <app>/app/chat/                the chat (/chat/) and its WebSocket handler
+    <app>/db.sqlite3               sessions, users, open chat sockets
+                                   (created by ``manage.py migrate``)
     <app>/static/                  ``manage.py collectstatic`` puts the admin's files here;
                                    mongrel2 serves them (a Dir route on /static/)
     <app>/secret_key               made on first use, readable by its owner only
@@ -56,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "mysite",
+    "chat",
 ]
 
 MIDDLEWARE = [
@@ -111,6 +114,11 @@ STATIC_ROOT = APP_FOLDER / "static"
 
 # Uploads bigger than this go to a temporary file, not to memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2621440
+
+# The chat's WebSocket handler (chat/websocket.py): wsgid's Django loader
+# finds it here, as --websocket-handler would name it.
+WSGID_WEBSOCKET_HANDLER = "chat.websocket:handler"
+LOGIN_REDIRECT_URL = "/chat/"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

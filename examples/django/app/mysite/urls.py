@@ -1,7 +1,7 @@
 """URLs of the example project."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from mysite import views
 
@@ -9,5 +9,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("hello/", views.hello, name="hello"),
     path("upload/", views.upload, name="upload"),
+    path("", include("chat.urls")),
     path("admin/", admin.site.urls),
 ]
