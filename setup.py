@@ -24,7 +24,8 @@ def extensions():
         from Cython.Build import cythonize
     except ImportError:
         return []
-    modules = cythonize(COMPILED + HELPERS, compiler_directives={"language_level": 3}, quiet=True)
+    modules = cythonize(COMPILED + HELPERS, compiler_directives={"language_level": 3}, quiet=True,
+                        nthreads=os.cpu_count() or 1)
     for module in modules:
         module.optional = True  # no C compiler: the plain Python modules serve
     return modules
@@ -57,6 +58,9 @@ setup(
         "docs": ["sphinx>=7"],
     },
     entry_points={"console_scripts": ["wsgid = wsgid.cli:main"]},
+    # The C files compile side by side, one per core (Cython's own step is
+    # parallel by cythonize's nthreads above).
+    options={"build_ext": {"parallel": os.cpu_count() or 1}},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Internet :: WWW/HTTP :: WSGI :: Server",

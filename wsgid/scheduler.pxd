@@ -17,7 +17,7 @@ cdef class Window:
 
 cdef class Scheduler:
     cdef public object send, answer
-    cdef public dict workers, slots, serving
+    cdef public dict workers, slots, serving, sockets
     cdef public object pending
     cdef public Py_ssize_t _sweep_at
     cdef public bint taking
