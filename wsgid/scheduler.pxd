@@ -24,8 +24,8 @@ cdef class Scheduler:
     cdef public Py_ssize_t _turn
 
     @cython.locals(worker=Window, room=Py_ssize_t, turn=Py_ssize_t, waiting=Py_ssize_t,
-                   rooms=list, batches=dict, best=list, entry=list)
+                   rooms=list, batches=dict, keys=dict, best=list, entry=list)
     cpdef dispatch(self)
 
     @cython.locals(worker=Window)
-    cpdef _send_batch(self, identity, Window worker, list batch)
+    cpdef _send_batch(self, identity, Window worker, list batch, list keys)

@@ -182,6 +182,7 @@ class Scheduler:
                 if room > 0:
                     rooms.append([room, identity, worker])
         batches = {}  # identity -> [Waiting]: one message each
+        keys = {}     # identity -> the connections of its batch, in order
         room_of = {entry[1]: entry for entry in rooms}
         owners = {}  # connection -> worker, for what this dispatch hands out
         later = []   # waits for the worker that holds its connection's previous request
@@ -201,6 +202,7 @@ class Scheduler:
                     continue
             owners[key] = best[1]
             batches.setdefault(best[1], []).append(item)
+            keys.setdefault(best[1], []).append(key)
             if best[0] == 1:
                 best[0] = 0
                 rooms.remove(best)
@@ -208,7 +210,7 @@ class Scheduler:
                 best[0] -= 1
         pending.extendleft(reversed(later))
         for identity, batch in batches.items():
-            self._send_batch(identity, self.workers[identity], batch)
+            self._send_batch(identity, self.workers[identity], batch, keys[identity])
         if len(self.serving) > self._sweep_at:
             self._sweep_serving()
         if not self.taking:
@@ -235,17 +237,18 @@ class Scheduler:
                 return entry[0]
         return None
 
-    def _send_batch(self, identity, worker, batch):
+    def _send_batch(self, identity, worker, batch, keys):
         """Send ``batch`` to one worker in one message; back to the head of
-        the queue, in order, if it cannot take it."""
+        the queue, in order, if it cannot take it. ``keys``: its requests'
+        connections, found once by dispatch."""
         if not self.send(identity, batch):
             self.pending.extendleft(reversed(batch))
             return
         serving, out = self.serving, worker.out
-        for item in batch:
+        for item, key in zip(batch, keys):
             worker.sent += 1
             out.append(Sent(worker.sent, item.request, item.front))
-            serving[(item.front, message.envelope(item.request)[1])] = (identity, worker.sent)
+            serving[key] = (identity, worker.sent)
 
     def _sweep_serving(self):
         """Forget the connections whose requests are all answered, or whose
