@@ -11,7 +11,7 @@ from tests.support.waiting import wait_for
 from tests.support.wire import SENDER, disconnect, req
 from wsgid import message, scheduler
 from wsgid.broker import Broker
-from wsgid.brokerproto import BACK, BYE, BYE_ACK, MORE, READY, WINDOW, Slot, unframe
+from wsgid.brokerproto import BACK, BYE, BYE_ACK, MORE, READY, WEBSOCKETS, WINDOW, Slot, unframe
 
 
 class Rig:
@@ -19,11 +19,12 @@ class Rig:
     default) and fake workers (DEALERs), pumped by hand as the master's loop
     would."""
 
-    def __init__(self, folder, fronts=1):
+    def __init__(self, folder, fronts=1, connections=1):
         self.ctx = zmq.Context()
-        self.pushes, self.subs = [], []
+        self.pushes, self.subs, self.accepts = [], [], []
         for front in range(fronts):
             self.pushes.append(self.ctx.socket(zmq.PUSH))
+            self.accepts.append(self.pushes[-1].get_monitor_socket(zmq.EVENT_ACCEPTED))
             self.pushes[-1].bind("ipc://%s/send%d" % (folder, front))
             self.subs.append(self.ctx.socket(zmq.SUB))
             self.subs[-1].bind("ipc://%s/recv%d" % (folder, front))
@@ -31,23 +32,31 @@ class Rig:
         self.push, self.sub = self.pushes[0], self.subs[0]
         self.broker = Broker(["ipc://%s/send%d" % (folder, i) for i in range(fronts)],
                              ["ipc://%s/recv%d" % (folder, i) for i in range(fronts)],
-                             folder=str(folder))
+                             connections, folder=str(folder))
+        self.accepted = [0] * fronts  # the master's connections to each fake mongrel2
         # A bound SUB sends its subscription only while its thread uses it.
         for sub, pub in zip(self.subs, self.broker.pubs):
             wait_for(lambda: sub.poll(10) or pub.poll(0), 5,
                      what="the fake mongrel2's subscription")
         self.workers = {}
 
-    def worker(self, pid):
+    def worker(self, pid, websockets=False):
         slot = Slot()
         self.broker.add(pid, slot)
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, b"%d" % pid)
         sock.connect(self.broker.spec)
-        sock.send(READY)
+        sock.send_multipart([READY, WEBSOCKETS] if websockets else [READY])
         self.workers[pid] = (sock, slot)
         wait_for(lambda: self.pump() or b"%d" % pid in self.broker.scheduler.workers, 5, what="READY")
         return sock, slot
+
+    def connections(self, front=0):
+        """The connections the fake mongrel2 ``front`` has accepted so far."""
+        while self.accepts[front].poll(0):
+            self.accepts[front].recv_multipart()
+            self.accepted[front] += 1
+        return self.accepted[front]
 
     def pump(self):
         poller = zmq.Poller()
@@ -201,6 +210,54 @@ def test_stop_taking_answers_503_to_what_waits(rig):
     replies = rig.replies(2)
     assert replies[0].startswith(SENDER + b" 1:7, HTTP/1.1 503 Service Unavailable\r\n")
     assert replies[1] == SENDER + b" 1:7, "
+
+
+# ------------------------------------------------ connections to mongrel2, WebSockets
+# A PULL takes from its connections in turn: with two, two frames of one
+# WebSocket could be taken in the wrong order.
+
+def test_one_connection_while_the_workers_serve_websockets(tmp_path):
+    rig = Rig(tmp_path, fronts=2, connections=3)
+    try:
+        wait_for(lambda: rig.connections(0) == rig.connections(1) == 1, 5,
+                 what="one connection to each")
+        rig.worker(101, websockets=True)
+        rig.worker(102, websockets=True)
+        rig.feed(req(1))
+        assert [pull.connections for pull in rig.broker.pulls] == [1, 1]
+        assert rig.connections(0) == rig.connections(1) == 1
+    finally:
+        rig.close()
+
+
+def test_connections_grow_to_one_per_worker_once_a_worker_serves_none(tmp_path):
+    rig = Rig(tmp_path, fronts=2, connections=3)
+    try:
+        wait_for(lambda: rig.connections(0) == rig.connections(1) == 1, 5,
+                 what="one connection to each")
+        rig.worker(101)
+        wait_for(lambda: rig.connections(0) == rig.connections(1) == 3, 5,
+                 what="three connections to each")
+        rig.worker(102)
+        rig.feed(req(1))
+        assert [pull.connections for pull in rig.broker.pulls] == [3, 3]
+    finally:
+        rig.close()
+
+
+def test_a_handler_after_the_growth_is_warned_about_once(tmp_path, caplog):
+    rig = Rig(tmp_path, connections=2)
+    try:
+        rig.worker(101)
+        assert not [r for r in caplog.records if "out of order" in r.getMessage()]
+        rig.worker(102, websockets=True)  # a reload brought a WebSocket handler
+        rig.worker(103, websockets=True)
+        warned = [r for r in caplog.records if "out of order" in r.getMessage()]
+        assert len(warned) == 1 and warned[0].levelname == "WARNING"
+        assert "over 2 connections" in warned[0].getMessage()
+        assert rig.broker.pulls[0].connections == 2  # never fewer: that would drop requests
+    finally:
+        rig.close()
 
 
 # ---------------------------------------------------------------- several front-ends

@@ -16,7 +16,7 @@ import pytest
 from tests.support.http import Load, get
 from tests.support.marks import requires_mongrel2
 from tests.support.waiting import wait_for
-from tests.support.wsgid import make_app_folder
+from tests.support.wsgid import connections_to, make_app_folder
 from tests.support.wsgid import run as wsgid
 from tests.test_e2e_process import daemon_wsgid, live_workers
 
@@ -234,15 +234,6 @@ def test_a_worker_killed_at_the_graceful_deadline_gets_its_client_a_502(m2_facto
         d.stop()
 
 
-def _connections_to(port):
-    """The lines of ``ss -xtnp`` of wsgid processes' connections to ``port``
-    on 127.0.0.1."""
-    out = subprocess.run(["ss", "-xtnp"], capture_output=True, text=True, check=True).stdout
-    return [line for line in out.splitlines()
-            if " 127.0.0.1:%d " % port in line + " " and "wsgid" in line
-            and line.split()[5] == "127.0.0.1:%d" % port]
-
-
 def test_after_a_stop_no_connection_to_mongrel2s_send_spec_stays_while_workers_finish(
         broker, tmp_path):
     """The master leaves mongrel2 at once on a graceful stop (mongrel2 then
@@ -250,10 +241,12 @@ def test_after_a_stop_no_connection_to_mongrel2s_send_spec_stays_while_workers_f
     master's connections open (inherited at the fork) for mongrel2 to push
     requests into that no one reads."""
     d = broker.start(workers=2)
-    assert len(_connections_to(d.m2.send_port)) == 2  # one per worker, the master's
+    # One per worker, the master's, once a worker said it has no WebSocket handler.
+    wait_for(lambda: len(connections_to(d.m2.send_port)) == 2, 5,
+             what="two connections to mongrel2's send_spec")
     thread, result = _slow(d, tmp_path / "in-hand", 4, timeout=15)
     os.kill(d.master, signal.SIGTERM)
-    wait_for(lambda: not _connections_to(d.m2.send_port), 3,
+    wait_for(lambda: not connections_to(d.m2.send_port), 3,
              what="no connection to mongrel2's send_spec")
     assert "r" not in result  # the slow request still runs: workers live
     thread.join(20)

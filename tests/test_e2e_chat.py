@@ -18,6 +18,7 @@ from tests.support import djangosite
 from tests.support.djangosite import cookie_header, header
 from tests.support.marks import requires_mongrel2
 from tests.support.waiting import wait_for
+from tests.support.wsgid import connections_to
 
 django = pytest.importorskip("django")
 ws_client = pytest.importorskip("websockets.sync.client")
@@ -138,6 +139,17 @@ def test_two_users_see_each_other_and_the_table_follows(site):
         alice.send("still here")
         assert receive(alice) == {"user": "alice", "text": "still here"}
     wait_for(lambda: open_sockets(site) == [], 10, what="every row removed")
+
+
+def test_master_reads_mongrel2_over_one_connection(site):
+    """The handler is named only in Django's settings, which the master
+    never reads: the workers tell it, and it keeps one connection to
+    mongrel2's send_spec (over two, two frames of one socket could be taken
+    in the wrong order)."""
+    with connect(site, "alice") as alice:
+        alice.send("one connection")
+        assert receive(alice) == {"user": "alice", "text": "one connection"}
+    assert len(connections_to(site.m2.send_port)) == 1
 
 
 def test_binary_message_closes_1003(site):

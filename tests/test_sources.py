@@ -9,7 +9,7 @@ import zmq
 
 from tests.support.waiting import wait_for
 from tests.support.wire import SENDER, Pub, disconnect, req, request
-from wsgid.brokerproto import BACK, BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Slot
+from wsgid.brokerproto import BACK, BYE, BYE_ACK, GONE, MORE, READY, WEBSOCKETS, WINDOW, Slot
 from wsgid.direct_source import DirectSource, FrontEnds, direct
 from wsgid.outbox import Outbox
 from wsgid.sources import BrokerSource
@@ -25,6 +25,15 @@ def master(ctx, tmp_path):
     source.start()
     assert router.recv_multipart() == [b"42", READY]
     yield router, source, slot
+    source.close()
+
+
+def test_ready_says_whether_the_app_serves_websockets(ctx, tmp_path):
+    router = ctx.socket(zmq.ROUTER)
+    router.bind("ipc://%s/workers" % tmp_path)
+    source = BrokerSource(ctx, "ipc://%s/workers" % tmp_path, b"43", Slot())
+    source.start(websockets=True)
+    assert router.recv_multipart() == [b"43", READY, WEBSOCKETS]
     source.close()
 
 

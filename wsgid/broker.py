@@ -1,7 +1,8 @@
 """Broker dispatch (``--dispatch broker``), run inside the master.
 
 The master holds the connections to mongrel2's send_spec (one per worker, so
-that mongrel2's round robin weights wsgid hosts by their number of workers)
+that mongrel2's round robin weights wsgid hosts by their number of workers;
+one only while the app may serve WebSockets, see :meth:`Broker._ready`)
 and hands requests to its workers over a private DEALER/ROUTER pair.
 
 Each worker may have up to WINDOW requests sent and not yet answered (a bounded
@@ -39,7 +40,7 @@ import time
 import zmq
 
 from wsgid import message, wsframes
-from wsgid.brokerproto import BACK, BYE, BYE_ACK, MORE, READY, Slot, backed, frames
+from wsgid.brokerproto import BACK, BYE, BYE_ACK, MORE, READY, WEBSOCKETS, Slot, backed, frames
 from wsgid.pulls import Pull
 from wsgid.response import error_reply
 from wsgid.scheduler import Scheduler
@@ -64,12 +65,15 @@ class Broker:
     def __init__(self, request_specs, reply_specs, connections=1, folder=None):
         """``request_specs`` and ``reply_specs``: mongrel2's send_spec and
         recv_spec of each front-end; ``connections``: to each send_spec (one
-        per worker); ``folder``: where to make the private folder of the
+        per worker) once a worker has said that its app has no WebSocket
+        handler, one until then; ``folder``: where to make the private folder of the
         workers' socket (default: the system's temp folder)."""
         self.context = zmq.Context(1)
         # One socket per mongrel2 start (wsgid.pulls): a request is known to
         # come from the start that sent it.
-        self.pulls = [Pull(self.context, spec, connections) for spec in request_specs]
+        self.pulls = [Pull(self.context, spec) for spec in request_specs]
+        self.connections = connections
+        self.warned_order = False
         for pull in self.pulls:
             pull.start()
         self.request_specs = request_specs
@@ -177,9 +181,30 @@ class Broker:
                 scheduler.back(identity, backed(parts[2:]))
             elif what == READY:
                 scheduler.ready(identity)
+                self._ready(parts[2:] == [WEBSOCKETS])
             elif what == BYE:
                 scheduler.bye(identity)
                 self._send(identity, [(None, BYE_ACK)])
+
+    def _ready(self, websockets):
+        """A worker is ready; ``websockets``: its app has a WebSocket handler.
+
+        A PULL reads its connections in turn, so two frames of one WebSocket
+        that mongrel2 sent on two of them could be taken in the wrong order:
+        one connection to each mongrel2 while the app may serve WebSockets.
+        Only the workers know (the handler may be named in Django's settings,
+        which the master never reads). Without one, the connections grow to
+        :attr:`connections`; they never shrink (closing one drops what it
+        holds), so a reload that brings a handler is warned about."""
+        if not websockets:
+            for pull in self.pulls:
+                pull.grow(self.connections)
+        elif self.pulls[0].connections > 1 and not self.warned_order:
+            self.warned_order = True
+            log.warning("The application now has a WebSocket handler, but the master "
+                        "reads each mongrel2 over %d connections since it started without "
+                        "one: frames of one WebSocket may be served out of order until "
+                        "wsgid restarts", self.pulls[0].connections)
 
     # -- the master's side -----------------------------------------------------------
     def retire(self, pid):

@@ -2,7 +2,8 @@
 the words they say, how a message is framed, the queue items, and the
 counters a worker keeps in memory shared with the master (:class:`Slot`).
 
-Worker -> master: ``READY`` (once), ``MORE`` (half its window is free, said
+Worker -> master: ``READY`` (once; ``READY`` ``WEBSOCKETS`` when its app
+has a WebSocket handler), ``MORE`` (half its window is free, said
 only while requests wait at the master), ``BACK`` + the indexes handed back,
 ``BYE`` (leaving). Master -> worker: requests and the notices of their
 connections, ``BYE-ACK`` (nothing follows), ``GONE`` (the front-end's
@@ -19,6 +20,7 @@ import mmap
 import struct
 
 READY, MORE, BACK, BYE, BYE_ACK, GONE = b"READY", b"MORE", b"BACK", b"BYE", b"BYE-ACK", b"GONE"
+WEBSOCKETS = b"WEBSOCKETS"
 #: Requests a worker may have been sent and not answered (a bounded prefetch).
 WINDOW = 16
 

@@ -49,7 +49,8 @@ class DirectSource(Source):
                 pull.start()
             self.connected = True
 
-    start = connect
+    def start(self, websockets=False):
+        self.connect()
 
     def describe(self):
         return "recv %s" % ", ".join(self.specs)

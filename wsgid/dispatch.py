@@ -47,12 +47,9 @@ def create(options, app_path):
     """The dispatcher for ``options.dispatch``, made in the master."""
     if options.dispatch == "broker":
         # One connection to mongrel2 per worker (mongrel2's round robin then
-        # weights the masters sharing it by their workers) -- but one only
-        # with a WebSocket handler: the socket reads its connections in turn,
-        # so two frames of one WebSocket sent by mongrel2 on two of them
-        # could be taken in the wrong order. In a chroot the system's temp
-        # folder may not exist, the private folder goes in pid/.
-        connections = 1 if getattr(options, "websocket_handler", None) else options.workers
-        return Broker(options.recv, options.send, connections,
+        # weights the masters sharing it by their workers), once the workers
+        # say their app serves no WebSockets (Broker._ready). In a chroot the
+        # system's temp folder may not exist, the private folder goes in pid/.
+        return Broker(options.recv, options.send, options.workers,
                       folder=os.path.join(app_path, "pid") if options.chroot else None)
     return Direct()

@@ -27,8 +27,9 @@ RETRY_SECONDS = 0.1  # ZeroMQ's own reconnection interval
 
 class Pull:
     """``connections`` connections to ``spec`` (the master's: one per
-    worker, see wsgid.broker); :attr:`sock` is the current socket, replaced
-    when a mongrel2 goes (:meth:`check`)."""
+    worker, or one while WebSockets may be served, see wsgid.broker);
+    :attr:`sock` is the current socket, replaced when a mongrel2 goes
+    (:meth:`check`)."""
 
     def __init__(self, context, spec, connections=1):
         self.context, self.spec, self.connections = context, spec, connections
@@ -75,6 +76,17 @@ class Pull:
             self._renew()
             return True
         return False
+
+    def grow(self, connections):
+        """Up to ``connections`` connections, now and after each renewal;
+        never fewer (closing one would drop the requests it holds)."""
+        extra = connections - self.connections
+        if extra <= 0:
+            return
+        self.connections = connections
+        if self.open and not self.left:
+            for _ in range(extra):
+                self.sock.connect(self.spec)
 
     def due(self, now):
         """Try the failed connections again once their time has come; the

@@ -16,8 +16,8 @@ import time
 import zmq
 
 from wsgid import message
-from wsgid.brokerproto import (BYE, BYE_ACK, GONE, MORE, READY, WINDOW, Sent, Slot, back,
-                               drop_conn, unframe)
+from wsgid.brokerproto import (BYE, BYE_ACK, GONE, MORE, READY, WEBSOCKETS, WINDOW, Sent, Slot,
+                               back, drop_conn, unframe)
 from wsgid.flowcontrol import CREDITS
 from wsgid.ticker import Ticker
 
@@ -54,8 +54,9 @@ class Source:
         """Connect where requests come from, before mongrel2 has subscribed
         to the replies (nothing is read before :meth:`start`)."""
 
-    def start(self):
-        """Connect: requests may come from now on."""
+    def start(self, websockets=False):
+        """Connect: requests may come from now on (``websockets``: the app
+        has a WebSocket handler)."""
 
     def describe(self):
         """Where requests come from, for the log."""
@@ -156,9 +157,9 @@ class BrokerSource(Source):
                 self._take()
         return generation == self.generations.get(front, 0)
 
-    def start(self):
+    def start(self, websockets=False):
         self.sock.connect(self.spec)
-        self.sock.send(READY)
+        self.sock.send_multipart([READY, WEBSOCKETS] if websockets else [READY])
         self.ticker.start()
 
     def recv_nowait(self):

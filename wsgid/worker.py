@@ -117,7 +117,7 @@ class Worker:
             self.source.connect()
             self._wait_for_subscriber(wakeup_r)
             if self.alive:
-                self.source.start()
+                self.source.start(websockets=self.websocket_handler is not None)
                 log.info("Worker ready to serve requests (%s, send %s)",
                          self.source.describe(), ", ".join(self.reply_specs))
                 self.on_ready()

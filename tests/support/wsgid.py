@@ -277,3 +277,12 @@ def _read(path, offset=0):
             return f.read().decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+def connections_to(port):
+    """The lines of ``ss -xtnp`` of wsgid processes' connections to ``port``
+    on 127.0.0.1 (a master's to mongrel2's send_spec, say)."""
+    out = subprocess.run(["ss", "-xtnp"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines()
+            if " 127.0.0.1:%d " % port in line + " " and "wsgid" in line
+            and line.split()[5] == "127.0.0.1:%d" % port]
