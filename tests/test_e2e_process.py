@@ -246,6 +246,45 @@ def test_workers_exit_when_master_dies(daemon):
     wait_for(lambda: not any(alive(p) for p in workers), 5, what="orphans to exit")
 
 
+# An application that takes as long to load as the test says: it writes
+# loading-<pid> beside itself, then waits for the file "go" (30 s at most).
+SLOW_LOAD = """
+import os, time
+here = os.path.dirname(os.path.abspath(__file__))
+open(os.path.join(here, "loading-%d" % os.getpid()), "w").close()
+deadline = time.monotonic() + 30
+while not os.path.exists(os.path.join(here, "go")) and time.monotonic() < deadline:
+    time.sleep(0.05)
+from e2e_app import app
+"""
+
+
+@pytest.mark.parametrize("dispatch", ["direct", "broker"])
+def test_a_worker_whose_master_died_while_it_loaded_exits(m2_factory, tmp_path, dispatch):
+    """The master is SIGKILLed while its worker loads the application, and
+    mongrel2 stops (as after a test): the worker, once loaded, must not wait
+    on for a mongrel2 to subscribe. (With mongrel2 there, it would die of
+    telling the dead master it is ready.)"""
+    m2 = m2_factory()
+    app_path = make_app_folder(str(tmp_path), "e2e_app.py", sources={"slow_load.py": SLOW_LOAD})
+    d = daemon_wsgid(m2, app_path, "--wsgi-app", "slow_load:app", "--workers", "1",
+                     "--dispatch", dispatch)
+    folder = os.path.join(app_path, "app")
+    try:
+        d.spawn()
+        (worker,) = wait_for(lambda: live_workers(app_path), 20, what="the worker")
+        mark = os.path.join(folder, "loading-%d" % worker)
+        wait_for(lambda: os.path.exists(mark), 20, what="the worker loading the app")
+        os.kill(d.master, signal.SIGKILL)
+        wait_for(lambda: not alive(d.master), 5, what="the master gone")
+        m2.stop()
+        open(os.path.join(folder, "go"), "w").close()
+        wait_for(lambda: not alive(worker), 10, what="the orphaned worker to exit")
+        assert "Master process is gone, worker exiting" in d.log()
+    finally:
+        d.stop()
+
+
 def _swallow(fn, *args, **kwargs):
     try:
         fn(*args, **kwargs)

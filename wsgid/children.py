@@ -43,6 +43,7 @@ class Child:
         self.slot = None                # broker dispatch: counters shared with the worker
         self.shared = None              # WebSockets: wsgid.wsshared.Shared, the master's
         self.broker = None              # broker dispatch: the master's address (in the child)
+        self.master = None              # the master's pid (in the child): its parent, until gone
         self.retire_deadline = 0.0      # retiring: killed past it (--graceful-timeout)
         self.score = scoreboard.Score(fronts)  # what it is doing, its heartbeat, its counts
 
@@ -102,6 +103,7 @@ class Children:
                 raise SystemExit(BOOT_ERROR)
             random.seed()
             worker.broker = self.dispatcher.spec
+            worker.master = self.pid
             hooks.run("post_fork", worker)
             status = self.run_worker(worker, self.ready_w)
         except SystemExit as exc:

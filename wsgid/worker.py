@@ -49,11 +49,14 @@ class Worker:
     message (``access_log``, ``debug``, ``spool``, ...). With a
     ``websocket_handler``, WebSocket messages are its (wsgid.wsevents), in
     the memory ``shared`` with the other workers (wsgid.wsshared).
+    ``master``: the pid of the master, taken before the fork (default: the
+    parent now); once it is no longer the parent, the worker leaves.
     """
 
     def __init__(self, app, request_specs, reply_specs, max_requests=0, on_tick=None,
                  on_ready=None, tick=1.0, broker=None, slot=None, max_rss=0, score=None,
-                 websocket_handler=None, websocket_max_message=0, shared=None, **handling):
+                 websocket_handler=None, websocket_max_message=0, shared=None, master=None,
+                 **handling):
         self.app = app
         self.request_specs = request_specs
         self.reply_specs = reply_specs
@@ -75,7 +78,9 @@ class Worker:
         self.due = False  # asked to be replaced (--max-requests, --max-rss)
         self.requests = 0
         self.next_tick = 0.0
-        self.ppid = os.getppid()
+        # Not the parent now: a master killed while the application loaded
+        # has left this worker to init, which would then pass for its master.
+        self.ppid = os.getppid() if master is None else master
 
     # -- lifecycle -------------------------------------------------------------
     def _install_signals(self, wakeup_w):
@@ -113,9 +118,11 @@ class Worker:
             self.replies.on_gone = self.websockets.front_gone
             self.source.departed = collections.deque()
         try:
-            self.replies.connect(self.reply_specs)
-            self.source.connect()
-            self._wait_for_subscriber(wakeup_r)
+            self._check_parent()  # gone while the application loaded: connect to no one
+            if self.alive:
+                self.replies.connect(self.reply_specs)
+                self.source.connect()
+                self._wait_for_subscriber(wakeup_r)
             if self.alive:
                 self.source.start(websockets=self.websocket_handler is not None)
                 log.info("Worker ready to serve requests (%s, send %s)",
@@ -301,5 +308,5 @@ def run_worker(options, found, child, ready_fd):
            mongrel2_sendfile=options.mongrel2_sendfile, spool=uploads.spool(options),
            max_body_size=options.max_body_size, websocket_handler=websocket_handler,
            websocket_max_message=options.websocket_max_message,
-           shared=child.shared).run()
+           shared=child.shared, master=child.master).run()
     return 0

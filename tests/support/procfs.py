@@ -11,12 +11,18 @@ def _stat_fields(pid):
         return f.read().rpartition(")")[2].split()
 
 
+def state(pid):
+    """The state letter of ``pid`` (R, S, T when stopped, Z a zombie...);
+    "" when there is no such process."""
+    try:
+        return _stat_fields(pid)[0]
+    except OSError:
+        return ""
+
+
 def alive(pid):
     """True when a process with this pid exists and is not a zombie."""
-    try:
-        return _stat_fields(pid)[0] != "Z"
-    except OSError:
-        return False
+    return state(pid) not in ("", "Z")
 
 
 def _status_file(path):

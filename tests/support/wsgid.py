@@ -12,7 +12,7 @@ import sys
 from tests.support import APPS, ROOT
 from tests.support.http import get
 from tests.support.waiting import wait_for
-from tests.support.procfs import alive, children
+from tests.support.procfs import alive, children, state
 from wsgid import appfolder, channel
 
 
@@ -217,6 +217,20 @@ class Wsgid:
         pids = self.workers() or [p for p in children(self.master) if alive(p)]
         return sorted(pids) or [self.master]
 
+    def _hold(self):
+        """Stop the master (SIGSTOP) and note its children and the live
+        workers: one it forked since they were last looked at (a worker
+        replaced, one still loading the app: no pid file yet) would
+        otherwise outlive the test."""
+        try:
+            os.kill(self.master, signal.SIGSTOP)
+            wait_for(lambda: not alive(self.master) or state(self.master) == "T", 5,
+                     interval=0.005, what="the master stopped")
+        except (OSError, TimeoutError):
+            pass
+        self.seen.update(children(self.master))
+        self.workers()
+
     def failed(self):
         if self.proc is not None:
             return self.proc.poll() is not None
@@ -249,14 +263,16 @@ class Wsgid:
         if self.master is None:
             return
         sig = self.stop_signal if sig is None else sig
-        self.workers()
-        if alive(self.master):
-            os.kill(self.master, sig)
-        if sig != signal.SIGKILL:
+        if sig == signal.SIGKILL:
+            self._hold()
+        else:
+            self.workers()
+            if alive(self.master):
+                os.kill(self.master, sig)
             try:
                 wait_for(lambda: not any(alive(p) for p in self.seen), timeout, interval=0.02)
             except TimeoutError:
-                pass
+                self._hold()
         for pid in sorted(self.seen):  # only the processes of this app folder
             if alive(pid):
                 try:
