@@ -202,6 +202,14 @@ def test_bye_is_acknowledged_and_ends_the_work(rig):
     assert rig.got(101) == [] and len(rig.broker.scheduler.pending) == 1
 
 
+def test_stop_taking_answers_what_mongrel2_sent_but_the_master_had_not_read(rig):
+    """Leaving mongrel2 drops what a connection holds: it is read first."""
+    rig.push.send(req(8))
+    wait_for(lambda: rig.broker.pulls[0].sock.poll(10), 5, what="the request at the socket")
+    rig.broker.stop_taking()
+    assert rig.replies(2)[0].startswith(SENDER + b" 1:8, HTTP/1.1 503 Service Unavailable\r\n")
+
+
 def test_stop_taking_answers_503_to_what_waits(rig):
     rig.feed(req(7))
     assert rig.broker.status() == {"waiting": 1, "answered_502": 0, "answered_503": 0}

@@ -285,6 +285,41 @@ def test_a_worker_whose_master_died_while_it_loaded_exits(m2_factory, tmp_path, 
         d.stop()
 
 
+def test_requests_queued_at_a_worker_whose_master_died_are_answered(m2_factory, tmp_path):
+    """Direct dispatch, one worker busy with a slow request when its master
+    is SIGKILLed; three more requests reach it meanwhile. Its replies go to
+    mongrel2 directly: it answers them before it exits, none is left
+    hanging."""
+    m2 = m2_factory()
+    d = daemon_wsgid(m2, make_app_folder(str(tmp_path), "e2e_app.py"), "--wsgi-app",
+                     "e2e_app:app", "--workers", "1", "--dispatch", "direct")
+    results = []
+
+    def fetch(path):
+        try:
+            results.append(get(m2.url, path, timeout=20)[0])
+        except OSError as exc:
+            results.append(exc)
+    try:
+        d.start(workers=1)
+        (worker,) = live_workers(d.app_path)
+        mark = tmp_path / "in-hand"
+        threads = [threading.Thread(target=fetch, args=("/sleep?3&%s" % mark,))]
+        threads[0].start()
+        wait_for(mark.exists, 10, what="the slow request in hand")
+        os.kill(d.master, signal.SIGKILL)
+        threads += [threading.Thread(target=fetch, args=("/sleep?0",)) for _ in range(3)]
+        for thread in threads[1:]:
+            thread.start()
+        wait_for(lambda: len(m2.connections()) >= 4, 10, what="mongrel2 to read all four")
+        for thread in threads:
+            thread.join(30)
+        assert results == [200] * 4, d.log()[-3000:]
+        wait_for(lambda: not alive(worker), 10, what="the worker to exit")
+    finally:
+        d.stop()
+
+
 def _swallow(fn, *args, **kwargs):
     try:
         fn(*args, **kwargs)

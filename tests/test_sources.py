@@ -147,6 +147,23 @@ def test_leftovers_say_bye_and_serve_until_acknowledged(master):
     assert served == [req(1), req(2)]
 
 
+def test_leftovers_without_a_master_serve_what_is_here_and_hand_nothing_back(master):
+    """The master is gone: no BYE (no one to answer it), no wait for a
+    BYE-ACK, and the watchdog hands back nothing (no one would take it)."""
+    router, source, slot = master
+    router.send_multipart([b"42", req(1)])
+    router.send_multipart([b"42", req(2)])
+    wait_for(lambda: source.sock.poll(10), 5, what="the requests queued")
+    started = time.monotonic()
+    served = []
+    for data in source.leftovers(master=False):
+        served.append(data)
+        time.sleep(source.reclaim * 4)  # a long request: the watchdog's bound passed
+    assert served == [req(1), req(2)]
+    assert time.monotonic() - started < 2  # not the 5 s a BYE-ACK is waited for
+    assert not router.poll(200)  # neither BYE nor BACK
+
+
 def test_credits_reach_the_response_in_hand(master):
     router, source, slot = master
     router.send_multipart([b"42", req(5)])

@@ -245,7 +245,8 @@ class Broker:
         back here from now on (handed back, or left by a dead worker)."""
         self._check_fronts()  # no 503 for a mongrel2 that went
         if self.scheduler.taking:
-            for pull in self.pulls:
+            for front, pull in enumerate(self.pulls):
+                self._from_mongrel2(front, pull.sock)  # leaving drops what it holds
                 pull.leave()
         self.scheduler.stop()
 

@@ -85,13 +85,17 @@ class DirectSource(Source):
                 pull.leave()
             self.connected = False
 
-    def leftovers(self):
-        """After :meth:`leave`: what was already queued here (else lost)."""
-        self.leave()
+    def leftovers(self, master=True):
+        """What was already queued here, taken before mongrel2 is left
+        (leaving drops what a connection holds), then served."""
+        taken = []
         for front, pull in enumerate(self.pulls):
-            while pull.sock.poll(50):
-                self.front, self.stamp = front, pull.generation
-                yield pull.sock.recv()
+            while pull.sock.poll(0):
+                taken.append((front, pull.generation, pull.sock.recv()))
+        self.leave()
+        for front, stamp, data in taken:
+            self.front, self.stamp = front, stamp
+            yield data
 
     # Nothing to tell on answers (mongrel2 pushes regardless); disconnect
     # and credit notices reach a random worker: no pacing (Source's defaults).

@@ -107,7 +107,8 @@ class Pull:
         return generation == self.generation
 
     def leave(self):
-        """Connect no more, for good (what is queued stays readable)."""
+        """Connect no more, for good. ZeroMQ drops what the connections
+        hold: read it first."""
         if self.open:
             self.retries, self.left = 0, True
             try:

@@ -89,8 +89,10 @@ class Source:
     def leave(self):
         """Stop taking requests (a graceful exit)."""
 
-    def leftovers(self):
-        """After :meth:`leave`: the requests already here, to be served."""
+    def leftovers(self, master=True):
+        """After the loop: the requests already here, to be served (they are
+        answered to mongrel2 directly, whether or not ``master`` is still
+        there)."""
         return ()
 
     def close(self):
@@ -213,15 +215,20 @@ class BrokerSource(Source):
     def leave(self):
         """Nothing now: the BYE goes out once the request in hand is done."""
 
-    def leftovers(self):
-        """Say BYE, then serve what the broker sent before it heard it."""
-        with self.lock:
-            self.sock.send(BYE)
+    def leftovers(self, master=True):
+        """Say BYE, then serve what the broker sent before it heard it. With
+        the master gone no BYE-ACK comes, and what the watchdog handed back
+        would reach no one: it stops, and what is here already is served."""
+        if master:
+            with self.lock:
+                self.sock.send(BYE)
+        else:
+            self.ticker.stop()
         while True:
             try:
                 yield self.recv_nowait()
             except zmq.Again:
-                if self.acked or not self.sock.poll(5000):
+                if not master or self.acked or not self.sock.poll(5000):
                     return
 
     #: The broker forwards a connection's notices to the worker serving it.

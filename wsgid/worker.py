@@ -130,9 +130,9 @@ class Worker:
                 self.on_ready()
                 self.replies.start()
                 self._loop(wakeup_r)
-                if os.getppid() == self.ppid:
-                    for data in self.source.leftovers():
-                        self._serve(data)
+                # Also with the master gone: the replies go to mongrel2 directly.
+                for data in self.source.leftovers(master=os.getppid() == self.ppid):
+                    self._serve(data)
         finally:
             signal.set_wakeup_fd(-1)
             self.replies.close()
