@@ -70,7 +70,9 @@ if [ ! -s "$PASSWORD_FILE" ]; then
         || manage shell -c "from django.contrib.auth.models import User; u = User.objects.get(username='admin'); u.set_password(open('$PASSWORD_FILE').read().strip()); u.save()"
 fi
 # The chat's demo users (/chat/), with the same password.
-manage chatusers --password "$(cat "$PASSWORD_FILE")" alice bob >/dev/null
+# "--password=": a generated password may begin with "-" (token_urlsafe), which
+# argparse would take for an option.
+manage chatusers --password="$(cat "$PASSWORD_FILE")" alice bob >/dev/null
 
 # -- 3. the port, the handler sockets and the mongrel2 config -----------------------------------
 free_port() {
